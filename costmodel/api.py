@@ -1,0 +1,37 @@
+"""The library API the CLI is a thin layer over: load → evaluate → compare."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from costmodel.evaluate import Options, Result, evaluate
+from costmodel.spec.model import ModelSpec
+from costmodel.spec.zoo import resolve
+
+
+def load(model: str | Path | ModelSpec) -> ModelSpec:
+    """A zoo name (``mobilenet-0.5``), a spec file path, or a ModelSpec → a validated ModelSpec."""
+    return model if isinstance(model, ModelSpec) else resolve(str(model))
+
+
+def evaluate_model(model: str | Path | ModelSpec, *, input=None, width: float | None = None,
+                   num_classes: int | None = None, options: Options = Options()) -> Result:
+    """Load and evaluate one model: per-layer rows and totals."""
+    return evaluate(load(model), input=input, width=width, num_classes=num_classes,
+                    options=options)
+
+
+def compare(models, *, input=None, width: float | None = None,
+            num_classes: int | None = None, options: Options = Options()) -> list[Result]:
+    """Evaluate several models with the same settings."""
+    return [evaluate_model(m, input=input, width=width, num_classes=num_classes, options=options)
+            for m in models]
+
+
+def compare_frame(models, **kwargs):
+    """``compare`` as a pandas DataFrame, one row per model (raw integers)."""
+    import pandas as pd
+
+    from costmodel.views import compare_records
+
+    return pd.DataFrame(compare_records(compare(models, **kwargs)))

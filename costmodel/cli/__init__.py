@@ -1,0 +1,71 @@
+"""The ``costmodel`` command line: commands parse options, call the library, render.
+
+Every command module in this package registers its commands on ``app``; library errors
+become one message and exit code 2 at this edge. Nothing here imports torch, fvcore or
+matplotlib: commands that need them import them inside their own bodies.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import pkgutil
+import sys
+from typing import Callable
+
+import typer
+
+from costmodel.errors import CostModelError
+
+app = typer.Typer(
+    name="costmodel",
+    help="What a CNN costs — FLOPs (multiply-adds), parameters, memory access cost (MAC) and "
+         "activations — computed analytically from a declarative spec.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+def fail(message: str) -> typer.Exit:
+    """Print ``error: message`` on stderr; the caller raises the returned Exit(2)."""
+    sys.stderr.write(f"error: {message}\n")
+    return typer.Exit(2)
+
+
+def handles_errors(fn: Callable) -> Callable:
+    """Turn library errors (bad specs, unknown models, bad options) into exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except CostModelError as e:
+            raise fail(str(e)) from None
+
+    return wrapper
+
+
+def emit(rendered) -> None:
+    """Write a rendering to stdout in one go (nothing half-written on failure)."""
+    if isinstance(rendered, str):
+        sys.stdout.write(rendered)
+        return
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:  # piped or redirected: don't squeeze tables into 80 columns
+        console = Console(width=160)
+    for item in rendered:
+        console.print(item)
+        console.print()
+
+
+for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+    if not _info.name.startswith("_"):
+        importlib.import_module(f"{__name__}.{_info.name}")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,257 @@
+"""Walks a spec into per-layer rows and totals.
+
+The evaluator knows three kinds of layer and nothing about any particular type: a Primitive
+(one cost, one row), a Block (expands into layers) and a Branching node (branches + merge).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Literal
+
+from costmodel.errors import CostModelError, ShapeError
+from costmodel.layers import Block, Branching, Context, LayerSpec, Primitive
+from costmodel.layers.merge import MERGES, channel_split
+from costmodel.shape import Shape
+from costmodel.spec.model import ModelSpec
+
+Scope = Literal["paper", "fvcore"]
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1, "float64": 8}
+
+CATEGORY_LABELS = {
+    "conv1x1": "Conv 1×1",
+    "depthwise": "Conv DW",
+    "conv": "Conv k×k",
+    "fc": "Fully connected",
+    "bn": "BatchNorm",
+    "activation": "Activation",
+    "other": "Other",
+}
+"""MobileNet Table 2's groups first, then the layers that hold no multiply-adds."""
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """How numbers are counted and reported.
+
+    scope: ``paper`` counts multiply-adds of conv and linear layers only (the papers',
+    torchvision's convention); ``fvcore`` counts what fvcore counts by default (also batch norm,
+    adaptive average pooling, upsampling; eval mode).
+    flops_per_madd: 1 (papers, fvcore) or 2 (PyTorch's flop counter).
+    bn_params: count batch-norm γ/β in params (torch's count) or leave them out.
+    dtype: element type for MAC in bytes.
+    """
+
+    scope: Scope = "paper"
+    flops_per_madd: Literal[1, 2] = 1
+    bn_params: bool = True
+    dtype: str = "float32"
+
+    def __post_init__(self):
+        if self.scope not in ("paper", "fvcore"):
+            raise CostModelError(f"unknown scope '{self.scope}' (paper or fvcore)")
+        if self.flops_per_madd not in (1, 2):
+            raise CostModelError("flops per multiply-add must be 1 or 2")
+        if self.dtype not in DTYPE_BYTES:
+            raise CostModelError(f"unknown dtype '{self.dtype}' ({', '.join(DTYPE_BYTES)})")
+
+    @property
+    def dtype_bytes(self) -> int:
+        return DTYPE_BYTES[self.dtype]
+
+    def describe(self) -> str:
+        """The conventions in one line, printed with every output."""
+        unit = "1 FLOP per multiply-add" if self.flops_per_madd == 1 else \
+            "2 FLOPs per multiply-add (PyTorch's convention)"
+        scope = "conv + linear layers" if self.scope == "paper" else \
+            "fvcore's default ops (conv, linear, batch norm, adaptive avg pool, upsample)"
+        bn = "incl." if self.bn_params else "excl."
+        return (f"FLOPs: {unit}, counting {scope}; params {bn} BN affine; "
+                f"MAC: memory access cost (elements read + written), {self.dtype}")
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One primitive layer of the evaluated network."""
+
+    path: str
+    type: str
+    category: str
+    stage: str | None
+    inputs: tuple[Shape, ...]
+    out: Shape
+    flops: int
+    params: int
+    mac: int
+    layer: LayerSpec | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def activations(self) -> int:
+        return self.out.numel
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    flops: int
+    params: int
+    mac: int
+    peak_activation: int
+
+
+@dataclass(frozen=True)
+class Result:
+    """A model evaluated at one input size: rows in execution order, and their totals."""
+
+    model: str
+    input: tuple[int, int]
+    in_channels: int
+    num_classes: int
+    width: float
+    options: Options
+    rows: tuple[Row, ...]
+
+    @cached_property
+    def totals(self) -> Totals:
+        return Totals(
+            flops=sum(r.flops for r in self.rows),
+            params=sum(r.params for r in self.rows),
+            mac=sum(r.mac for r in self.rows),
+            peak_activation=max((r.activations for r in self.rows), default=0),
+        )
+
+    @property
+    def output(self) -> Shape:
+        return self.rows[-1].out
+
+    def by_category(self) -> dict[str, Totals]:
+        """Totals per MobileNet-Table-2 category, in CATEGORY_LABELS order."""
+        groups: dict[str, list[Row]] = {c: [] for c in CATEGORY_LABELS}
+        for r in self.rows:
+            groups.setdefault(r.category, []).append(r)
+        return {c: Totals(sum(r.flops for r in rs), sum(r.params for r in rs),
+                          sum(r.mac for r in rs), max((r.activations for r in rs), default=0))
+                for c, rs in groups.items() if rs}
+
+    def to_dataframe(self):
+        """The rows as a pandas DataFrame (pandas is imported here, not at start-up)."""
+        import pandas as pd
+
+        return pd.DataFrame([{
+            "path": r.path, "type": r.type, "category": r.category, "stage": r.stage,
+            "input": " + ".join(map(str, r.inputs)), "output": str(r.out),
+            "flops": r.flops, "params": r.params, "mac": r.mac, "activations": r.activations,
+        } for r in self.rows])
+
+
+def parse_input(text: str | int | tuple[int, int] | list[int]) -> tuple[int, int]:
+    """``32`` → (32, 32); ``224x160`` → (224, 160) as H×W."""
+    if isinstance(text, int):
+        hw = (text, text)
+    elif isinstance(text, (tuple, list)):
+        hw = tuple(int(v) for v in text)
+    else:
+        parts = str(text).lower().replace("×", "x").split("x")
+        try:
+            hw = tuple(int(p) for p in parts)
+        except ValueError:
+            raise CostModelError(f"input size '{text}' is not N or HxW (e.g. 32 or 224x160)",
+                                 field="input") from None
+        if len(hw) == 1:
+            hw = (hw[0], hw[0])
+    if len(hw) != 2 or min(hw) < 1:
+        raise CostModelError(f"input size {text} must be one or two positive integers",
+                             field="input")
+    return hw  # type: ignore[return-value]
+
+
+class _Walker:
+    def __init__(self, ctx: Context, options: Options):
+        self.ctx = ctx
+        self.options = options
+        self.rows: list[Row] = []
+
+    def layers(self, layers: list[LayerSpec], x: Shape, prefix: str, stage: str | None) -> Shape:
+        seen: set[str] = set()
+        for i, layer in enumerate(layers):
+            name = layer.name or str(i)
+            path = f"{prefix}.{name}" if prefix else name
+            if name in seen:
+                raise ShapeError(f"two layers are named '{name}' here", path=path, field="name")
+            seen.add(name)
+            try:
+                x = self.layer(layer, x, path, stage)
+            except ShapeError as e:
+                if e.path is None:
+                    e.path = path
+                raise
+        return x
+
+    def layer(self, layer: LayerSpec, x: Shape, path: str, stage: str | None) -> Shape:
+        if isinstance(layer, Primitive):
+            return self.primitive(layer, x, path, stage)
+        if isinstance(layer, Branching):
+            return self.branching(layer, x, path, stage)
+        if isinstance(layer, Block):
+            inner_stage = path if layer.stage else stage
+            return self.layers(layer.expand(x, self.ctx), x, path, inner_stage)
+        raise TypeError(f"not a layer: {layer!r}")  # pragma: no cover
+
+    def add_row(self, path, type_, category, stage, inputs, cost, layer=None) -> None:
+        o = self.options
+        flops = cost.flops if o.scope == "paper" else cost.fvcore_flops
+        params = cost.params if (o.bn_params or category != "bn") else 0
+        self.rows.append(Row(path, type_, category, stage, tuple(inputs), cost.out,
+                             flops * o.flops_per_madd, params, cost.mac, layer))
+
+    def primitive(self, layer: Primitive, x: Shape, path: str, stage: str | None) -> Shape:
+        cost = layer.cost(x, self.ctx)
+        type_ = getattr(layer, "fn", None) or layer.type
+        self.add_row(path, type_, layer.category_of(x, self.ctx), stage, (x,), cost, layer)
+        return cost.out
+
+    def branching(self, node: Branching, x: Shape, path: str, stage: str | None) -> Shape:
+        names, branches, merge, split = node.branching()
+        if split is not None:
+            try:
+                inputs, cost = channel_split(x, split)
+            except ShapeError as e:
+                e.path = e.path or path
+                raise
+            self.add_row(f"{path}.split", "channel_split", "other", stage, (x,), cost)
+        else:
+            inputs = [x] * len(branches)
+        outs = [self.layers(b, xi, f"{path}.{n}", stage) for n, b, xi in
+                zip(names, branches, inputs)]
+        try:
+            cost = MERGES[merge](outs)
+        except ShapeError as e:
+            e.path = e.path or path
+            raise
+        self.add_row(f"{path}.{merge}", merge, "other", stage, outs, cost)
+        return cost.out
+
+
+def evaluate(spec: ModelSpec, *, input: str | int | tuple[int, int] | None = None,
+             width: float | None = None, num_classes: int | None = None,
+             options: Options = Options()) -> Result:
+    """Evaluate ``spec`` at an input size (default: the spec's) into rows and totals."""
+    hw = parse_input(input) if input is not None else spec.input_hw
+    ctx = spec.context()
+    if width is not None:
+        if width <= 0:
+            raise CostModelError(f"width multiplier must be positive, got {width}", field="width")
+        ctx = replace(ctx, width=width)
+    if num_classes is not None:
+        if num_classes < 1:
+            raise CostModelError("num_classes must be positive", field="num_classes")
+        ctx = replace(ctx, num_classes=num_classes)
+    walker = _Walker(ctx, options)
+    try:
+        walker.layers(spec.layers, Shape(spec.in_channels, hw[0], hw[1]), "", None)
+    except CostModelError as e:
+        e.file = e.file or spec.file
+        raise
+    return Result(model=spec.name, input=hw, in_channels=spec.in_channels,
+                  num_classes=ctx.num_classes, width=ctx.width, options=options,
+                  rows=tuple(walker.rows))

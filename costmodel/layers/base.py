@@ -1,0 +1,133 @@
+"""What every layer of a spec is: a primitive with one closed-form cost, or a block that
+expands into layers. The evaluator (``costmodel.evaluate``) walks them; it knows nothing
+about any particular layer type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, ClassVar, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from costmodel.errors import ShapeError
+from costmodel.shape import Shape
+
+Channels = Union[Annotated[int, Field(gt=0)], Literal["classes"]]
+"""A channel count in a spec: an integer, or ``classes`` for the model's number of classes."""
+
+ChannelScaling = Literal["scale", "fixed", "no_shrink"]
+"""How the width multiplier treats a layer's output channels: ``scale`` (default), ``fixed``
+(never scaled), ``no_shrink`` (scaled up but never below the base, MobileNet V2's last conv)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rounding:
+    """A family's channel-rounding rule for the width multiplier α.
+
+    ``truncate``: max(int(c·α), min) — MobileNet V1 (slim's ``min_depth=8``), ShuffleNet (min 1).
+    ``divisible``: torchvision's ``_make_divisible(c·α, divisor, min)``: nearest multiple of
+    ``divisor``, at least ``min``, never more than 10% below c·α — MobileNet V2/V3, EfficientNet.
+    """
+
+    rule: Literal["truncate", "divisible"] = "truncate"
+    divisor: int = 8
+    min: int = 1
+
+    def apply(self, c: int, alpha: float) -> int:
+        v = c * alpha
+        if self.rule == "truncate":
+            return max(int(v), self.min)
+        floor = self.min or self.divisor
+        new = max(floor, int(v + self.divisor / 2) // self.divisor * self.divisor)
+        if new < 0.9 * v:
+            new += self.divisor
+        return new
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Model-level settings a layer needs to know its own size."""
+
+    num_classes: int = 1000
+    width: float = 1.0
+    rounding: Rounding = Rounding()
+
+    def channels(self, c: Channels, scaling: ChannelScaling = "scale") -> int:
+        """A spec's channel count after the width multiplier and the family's rounding."""
+        if c == "classes":
+            return self.num_classes
+        if scaling == "fixed" or self.width == 1.0:
+            return c
+        scaled = self.rounding.apply(c, self.width)
+        return max(scaled, c) if scaling == "no_shrink" else scaled
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """Everything one primitive costs, for batch size 1.
+
+    flops: multiply-adds the papers count (conv and linear layers only), 1 per fused multiply-add.
+    fvcore_flops: what fvcore's FlopCountAnalysis counts by default for the same op, in eval mode.
+    params: trainable parameters (torch's count). buffers: non-trainable tensors read at
+    inference (BN running statistics). mac: memory access cost in elements, as ShuffleNet V2
+    defines it: input feature maps + output feature map + weights read.
+    """
+
+    out: Shape
+    flops: int = 0
+    fvcore_flops: int = 0
+    params: int = 0
+    mac: int = 0
+
+
+def require_map(x: Shape) -> None:
+    if x.flat:
+        raise ShapeError(f"needs a C×H×W feature map, got a flattened vector of {x.c}")
+
+
+def check_groups(c_in: int, c_out: int, groups: int) -> None:
+    if c_in % groups:
+        raise ShapeError(f"{c_in} input channels are not divisible by groups={groups}",
+                         field="groups")
+    if c_out % groups:
+        raise ShapeError(f"{c_out} output channels are not divisible by groups={groups}",
+                         field="groups")
+
+
+class LayerSpec(BaseModel):
+    """Base of every layer in a spec. ``name`` becomes the layer's path segment."""
+
+    # Schemas are built on first use (the spec's, or a block's first expansion), not at import:
+    # that keeps the CLI's start-up short.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_\-]+$")
+
+
+class Primitive(LayerSpec):
+    """A layer with one closed-form cost.
+
+    ``category`` groups layers the way MobileNet's Table 2 does; a primitive may refine it per
+    instance with ``category_of``.
+    """
+
+    category: ClassVar[str] = "other"
+
+    def cost(self, x: Shape, ctx: Context) -> Cost:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def category_of(self, x: Shape, ctx: Context) -> str:
+        return self.category
+
+
+class Block(LayerSpec):
+    """A layer made of other layers: ``expand`` returns the layers it stands for, given its
+    input shape. The result may hold blocks too; the evaluator expands until only primitives
+    and ``parallel`` nodes remain."""
+
+    stage: ClassVar[bool] = False
+
+    def expand(self, x: Shape, ctx: Context) -> list[LayerSpec]:  # pragma: no cover - abstract
+        raise NotImplementedError
+

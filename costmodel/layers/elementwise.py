@@ -1,0 +1,58 @@
+"""Element-wise layers: activations, dropout, identity."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from costmodel.layers.base import Context, Cost, Primitive
+from costmodel.shape import Shape
+
+ActivationFn = Literal["relu", "relu6", "leaky_relu", "hswish", "hsigmoid", "swish", "silu",
+                       "sigmoid", "tanh"]
+
+
+def elementwise_cost(x: Shape) -> Cost:
+    """Cost of a unary element-wise op (activation).
+
+    FLOPs  = 0 (not multiply-adds; neither the papers nor fvcore count them)
+    MAC    = 2·C·H·W (read the map, write the map; ShuffleNet V2 G4)
+    """
+    return Cost(out=x, mac=2 * x.numel)
+
+
+class Activation(Primitive):
+    """A non-linearity. ``type: relu`` is short for ``type: activation, fn: relu``."""
+
+    type: Literal["activation", "relu", "relu6", "leaky_relu", "hswish", "hsigmoid", "swish",
+                  "silu", "sigmoid", "tanh"] = "activation"
+    fn: ActivationFn | None = None
+    negative_slope: float = Field(default=0.01, ge=0)
+    """leaky_relu's slope (torch's default 0.01; Keras' LeakyReLU uses 0.3)."""
+    category = "activation"
+
+    @model_validator(mode="after")
+    def _fn_from_type(self):
+        if self.type == "activation":
+            if self.fn is None:
+                raise ValueError("'fn' is required with type 'activation' (e.g. fn: relu)")
+        elif self.fn is None:
+            object.__setattr__(self, "fn", self.type)
+        elif self.fn != self.type:
+            raise ValueError(f"fn '{self.fn}' contradicts type '{self.type}'")
+        return self
+
+    def cost(self, x: Shape, ctx: Context) -> Cost:
+        return elementwise_cost(x)
+
+
+class Identity(Primitive):
+    """A layer that costs nothing at inference: ``identity``, or ``dropout`` (``p`` is kept for
+    the torch builder)."""
+
+    type: Literal["identity", "dropout"] = "identity"
+    p: float = Field(default=0.5, ge=0, le=1)
+
+    def cost(self, x: Shape, ctx: Context) -> Cost:
+        return Cost(out=x)

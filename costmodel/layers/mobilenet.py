@@ -1,0 +1,34 @@
+"""MobileNet V1's depthwise-separable block."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from costmodel.layers.base import Block, Context, LayerSpec
+from costmodel.layers.compose import post
+from costmodel.layers.conv import Conv, DepthwiseConv, PosInt
+from costmodel.layers.elementwise import ActivationFn
+from costmodel.shape import Shape
+
+
+class DepthwiseSeparable(Block):
+    """k×k depthwise conv (stride) → BN → act → 1×1 conv to ``out`` → BN → act.
+
+    Cost (MobileNet eq. 5): Dk²·M·Df² + M·N·Df², i.e. 1/N + 1/Dk² of a standard conv.
+    """
+
+    type: Literal["dwsep", "mobilenet_block"] = "dwsep"
+    out: PosInt
+    kernel: PosInt = 3
+    stride: int = Field(default=1, ge=1)
+    activation: ActivationFn = "relu"
+
+    def expand(self, x: Shape, ctx: Context) -> list[LayerSpec]:
+        return [
+            DepthwiseConv(name="dw", kernel=self.kernel, stride=self.stride),
+            *post("dw", self.activation),
+            Conv(name="pw", out=ctx.channels(self.out), kernel=1, channel_scaling="fixed"),
+            *post("pw", self.activation),
+        ]

@@ -1,0 +1,32 @@
+"""Batch normalization."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from costmodel.layers.base import Context, Cost, Primitive
+from costmodel.shape import Shape
+
+
+def batch_norm_cost(x: Shape, affine: bool) -> Cost:
+    """Cost of inference-mode batch norm.
+
+    FLOPs  = 0 in the papers' scope (folded into the preceding conv at inference);
+             fvcore (eval mode): C·H·W·(2 if affine else 1)
+    params = 2·C (γ, β) if affine; the running mean and variance (2·C) are buffers
+    MAC    = 2·C·H·W + 2·C·[affine] + 2·C   (map in and out, γ/β, running statistics)
+    """
+    params = 2 * x.c if affine else 0
+    return Cost(out=x, fvcore_flops=x.numel * (2 if affine else 1), params=params,
+                mac=2 * x.numel + params + 2 * x.c)
+
+
+class BatchNorm(Primitive):
+    """Batch normalization over channels (eval mode)."""
+
+    type: Literal["bn", "batch_norm"] = "bn"
+    affine: bool = True
+    category = "bn"
+
+    def cost(self, x: Shape, ctx: Context) -> Cost:
+        return batch_norm_cost(x, self.affine)

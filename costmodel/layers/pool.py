@@ -1,0 +1,48 @@
+"""Pooling: windowed max/avg (kh×kw windows, per-axis stride) and global pooling."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from costmodel.layers.base import Context, Cost, Primitive, require_map
+from costmodel.layers.conv import NonNeg2, Size2
+from costmodel.shape import Shape, pair, spatial_out
+
+
+def pool_cost(x: Shape, out: Shape, fvcore_flops: int = 0) -> Cost:
+    """Cost of a pooling layer.
+
+    FLOPs  = 0 in the papers' scope (no multiply-adds); fvcore counts only adaptive average
+             pooling, as one FLOP per input element
+    params = 0
+    MAC    = C·H·W + C·H_out·W_out
+    """
+    return Cost(out=out, fvcore_flops=fvcore_flops, mac=x.numel + out.numel)
+
+
+class Pool(Primitive):
+    """``max_pool`` / ``avg_pool`` over kh×kw windows; ``stride`` defaults to the window, so
+    ``kernel: [2, 1]`` halves H alone (EffNet's separable pooling)."""
+
+    type: Literal["max_pool", "avg_pool"]
+    kernel: Size2 = 2
+    stride: Size2 | None = None
+    padding: NonNeg2 = 0
+    ceil_mode: bool = False
+
+    def cost(self, x: Shape, ctx: Context) -> Cost:
+        k = pair(self.kernel)
+        s = k if self.stride is None else pair(self.stride)
+        h, w = spatial_out(x, k, s, self.padding, ceil_mode=self.ceil_mode)
+        return pool_cost(x, Shape(x.c, h, w))
+
+
+class GlobalPool(Primitive):
+    """Pools each channel to 1×1 (torch's AdaptiveAvgPool2d(1) / AdaptiveMaxPool2d(1))."""
+
+    type: Literal["global_pool"] = "global_pool"
+    mode: Literal["avg", "max"] = "avg"
+
+    def cost(self, x: Shape, ctx: Context) -> Cost:
+        require_map(x)
+        return pool_cost(x, Shape(x.c, 1, 1), x.numel if self.mode == "avg" else 0)

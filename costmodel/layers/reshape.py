@@ -1,0 +1,62 @@
+"""Layers that move data without arithmetic: flatten, channel shuffle, upsampling."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from costmodel.errors import ShapeError
+from costmodel.layers.base import Context, Cost, Primitive, require_map
+from costmodel.layers.conv import Size2
+from costmodel.shape import Shape, pair
+
+
+class Flatten(Primitive):
+    """C×H×W → a vector of C·H·W. A view: MAC 0."""
+
+    type: Literal["flatten"] = "flatten"
+
+    def cost(self, x: Shape, ctx: Context) -> Cost:
+        return Cost(out=Shape(x.numel, 1, 1, flat=True))
+
+
+def channel_shuffle_cost(x: Shape, groups: int) -> Cost:
+    """ShuffleNet's channel shuffle (reshape g×(C/g) → transpose → flatten).
+
+    FLOPs  = 0
+    MAC    = 2·C·H·W (the transpose is a copy; ShuffleNet V2 counts it as element-wise)
+    """
+    if x.c % groups:
+        raise ShapeError(f"{x.c} channels are not divisible by groups={groups}", field="groups")
+    return Cost(out=x, mac=2 * x.numel)
+
+
+class ChannelShuffle(Primitive):
+    """Interleaves the channels of ``groups`` groups."""
+
+    type: Literal["channel_shuffle", "shuffle"] = "channel_shuffle"
+    groups: int = Field(gt=0)
+
+    def cost(self, x: Shape, ctx: Context) -> Cost:
+        require_map(x)
+        return channel_shuffle_cost(x, self.groups)
+
+
+class Upsample(Primitive):
+    """Spatial upsampling by an integer ``scale`` per axis.
+
+    FLOPs: 0 in the papers' scope; fvcore counts 1 per output element (nearest) or 4
+    (bilinear). MAC: C·H·W + C·H_out·W_out.
+    """
+
+    type: Literal["upsample"] = "upsample"
+    scale: Size2 = 2
+    mode: Literal["nearest", "bilinear"] = "nearest"
+
+    def cost(self, x: Shape, ctx: Context) -> Cost:
+        require_map(x)
+        sh, sw = pair(self.scale)
+        out = Shape(x.c, x.h * sh, x.w * sw)
+        per_out = 1 if self.mode == "nearest" else 4
+        return Cost(out=out, fvcore_flops=out.numel * per_out, mac=x.numel + out.numel)

@@ -1,0 +1,97 @@
+"""Structural layers: sequences, stages, repeats, parallel branches and residuals.
+
+``parallel`` is the one graph node the evaluator knows: its branches run on the input (or on
+the parts of a channel split) and one merge primitive joins them. Everything else expands to
+a list of layers.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from costmodel.layers.base import Block, Context, LayerSpec
+from costmodel.layers.merge import MergeKind
+from costmodel.shape import Shape
+
+
+class Sequential(Block):
+    """Layers applied in order."""
+
+    type: Literal["sequential"] = "sequential"
+    layers: list["Layer"] = Field(min_length=1)
+
+    def expand(self, x: Shape, ctx: Context) -> list[LayerSpec]:
+        return self.layers
+
+
+class Stage(Sequential):
+    """A named group of layers that analyses treat as one stage (data flow, scaling)."""
+
+    type: Literal["stage"] = "stage"
+    stage = True
+
+
+class Repeat(Block):
+    """``layers`` applied ``n`` times in a row; copy i is named ``i``."""
+
+    type: Literal["repeat"] = "repeat"
+    n: int = Field(ge=1)
+    layers: list["Layer"] = Field(min_length=1)
+
+    def expand(self, x: Shape, ctx: Context) -> list[LayerSpec]:
+        if len(self.layers) == 1:
+            return [self.layers[0].model_copy(update={"name": str(i)}) for i in range(self.n)]
+        return [Sequential(name=str(i), layers=self.layers) for i in range(self.n)]
+
+
+class Branching(LayerSpec):
+    """A graph node: branches joined by one merge. The evaluator and the torch builder handle
+    every subclass through ``branching()``."""
+
+    def branching(self) -> tuple[list[str], list[list["Layer"]], MergeKind,
+                                 list[int] | Literal["half"] | None]:
+        """(branch names, branches, merge, split)."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+
+class Parallel(Branching):
+    """Branches on the same input, joined by ``merge``. An empty branch is the identity.
+
+    With ``split`` (a list of channel counts, or ``half``) branch i gets part i of the input's
+    channels instead of the whole input.
+    """
+
+    type: Literal["parallel"] = "parallel"
+    branches: list[list["Layer"]] = Field(min_length=1)
+    merge: MergeKind
+    split: list[Annotated[int, Field(gt=0)]] | Literal["half"] | None = None
+    branch_names: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]+$")]] | None = None
+
+    @model_validator(mode="after")
+    def _check(self):
+        n = len(self.branches)
+        if self.branch_names is not None and len(self.branch_names) != n:
+            raise ValueError(f"branch_names has {len(self.branch_names)} names for {n} branches")
+        parts = 2 if self.split == "half" else (len(self.split) if self.split else n)
+        if parts != n:
+            raise ValueError(f"split makes {parts} parts for {n} branches")
+        return self
+
+    def branching(self):
+        names = self.branch_names or [str(i) for i in range(len(self.branches))]
+        return names, self.branches, self.merge, self.split
+
+
+class Residual(Branching):
+    """``layers`` (branch ``main``) plus a ``shortcut`` (identity unless given), joined by
+    ``merge`` (add)."""
+
+    type: Literal["residual"] = "residual"
+    layers: list["Layer"] = Field(min_length=1)
+    shortcut: list["Layer"] = []
+    merge: MergeKind = "add"
+
+    def branching(self):
+        return ["main", "shortcut"], [self.layers, self.shortcut], self.merge, None

@@ -1,0 +1,66 @@
+"""The model spec: input, model-level parameters and the layer list."""
+
+from __future__ import annotations
+
+from typing import Annotated, Union
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from costmodel.layers import Context, Layer, Rounding
+
+PosInt = Annotated[int, Field(gt=0)]
+InputSize = Union[PosInt, Annotated[list[PosInt], Field(min_length=2, max_length=2)]]
+
+
+class Variant(BaseModel):
+    """Model-level overrides selected by a name suffix (``mobilenet-0.5``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = ""
+    width: float | None = Field(default=None, gt=0)
+    input: InputSize | None = None
+    num_classes: PosInt | None = None
+    vars: dict[str, Union[int, float, str, bool]] = {}
+
+
+class ModelSpec(BaseModel):
+    """A network: ``layers`` applied to a ``in_channels``×H×W input.
+
+    ``width`` is the width multiplier α, applied to every layer's output channels with the
+    family's ``rounding`` rule; the resolution multiplier ρ is the input size itself.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str = ""
+    family: str = ""
+    source: str = ""
+    """Where the architecture comes from (paper table, reference implementation)."""
+    notes: list[str] = []
+    """Choices the source leaves open, and how this spec makes them."""
+    input: InputSize = 224
+    """Default input size, H×W (an int for a square input)."""
+    in_channels: PosInt = 3
+    num_classes: PosInt = 1000
+    width: float = Field(default=1.0, gt=0)
+    rounding: Rounding = Rounding()
+    aliases: list[str] = []
+    variants: dict[str, Variant] = {}
+    vars: dict[str, Union[int, float, str, bool]] = {}
+    """Values that layer fields refer to as ``$name``; variants may override them."""
+    layers: list[Layer] = Field(min_length=1)
+    _file: str | None = PrivateAttr(default=None)
+
+    @property
+    def file(self) -> str | None:
+        """The spec file this model was loaded from, if any."""
+        return self._file
+
+    @property
+    def input_hw(self) -> tuple[int, int]:
+        return (self.input, self.input) if isinstance(self.input, int) else tuple(self.input)
+
+    def context(self) -> Context:
+        return Context(num_classes=self.num_classes, width=self.width, rounding=self.rounding)

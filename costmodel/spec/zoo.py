@@ -1,0 +1,100 @@
+"""The built-in model zoo: spec files found by short, case-insensitive names.
+
+``mobilenet-0.5`` is the spec ``mobilenet`` with its variant ``0.5`` (or, where the spec
+declares none by that name, width multiplier 0.5). ``-`` and ``_`` are interchangeable. A path
+to a spec file works wherever a name does.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from costmodel.errors import UnknownModelError
+from costmodel.spec.loader import load_spec, read_document
+from costmodel.spec.model import ModelSpec
+
+SPEC_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def zoo_dir() -> Path:
+    """The built-in specs: ``costmodel/_specs`` in an installed wheel, ``specs/`` in a checkout."""
+    package = Path(__file__).resolve().parent.parent
+    for candidate in (package / "_specs", package.parent / "specs"):
+        if candidate.is_dir():
+            return candidate
+    raise UnknownModelError("the built-in specs are missing from this installation")
+
+
+def normalize(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+@lru_cache(maxsize=1)
+def _files() -> dict[str, Path]:
+    return {normalize(p.stem): p for p in sorted(zoo_dir().iterdir())
+            if p.suffix in SPEC_SUFFIXES}
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    name: str
+    file: Path
+    description: str
+    family: str
+    input: list[int]
+    aliases: list[str]
+    variants: dict[str, str]
+
+
+@lru_cache(maxsize=1)
+def zoo() -> list[ZooEntry]:
+    """Every built-in spec with its variants (reads each file's header, validates nothing)."""
+    entries = []
+    for key, file in _files().items():
+        data = read_document(file)
+        size = data.get("input", 224)
+        variants = data.get("variants") or {}
+        entries.append(ZooEntry(
+            name=key, file=file, description=str(data.get("description", "")).strip(),
+            family=str(data.get("family", "")),
+            input=[size, size] if isinstance(size, int) else list(size),
+            aliases=[normalize(a) for a in data.get("aliases") or []],
+            variants={str(k): str((v or {}).get("description", "")) for k, v in variants.items()},
+        ))
+    return entries
+
+
+def _split(name: str, known: dict[str, Path]) -> tuple[Path, list[str]] | None:
+    pieces = normalize(name).split("-")
+    for k in range(len(pieces), 0, -1):
+        base = "-".join(pieces[:k])
+        if base in known:
+            return known[base], pieces[k:]
+    return None
+
+
+def is_spec_path(ref: str) -> bool:
+    return ref.lower().endswith(SPEC_SUFFIXES) or "/" in ref or "\\" in ref
+
+
+@lru_cache(maxsize=256)
+def resolve(ref: str) -> ModelSpec:
+    """A zoo name (with variant suffixes) or a spec file path → a validated ModelSpec."""
+    if is_spec_path(ref) or Path(ref).is_file():
+        if not Path(ref).is_file():
+            raise UnknownModelError(f"no such spec file: {ref}")
+        return load_spec(ref)
+    found = _split(ref, _files())
+    if found is None:
+        aliases = {a: e.file for e in zoo() for a in e.aliases}
+        found = _split(ref, aliases)
+    if found is None:
+        names = list(_files()) + [a for e in zoo() for a in e.aliases]
+        close = difflib.get_close_matches(normalize(ref), names, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise UnknownModelError(f"unknown model '{ref}'{hint} (`costmodel list` shows the zoo)")
+    file, variants = found
+    return load_spec(file, variants)

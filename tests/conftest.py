@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from costmodel.evaluate import Options, Result, evaluate
+from costmodel.spec.loader import validate_spec
+
+
+def run_layers(layers: list[dict], input=(8, 8), in_channels: int = 3,
+               options: Options = Options(), **model) -> Result:
+    """Evaluate a throwaway spec made of ``layers``."""
+    spec = validate_spec({"name": "t", "input": list(input), "in_channels": in_channels,
+                          "layers": layers, **model}, "<test>")
+    return evaluate(spec, options=options)

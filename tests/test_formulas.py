@@ -1,0 +1,106 @@
+"""One row per primitive: expected values written as the formula's arithmetic."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import run_layers
+
+from costmodel.evaluate import Options
+from costmodel.layers.conv import conv2d_cost
+from costmodel.layers.merge import add_cost, concat_cost, multiply_cost
+from costmodel.shape import Shape
+
+# (layer, input C×H×W, output C×H×W, FLOPs (papers), fvcore FLOPs, params, MAC)
+CASES = [
+    pytest.param({"type": "conv", "out": 64, "kernel": 3, "stride": 2}, (32, 112, 112),
+                 (64, 56, 56), 3 * 3 * 32 * 64 * 56 * 56, 3 * 3 * 32 * 64 * 56 * 56,
+                 3 * 3 * 32 * 64, 32 * 112 * 112 + 64 * 56 * 56 + 3 * 3 * 32 * 64, id="conv3x3-s2"),
+    pytest.param({"type": "conv", "out": 16, "kernel": 1, "bias": True}, (8, 10, 10),
+                 (16, 10, 10), 8 * 16 * 100, 8 * 16 * 100, 8 * 16 + 16,
+                 8 * 100 + 16 * 100 + 8 * 16 + 16, id="conv1x1-bias"),
+    pytest.param({"type": "conv", "out": 12, "kernel": 1, "groups": 3}, (6, 5, 5), (12, 5, 5),
+                 (6 // 3) * 12 * 25, (6 // 3) * 12 * 25, (6 // 3) * 12,
+                 6 * 25 + 12 * 25 + (6 // 3) * 12, id="group-conv"),
+    pytest.param({"type": "conv", "out": 4, "kernel": [1, 3], "stride": [1, 2]}, (2, 7, 9),
+                 (4, 7, 5), 1 * 3 * 2 * 4 * 7 * 5, 1 * 3 * 2 * 4 * 7 * 5, 1 * 3 * 2 * 4,
+                 2 * 63 + 4 * 35 + 24, id="conv1x3-stride1x2"),
+    pytest.param({"type": "conv", "out": 4, "kernel": 3, "dilation": 2}, (2, 9, 9), (4, 9, 9),
+                 9 * 2 * 4 * 81, 9 * 2 * 4 * 81, 9 * 2 * 4, 2 * 81 + 4 * 81 + 72, id="dilated"),
+    pytest.param({"type": "conv", "out": 4, "kernel": [2, 1], "stride": [1, 2],
+                  "padding": "same"}, (3, 8, 8), (4, 8, 4), 2 * 3 * 4 * 32, 2 * 3 * 4 * 32,
+                 2 * 3 * 4, 3 * 64 + 4 * 32 + 24, id="effnet-2x1-same"),
+    pytest.param({"type": "conv", "out": 4, "kernel": 3, "padding": 0}, (1, 5, 5), (4, 3, 3),
+                 9 * 4 * 9, 9 * 4 * 9, 36, 25 + 36 + 36, id="valid-padding"),
+    pytest.param({"type": "dwconv", "kernel": 3, "stride": 2}, (32, 112, 112), (32, 56, 56),
+                 3 * 3 * 32 * 56 * 56, 3 * 3 * 32 * 56 * 56, 3 * 3 * 32,
+                 32 * 112 * 112 + 32 * 56 * 56 + 288, id="depthwise"),
+    pytest.param({"type": "dwconv", "kernel": [1, 3], "multiplier": 2}, (8, 4, 4), (16, 4, 4),
+                 3 * 16 * 16, 3 * 16 * 16, 3 * 16, 8 * 16 + 16 * 16 + 48, id="depth-multiplier"),
+    pytest.param({"type": "bn"}, (8, 4, 4), (8, 4, 4), 0, 2 * 8 * 16, 2 * 8,
+                 2 * 8 * 16 + 2 * 8 + 2 * 8, id="batch-norm"),
+    pytest.param({"type": "bn", "affine": False}, (8, 4, 4), (8, 4, 4), 0, 8 * 16, 0,
+                 2 * 8 * 16 + 2 * 8, id="batch-norm-no-affine"),
+    pytest.param({"type": "relu"}, (8, 4, 4), (8, 4, 4), 0, 0, 0, 2 * 128, id="relu"),
+    pytest.param({"type": "activation", "fn": "hswish"}, (8, 4, 4), (8, 4, 4), 0, 0, 0,
+                 2 * 128, id="hswish"),
+    pytest.param({"type": "max_pool", "kernel": [2, 1]}, (8, 6, 6), (8, 3, 6), 0, 0, 0,
+                 8 * 36 + 8 * 18, id="maxpool-2x1"),
+    pytest.param({"type": "avg_pool", "kernel": 3, "stride": 2, "padding": 1}, (8, 7, 7),
+                 (8, 4, 4), 0, 0, 0, 8 * 49 + 8 * 16, id="avgpool-3x3-s2"),
+    pytest.param({"type": "max_pool", "kernel": 3, "stride": 2, "ceil_mode": True},
+                 (4, 8, 8), (4, 4, 4), 0, 0, 0, 4 * 64 + 4 * 16, id="maxpool-ceil"),
+    pytest.param({"type": "global_pool"}, (8, 7, 7), (8, 1, 1), 0, 8 * 49, 0, 8 * 49 + 8,
+                 id="global-avg"),
+    pytest.param({"type": "global_pool", "mode": "max"}, (8, 7, 7), (8, 1, 1), 0, 0, 0,
+                 8 * 49 + 8, id="global-max"),
+    pytest.param({"type": "channel_shuffle", "groups": 4}, (8, 3, 3), (8, 3, 3), 0, 0, 0,
+                 2 * 72, id="shuffle"),
+    pytest.param({"type": "upsample", "scale": 2, "mode": "bilinear"}, (4, 3, 3), (4, 6, 6), 0,
+                 4 * 4 * 36, 0, 36 + 144, id="upsample-bilinear"),
+    pytest.param({"type": "upsample", "scale": [2, 1]}, (4, 3, 3), (4, 6, 3), 0, 4 * 18, 0,
+                 36 + 72, id="upsample-nearest"),
+    pytest.param({"type": "dropout", "p": 0.2}, (4, 3, 3), (4, 3, 3), 0, 0, 0, 0, id="dropout"),
+]
+
+
+def _one(layer: dict, shape: tuple[int, int, int], scope: str):
+    return run_layers([layer], input=shape[1:], in_channels=shape[0],
+                      options=Options(scope=scope)).rows[0]
+
+
+@pytest.mark.parametrize("layer,inp,out,flops,fv_flops,params,mac", CASES)
+def test_primitive(layer, inp, out, flops, fv_flops, params, mac):
+    row = _one(layer, inp, "paper")
+    assert row.out.as_list() == list(out)
+    assert (row.flops, row.params, row.mac) == (flops, params, mac)
+    assert row.activations == out[0] * out[1] * out[2]
+    assert _one(layer, inp, "fvcore").flops == fv_flops
+
+
+def test_linear_and_flatten():
+    flat, fc = run_layers([{"type": "flatten"}, {"type": "linear"}], input=(2, 2),
+                          in_channels=16, num_classes=10).rows
+    assert flat.out.as_list() == [16 * 2 * 2] and flat.mac == 0
+    assert (fc.flops, fc.params, fc.mac) == (64 * 10, 64 * 10 + 10, 64 + 10 + 64 * 10 + 10)
+
+
+def test_two_flops_per_madd():
+    result = run_layers([{"type": "conv", "out": 8}], options=Options(flops_per_madd=2))
+    assert result.totals.flops == 2 * 3 * 3 * 3 * 8 * 8 * 8
+
+
+def test_merges():
+    a, b = Shape(8, 4, 4), Shape(8, 4, 4)
+    assert concat_cost([a, Shape(4, 4, 4)]).out == Shape(12, 4, 4)
+    assert concat_cost([a, Shape(4, 4, 4)]).mac == 128 + 64 + 192
+    assert add_cost([a, b]).mac == 3 * 128
+    gate = Shape(8, 1, 1)
+    assert multiply_cost([a, gate]).out == a
+    assert multiply_cost([a, gate]).mac == 128 + 8 + 128
+
+
+def test_conv_cost_function_takes_shapes():
+    cost = conv2d_cost(Shape(3, 224, 224), 32, (3, 3), (2, 2), (1, 1), (1, 1), 1, False)
+    assert cost.out == Shape(32, 112, 112)
+    assert cost.flops == 3 * 3 * 3 * 32 * 112 * 112 == 10_838_016  # slim's Conv2d_0 row
