@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Literal
+from typing import Literal, Union
 
 from costmodel.errors import CostModelError, ShapeError
 from costmodel.layers import Block, Branching, Context, LayerSpec, Primitive
@@ -110,6 +110,7 @@ class Result:
     width: float
     options: Options
     rows: tuple[Row, ...]
+    tree: "Seq" = field(repr=False, compare=False)
 
     @cached_property
     def totals(self) -> Totals:
@@ -165,14 +166,54 @@ def parse_input(text: str | int | tuple[int, int] | list[int]) -> tuple[int, int
     return hw  # type: ignore[return-value]
 
 
+@dataclass(frozen=True, slots=True)
+class Seq:
+    """Layers applied in order: the model's layer list, or what a block expanded into.
+
+    ``layer`` is the block (sequential, stage, repeat, or a composite block) that produced it;
+    None for the model itself (path '')."""
+
+    path: str
+    children: tuple["Node", ...]
+    layer: LayerSpec | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def is_stage(self) -> bool:
+        return bool(self.layer is not None and getattr(self.layer, "stage", False))
+
+
+@dataclass(frozen=True, slots=True)
+class Branch:
+    """A branching node: ``split`` (a channel_split row, or None) feeds the branches, whose
+    outputs ``merge`` (a concat/add/multiply row) joins. An empty branch is the identity."""
+
+    path: str
+    names: tuple[str, ...]
+    branches: tuple[Seq, ...]
+    merge: Row
+    split: Row | None
+    layer: LayerSpec = field(compare=False, repr=False)
+
+
+Node = Union[Row, Seq, Branch]
+"""The evaluated network as a tree whose leaves are the rows; the torch builder walks it."""
+
+
+def name_of(path: str) -> str:
+    """The last segment of a layer path (its module name)."""
+    return path.rsplit(".", 1)[-1]
+
+
 class _Walker:
     def __init__(self, ctx: Context, options: Options):
         self.ctx = ctx
         self.options = options
         self.rows: list[Row] = []
 
-    def layers(self, layers: list[LayerSpec], x: Shape, prefix: str, stage: str | None) -> Shape:
+    def layers(self, layers: list[LayerSpec], x: Shape, prefix: str, stage: str | None,
+               owner: LayerSpec | None = None) -> tuple[Shape, Seq]:
         seen: set[str] = set()
+        children: list[Node] = []
         for i, layer in enumerate(layers):
             name = layer.name or str(i)
             path = f"{prefix}.{name}" if prefix else name
@@ -180,56 +221,67 @@ class _Walker:
                 raise ShapeError(f"two layers are named '{name}' here", path=path, field="name")
             seen.add(name)
             try:
-                x = self.layer(layer, x, path, stage)
+                x, node = self.layer(layer, x, path, stage)
             except ShapeError as e:
                 if e.path is None:
                     e.path = path
                 raise
-        return x
+            children.append(node)
+        return x, Seq(prefix, tuple(children), owner)
 
-    def layer(self, layer: LayerSpec, x: Shape, path: str, stage: str | None) -> Shape:
+    def layer(self, layer: LayerSpec, x: Shape, path: str,
+              stage: str | None) -> tuple[Shape, Node]:
         if isinstance(layer, Primitive):
             return self.primitive(layer, x, path, stage)
         if isinstance(layer, Branching):
             return self.branching(layer, x, path, stage)
         if isinstance(layer, Block):
             inner_stage = path if layer.stage else stage
-            return self.layers(layer.expand(x, self.ctx), x, path, inner_stage)
+            return self.layers(layer.expand(x, self.ctx), x, path, inner_stage, layer)
         raise TypeError(f"not a layer: {layer!r}")  # pragma: no cover
 
-    def add_row(self, path, type_, category, stage, inputs, cost, layer=None) -> None:
+    def add_row(self, path, type_, category, stage, inputs, cost, layer=None) -> Row:
         o = self.options
         flops = cost.flops if o.scope == "paper" else cost.fvcore_flops
         params = cost.params if (o.bn_params or category != "bn") else 0
-        self.rows.append(Row(path, type_, category, stage, tuple(inputs), cost.out,
-                             flops * o.flops_per_madd, params, cost.mac, layer))
+        row = Row(path, type_, category, stage, tuple(inputs), cost.out,
+                  flops * o.flops_per_madd, params, cost.mac, layer)
+        self.rows.append(row)
+        return row
 
-    def primitive(self, layer: Primitive, x: Shape, path: str, stage: str | None) -> Shape:
+    def primitive(self, layer: Primitive, x: Shape, path: str,
+                  stage: str | None) -> tuple[Shape, Row]:
         cost = layer.cost(x, self.ctx)
         type_ = getattr(layer, "fn", None) or layer.type
-        self.add_row(path, type_, layer.category_of(x, self.ctx), stage, (x,), cost, layer)
-        return cost.out
+        row = self.add_row(path, type_, layer.category_of(x, self.ctx), stage, (x,), cost, layer)
+        return cost.out, row
 
-    def branching(self, node: Branching, x: Shape, path: str, stage: str | None) -> Shape:
+    def branching(self, node: Branching, x: Shape, path: str,
+                  stage: str | None) -> tuple[Shape, Branch]:
         names, branches, merge, split = node.branching()
+        split_row = None
         if split is not None:
             try:
                 inputs, cost = channel_split(x, split)
             except ShapeError as e:
                 e.path = e.path or path
                 raise
-            self.add_row(f"{path}.split", "channel_split", "other", stage, (x,), cost)
+            split_row = self.add_row(f"{path}.split", "channel_split", "other", stage, (x,),
+                                     cost)
         else:
             inputs = [x] * len(branches)
-        outs = [self.layers(b, xi, f"{path}.{n}", stage) for n, b, xi in
-                zip(names, branches, inputs)]
+        outs, seqs = [], []
+        for n, b, xi in zip(names, branches, inputs):
+            out, seq = self.layers(b, xi, f"{path}.{n}", stage)
+            outs.append(out)
+            seqs.append(seq)
         try:
             cost = MERGES[merge](outs)
         except ShapeError as e:
             e.path = e.path or path
             raise
-        self.add_row(f"{path}.{merge}", merge, "other", stage, outs, cost)
-        return cost.out
+        merge_row = self.add_row(f"{path}.{merge}", merge, "other", stage, outs, cost)
+        return cost.out, Branch(path, tuple(names), tuple(seqs), merge_row, split_row, node)
 
 
 def evaluate(spec: ModelSpec, *, input: str | int | tuple[int, int] | None = None,
@@ -248,10 +300,10 @@ def evaluate(spec: ModelSpec, *, input: str | int | tuple[int, int] | None = Non
         ctx = replace(ctx, num_classes=num_classes)
     walker = _Walker(ctx, options)
     try:
-        walker.layers(spec.layers, Shape(spec.in_channels, hw[0], hw[1]), "", None)
+        _, tree = walker.layers(spec.layers, Shape(spec.in_channels, hw[0], hw[1]), "", None)
     except CostModelError as e:
         e.file = e.file or spec.file
         raise
     return Result(model=spec.name, input=hw, in_channels=spec.in_channels,
                   num_classes=ctx.num_classes, width=ctx.width, options=options,
-                  rows=tuple(walker.rows))
+                  rows=tuple(walker.rows), tree=tree)

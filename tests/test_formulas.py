@@ -104,3 +104,21 @@ def test_conv_cost_function_takes_shapes():
     cost = conv2d_cost(Shape(3, 224, 224), 32, (3, 3), (2, 2), (1, 1), (1, 1), 1, False)
     assert cost.out == Shape(32, 112, 112)
     assert cost.flops == 3 * 3 * 3 * 32 * 112 * 112 == 10_838_016  # slim's Conv2d_0 row
+
+
+def test_squeeze_excite():
+    """torchvision's SqueezeExcitation on C×H×W with S squeeze channels: two 1×1 convs with
+    bias on the pooled vector, 2·C·S multiply-adds, C·S + S + S·C + C params."""
+    c, s, h = 96, 24, 7
+    r = run_layers([{"type": "se", "squeeze": s}], input=(h, h), in_channels=c)
+    assert r.totals.flops == c * s + s * c
+    assert r.totals.params == c * s + s + s * c + c
+    assert r.output.as_list() == [c, h, h]
+    mult = r.rows[-1]
+    assert mult.type == "multiply" and mult.mac == c * h * h + c + c * h * h
+    fv = run_layers([{"type": "se", "squeeze": s}], input=(h, h), in_channels=c,
+                    options=Options(scope="fvcore"))
+    assert fv.totals.flops == c * s + s * c + c * h * h  # + adaptive_avg_pool2d's input
+    ratio = run_layers([{"type": "se", "ratio": 0.25, "divisor": 8}], input=(h, h),
+                       in_channels=72).rows
+    assert ratio[1].out.c == 24  # _make_divisible(72 / 4, 8)

@@ -1,0 +1,56 @@
+"""Squeeze-and-excitation (Hu et al.), as MobileNet V3 and EfficientNet use it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from costmodel.layers.base import Block, Context, LayerSpec, Rounding
+from costmodel.layers.conv import Conv, PosInt
+from costmodel.layers.elementwise import Activation, ActivationFn
+from costmodel.layers.pool import GlobalPool
+from costmodel.layers.structure import Parallel
+from costmodel.shape import Shape
+
+
+class SqueezeExcite(Block):
+    """x · gate(fc2(act(fc1(avgpool(x))))), the FCs being 1×1 convs with bias (torchvision's
+    SqueezeExcitation).
+
+    The squeeze width is ``squeeze`` channels, or ``ratio`` of the input channels (rounded to
+    a multiple of ``divisor`` like torchvision's _make_divisible when divisor > 1, else
+    max(1, int(C·ratio))). Cost: 2·C·S multiply-adds (+ C·H·W in fvcore's scope for the pool).
+    """
+
+    type: Literal["se"] = "se"
+    squeeze: PosInt | None = None
+    ratio: float | None = Field(default=None, gt=0, le=1)
+    divisor: PosInt = 1
+    activation: ActivationFn = "relu"
+    gate: ActivationFn = "sigmoid"
+
+    @model_validator(mode="after")
+    def _one_width(self):
+        if (self.squeeze is None) == (self.ratio is None):
+            raise ValueError("give exactly one of 'squeeze' (channels) or 'ratio'")
+        return self
+
+    def squeeze_channels(self, c: int) -> int:
+        if self.squeeze is not None:
+            return self.squeeze
+        if self.divisor > 1:
+            return Rounding("divisible", self.divisor, self.divisor).apply(c, self.ratio)
+        return max(1, int(c * self.ratio))
+
+    def expand(self, x: Shape, ctx: Context) -> list[LayerSpec]:
+        s = self.squeeze_channels(x.c)
+        gate = [
+            GlobalPool(name="pool"),
+            Conv(name="fc1", out=s, kernel=1, bias=True, channel_scaling="fixed"),
+            Activation(name="act", type=self.activation),
+            Conv(name="fc2", out=x.c, kernel=1, bias=True, channel_scaling="fixed"),
+            Activation(name="gate", type=self.gate),
+        ]
+        return [Parallel(name="se", branches=[[], gate], merge="multiply",
+                         branch_names=["x", "gate"])]
