@@ -15,17 +15,18 @@ def load(model: str | Path | ModelSpec) -> ModelSpec:
 
 
 def evaluate_model(model: str | Path | ModelSpec, *, input=None, width: float | None = None,
-                   num_classes: int | None = None, options: Options = Options()) -> Result:
+                   depth: float | None = None, num_classes: int | None = None,
+                   options: Options = Options()) -> Result:
     """Load and evaluate one model: per-layer rows and totals."""
-    return evaluate(load(model), input=input, width=width, num_classes=num_classes,
-                    options=options)
+    return evaluate(load(model), input=input, width=width, depth=depth,
+                    num_classes=num_classes, options=options)
 
 
-def compare(models, *, input=None, width: float | None = None,
+def compare(models, *, input=None, width: float | None = None, depth: float | None = None,
             num_classes: int | None = None, options: Options = Options()) -> list[Result]:
     """Evaluate several models with the same settings."""
-    return [evaluate_model(m, input=input, width=width, num_classes=num_classes, options=options)
-            for m in models]
+    return [evaluate_model(m, input=input, width=width, depth=depth, num_classes=num_classes,
+                           options=options) for m in models]
 
 
 def compare_frame(models, **kwargs):

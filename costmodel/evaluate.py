@@ -108,6 +108,7 @@ class Result:
     in_channels: int
     num_classes: int
     width: float
+    depth: float
     options: Options
     rows: tuple[Row, ...]
     tree: "Seq" = field(repr=False, compare=False)
@@ -285,15 +286,20 @@ class _Walker:
 
 
 def evaluate(spec: ModelSpec, *, input: str | int | tuple[int, int] | None = None,
-             width: float | None = None, num_classes: int | None = None,
-             options: Options = Options()) -> Result:
-    """Evaluate ``spec`` at an input size (default: the spec's) into rows and totals."""
+             width: float | None = None, depth: float | None = None,
+             num_classes: int | None = None, options: Options = Options()) -> Result:
+    """Evaluate ``spec`` at an input size (default: the spec's) into rows and totals; ``width``
+    and ``depth`` override the spec's multipliers."""
     hw = parse_input(input) if input is not None else spec.input_hw
     ctx = spec.context()
     if width is not None:
         if width <= 0:
             raise CostModelError(f"width multiplier must be positive, got {width}", field="width")
         ctx = replace(ctx, width=width)
+    if depth is not None:
+        if depth <= 0:
+            raise CostModelError(f"depth multiplier must be positive, got {depth}", field="depth")
+        ctx = replace(ctx, depth=depth)
     if num_classes is not None:
         if num_classes < 1:
             raise CostModelError("num_classes must be positive", field="num_classes")
@@ -305,5 +311,5 @@ def evaluate(spec: ModelSpec, *, input: str | int | tuple[int, int] | None = Non
         e.file = e.file or spec.file
         raise
     return Result(model=spec.name, input=hw, in_channels=spec.in_channels,
-                  num_classes=ctx.num_classes, width=ctx.width, options=options,
+                  num_classes=ctx.num_classes, width=ctx.width, depth=ctx.depth, options=options,
                   rows=tuple(walker.rows), tree=tree)

@@ -122,3 +122,24 @@ def test_squeeze_excite():
     ratio = run_layers([{"type": "se", "ratio": 0.25, "divisor": 8}], input=(h, h),
                        in_channels=72).rows
     assert ratio[1].out.c == 24  # _make_divisible(72 / 4, 8)
+
+
+def test_repeat_first_overrides_and_depth_multiplier():
+    """A stage of n blocks whose first one downsamples; depth d makes it ceil(n·d) blocks."""
+    layers = [{"name": "st", "type": "repeat", "n": 3, "first": {"stride": 2},
+               "layers": [{"type": "dwsep", "out": 8}]}]
+    rows = run_layers(layers, input=(16, 16), in_channels=8).rows
+    dws = [r for r in rows if r.type == "dwconv"]
+    assert [r.out.as_list() for r in dws] == [[8, 8, 8]] * 3
+    assert [r.path for r in dws] == ["st.0.dw", "st.1.dw", "st.2.dw"]
+    deeper = run_layers(layers, input=(16, 16), in_channels=8, depth=1.1).rows
+    assert sum(r.type == "dwconv" for r in deeper) == 4  # ceil(3·1.1)
+
+
+def test_repeat_first_must_name_a_field():
+    import pytest as _pytest
+
+    from costmodel.errors import SpecError
+    with _pytest.raises(SpecError, match="no layer of the repeat has"):
+        run_layers([{"type": "repeat", "n": 2, "first": {"strid": 2},
+                     "layers": [{"type": "dwsep", "out": 8}]}])

@@ -52,6 +52,8 @@ class Context:
     num_classes: int = 1000
     width: float = 1.0
     rounding: Rounding = Rounding()
+    depth: float = 1.0
+    """Depth multiplier d: every ``repeat`` runs ceil(n·d) times (EfficientNet's round_repeats)."""
 
     def channels(self, c: Channels, scaling: ChannelScaling = "scale") -> int:
         """A spec's channel count after the width multiplier and the family's rounding."""

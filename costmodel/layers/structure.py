@@ -7,7 +7,8 @@ a list of layers.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import math
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -34,16 +35,44 @@ class Stage(Sequential):
 
 
 class Repeat(Block):
-    """``layers`` applied ``n`` times in a row; copy i is named ``i``."""
+    """``layers`` applied ``n`` times in a row; copy i is named ``i``.
+
+    ``first`` overrides fields of the first copy's layers (``first: {stride: 2}``: the first
+    block of a stage downsamples, as in MobileNet V2 / EfficientNet tables). The model's depth
+    multiplier d makes it ceil(n·d) copies (``depth_scaling: false`` opts out).
+    """
 
     type: Literal["repeat"] = "repeat"
     n: int = Field(ge=1)
     layers: list["Layer"] = Field(min_length=1)
+    first: dict[str, Any] = {}
+    depth_scaling: bool = True
+
+    @model_validator(mode="after")
+    def _first_applies(self):
+        for key in self.first:
+            if not any(key in type(layer).model_fields for layer in self.layers):
+                raise ValueError(f"'first' sets '{key}', which no layer of the repeat has")
+        return self
+
+    def count(self, ctx: Context) -> int:
+        return math.ceil(self.n * ctx.depth) if self.depth_scaling else self.n
+
+    def _first_copy(self) -> list[LayerSpec]:
+        if not self.first:
+            return self.layers
+        copies = []
+        for layer in self.layers:
+            update = {k: v for k, v in self.first.items() if k in type(layer).model_fields}
+            data = {**layer.model_dump(exclude_unset=True), **update}
+            copies.append(type(layer).model_validate(data) if update else layer)
+        return copies
 
     def expand(self, x: Shape, ctx: Context) -> list[LayerSpec]:
+        bodies = [self._first_copy()] + [self.layers] * (self.count(ctx) - 1)
         if len(self.layers) == 1:
-            return [self.layers[0].model_copy(update={"name": str(i)}) for i in range(self.n)]
-        return [Sequential(name=str(i), layers=self.layers) for i in range(self.n)]
+            return [body[0].model_copy(update={"name": str(i)}) for i, body in enumerate(bodies)]
+        return [Sequential(name=str(i), layers=body) for i, body in enumerate(bodies)]
 
 
 class Branching(LayerSpec):

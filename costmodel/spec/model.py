@@ -19,6 +19,7 @@ class Variant(BaseModel):
 
     description: str = ""
     width: float | None = Field(default=None, gt=0)
+    depth: float | None = Field(default=None, gt=0)
     input: InputSize | None = None
     num_classes: PosInt | None = None
     vars: dict[str, Union[int, float, str, bool]] = {}
@@ -28,7 +29,8 @@ class ModelSpec(BaseModel):
     """A network: ``layers`` applied to a ``in_channels``×H×W input.
 
     ``width`` is the width multiplier α, applied to every layer's output channels with the
-    family's ``rounding`` rule; the resolution multiplier ρ is the input size itself.
+    family's ``rounding`` rule; ``depth`` multiplies repeat counts; the resolution multiplier ρ
+    is the input size itself.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -45,6 +47,8 @@ class ModelSpec(BaseModel):
     in_channels: PosInt = 3
     num_classes: PosInt = 1000
     width: float = Field(default=1.0, gt=0)
+    depth: float = Field(default=1.0, gt=0)
+    """Depth multiplier: each ``repeat`` runs ceil(n·depth) times."""
     rounding: Rounding = Rounding()
     aliases: list[str] = []
     variants: dict[str, Variant] = {}
@@ -63,4 +67,5 @@ class ModelSpec(BaseModel):
         return (self.input, self.input) if isinstance(self.input, int) else tuple(self.input)
 
     def context(self) -> Context:
-        return Context(num_classes=self.num_classes, width=self.width, rounding=self.rounding)
+        return Context(num_classes=self.num_classes, width=self.width, rounding=self.rounding,
+                       depth=self.depth)
