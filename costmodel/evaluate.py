@@ -7,11 +7,10 @@ The evaluator knows three kinds of layer and nothing about any particular type: 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 from typing import Literal, Union
 
 from costmodel.errors import CostModelError, ShapeError
-from costmodel.layers import Block, Branching, Context, LayerSpec, Primitive
+from costmodel.layers import Block, Branching, Context, Cost, LayerSpec, Primitive
 from costmodel.layers.merge import MERGES, channel_split
 from costmodel.shape import Shape
 from costmodel.spec.model import ModelSpec
@@ -111,16 +110,8 @@ class Result:
     depth: float
     options: Options
     rows: tuple[Row, ...]
-    tree: "Seq" = field(repr=False, compare=False)
-
-    @cached_property
-    def totals(self) -> Totals:
-        return Totals(
-            flops=sum(r.flops for r in self.rows),
-            params=sum(r.params for r in self.rows),
-            mac=sum(r.mac for r in self.rows),
-            peak_activation=max((r.activations for r in self.rows), default=0),
-        )
+    tree: "Seq | None" = field(repr=False, compare=False)
+    totals: Totals
 
     @property
     def output(self) -> Shape:
@@ -205,60 +196,124 @@ def name_of(path: str) -> str:
     return path.rsplit(".", 1)[-1]
 
 
+# Block expansions, memoized per context and keyed by (id(block), input channels): each entry
+# keeps its block alive, so an id cannot be reused while its entry exists, and specs are
+# immutable, so a hit is always right. Repeated blocks and re-evaluations (compare, sweeps)
+# then skip building the expansion's Pydantic layers again.
+_MEMO: dict[Context, dict] = {}
+_MEMO_LIMIT = 200_000
+
+
+def _memo(ctx: Context) -> dict:
+    table = _MEMO.get(ctx)
+    if table is None:
+        if sum(len(t) for t in _MEMO.values()) > _MEMO_LIMIT:
+            _MEMO.clear()
+        table = _MEMO[ctx] = {}
+    return table
+
+
+_PRIMITIVE, _BRANCHING, _BLOCK = "primitive", "branching", "block"
+_PLANS: dict[int, tuple[list, tuple]] = {}
+
+
+def _plan(layers: list[LayerSpec], prefix: str) -> tuple[tuple[str, LayerSpec, str], ...]:
+    """(name, layer, kind) for each layer of a list, names checked unique — once per list (spec
+    lists and memoized expansions live on, so this runs once per list, not per evaluation)."""
+    hit = _PLANS.get(id(layers))
+    if hit is not None and hit[0] is layers:
+        return hit[1]
+    plan, seen = [], set()
+    for i, layer in enumerate(layers):
+        name = layer.name or str(i)
+        if name in seen:
+            raise ShapeError(f"two layers are named '{name}' here",
+                             path=f"{prefix}.{name}" if prefix else name, field="name")
+        seen.add(name)
+        if isinstance(layer, Primitive):
+            kind = _PRIMITIVE
+        elif isinstance(layer, Branching):
+            kind = _BRANCHING
+        elif isinstance(layer, Block):
+            kind = _BLOCK
+        else:  # pragma: no cover - the spec's union admits nothing else
+            raise TypeError(f"not a layer: {layer!r}")
+        plan.append((name, layer, kind))
+    if len(_PLANS) > _MEMO_LIMIT:
+        _PLANS.clear()
+    _PLANS[id(layers)] = (layers, tuple(plan))
+    return _PLANS[id(layers)][1]
+
+
 class _Walker:
-    def __init__(self, ctx: Context, options: Options):
+    """Walks layers in execution order, summing totals; unless ``lean``, it also keeps the
+    rows and the tree (a sweep needs only the totals)."""
+
+    def __init__(self, ctx: Context, options: Options, lean: bool = False):
         self.ctx = ctx
-        self.options = options
+        self.lean = lean
+        self.expansions = _memo(ctx)
+        self.paper = options.scope == "paper"
+        self.per_madd = options.flops_per_madd
+        self.bn_params = options.bn_params
         self.rows: list[Row] = []
+        self.flops = self.params = self.mac = self.peak = 0
 
     def layers(self, layers: list[LayerSpec], x: Shape, prefix: str, stage: str | None,
-               owner: LayerSpec | None = None) -> tuple[Shape, Seq]:
-        seen: set[str] = set()
+               owner: LayerSpec | None = None) -> tuple[Shape, Seq | None]:
         children: list[Node] = []
-        for i, layer in enumerate(layers):
-            name = layer.name or str(i)
+        for name, layer, kind in _plan(layers, prefix):
             path = f"{prefix}.{name}" if prefix else name
-            if name in seen:
-                raise ShapeError(f"two layers are named '{name}' here", path=path, field="name")
-            seen.add(name)
             try:
-                x, node = self.layer(layer, x, path, stage)
+                if kind is _PRIMITIVE:
+                    x, node = self.primitive(layer, x, path, stage)
+                elif kind is _BRANCHING:
+                    x, node = self.branching(layer, x, path, stage)
+                else:
+                    x, node = self.layers(self.expand(layer, x), x, path,
+                                          path if layer.stage else stage, layer)
             except ShapeError as e:
                 if e.path is None:
                     e.path = path
                 raise
             children.append(node)
-        return x, Seq(prefix, tuple(children), owner)
+        return x, (None if self.lean else Seq(prefix, tuple(children), owner))
 
-    def layer(self, layer: LayerSpec, x: Shape, path: str,
-              stage: str | None) -> tuple[Shape, Node]:
-        if isinstance(layer, Primitive):
-            return self.primitive(layer, x, path, stage)
-        if isinstance(layer, Branching):
-            return self.branching(layer, x, path, stage)
-        if isinstance(layer, Block):
-            inner_stage = path if layer.stage else stage
-            return self.layers(layer.expand(x, self.ctx), x, path, inner_stage, layer)
-        raise TypeError(f"not a layer: {layer!r}")  # pragma: no cover
+    def expand(self, block: Block, x: Shape) -> list[LayerSpec]:
+        # expansions depend on the input's channels and the context, not on its spatial size
+        # (Block's contract), so a sweep over resolutions reuses them
+        key = (id(block), x.c, x.flat) if not block.spatial_expansion else (id(block), x)
+        hit = self.expansions.get(key)
+        if hit is None:
+            hit = self.expansions[key] = (block, block.expand(x, self.ctx))
+        return hit[1]
 
-    def add_row(self, path, type_, category, stage, inputs, cost, layer=None) -> Row:
-        o = self.options
-        flops = cost.flops if o.scope == "paper" else cost.fvcore_flops
-        params = cost.params if (o.bn_params or category != "bn") else 0
-        row = Row(path, type_, category, stage, tuple(inputs), cost.out,
-                  flops * o.flops_per_madd, params, cost.mac, layer)
+    def add(self, path, type_, category, stage, inputs, cost, layer=None) -> Row | None:
+        flops = (cost.flops if self.paper else cost.fvcore_flops) * self.per_madd
+        params = cost.params if (self.bn_params or category != "bn") else 0
+        self.flops += flops
+        self.params += params
+        self.mac += cost.mac
+        n = cost.out.numel
+        if n > self.peak:
+            self.peak = n
+        if self.lean:
+            return None
+        row = Row(path, type_, category, stage, tuple(inputs), cost.out, flops, params,
+                  cost.mac, layer)
         self.rows.append(row)
         return row
 
     def primitive(self, layer: Primitive, x: Shape, path: str,
-                  stage: str | None) -> tuple[Shape, Row]:
+                  stage: str | None) -> tuple[Shape, Row | None]:
         cost = layer.cost(x, self.ctx)
-        type_ = getattr(layer, "fn", None) or layer.type
-        row = self.add_row(path, type_, layer.category_of(x, self.ctx), stage, (x,), cost, layer)
-        return cost.out, row
+        if self.lean:  # the category only matters to rows and to excluding BN params
+            return cost.out, self.add(path, "", layer.category, stage, (x,), cost)
+        return cost.out, self.add(path, layer.label(), layer.category_of(x, self.ctx), stage,
+                                  (x,), cost, layer)
 
     def branching(self, node: Branching, x: Shape, path: str,
-                  stage: str | None) -> tuple[Shape, Branch]:
+                  stage: str | None) -> tuple[Shape, Branch | None]:
         names, branches, merge, split = node.branching()
         split_row = None
         if split is not None:
@@ -267,8 +322,7 @@ class _Walker:
             except ShapeError as e:
                 e.path = e.path or path
                 raise
-            split_row = self.add_row(f"{path}.split", "channel_split", "other", stage, (x,),
-                                     cost)
+            split_row = self.add(f"{path}.split", "channel_split", "other", stage, (x,), cost)
         else:
             inputs = [x] * len(branches)
         outs, seqs = [], []
@@ -281,15 +335,19 @@ class _Walker:
         except ShapeError as e:
             e.path = e.path or path
             raise
-        merge_row = self.add_row(f"{path}.{merge}", merge, "other", stage, outs, cost)
+        merge_row = self.add(f"{path}.{merge}", merge, "other", stage, outs, cost)
+        if self.lean:
+            return cost.out, None
         return cost.out, Branch(path, tuple(names), tuple(seqs), merge_row, split_row, node)
 
 
 def evaluate(spec: ModelSpec, *, input: str | int | tuple[int, int] | None = None,
              width: float | None = None, depth: float | None = None,
-             num_classes: int | None = None, options: Options = Options()) -> Result:
+             num_classes: int | None = None, options: Options = Options(),
+             totals_only: bool = False) -> Result:
     """Evaluate ``spec`` at an input size (default: the spec's) into rows and totals; ``width``
-    and ``depth`` override the spec's multipliers."""
+    and ``depth`` override the spec's multipliers. ``totals_only`` skips the rows and the tree
+    (for sweeps: the Result then has no rows)."""
     hw = parse_input(input) if input is not None else spec.input_hw
     ctx = spec.context()
     if width is not None:
@@ -304,7 +362,7 @@ def evaluate(spec: ModelSpec, *, input: str | int | tuple[int, int] | None = Non
         if num_classes < 1:
             raise CostModelError("num_classes must be positive", field="num_classes")
         ctx = replace(ctx, num_classes=num_classes)
-    walker = _Walker(ctx, options)
+    walker = _Walker(ctx, options, lean=totals_only)
     try:
         _, tree = walker.layers(spec.layers, Shape(spec.in_channels, hw[0], hw[1]), "", None)
     except CostModelError as e:
@@ -312,4 +370,5 @@ def evaluate(spec: ModelSpec, *, input: str | int | tuple[int, int] | None = Non
         raise
     return Result(model=spec.name, input=hw, in_channels=spec.in_channels,
                   num_classes=ctx.num_classes, width=ctx.width, depth=ctx.depth, options=options,
-                  rows=tuple(walker.rows), tree=tree)
+                  rows=tuple(walker.rows), tree=tree,
+                  totals=Totals(walker.flops, walker.params, walker.mac, walker.peak))

@@ -6,13 +6,14 @@ flat=True)`` so that every layer sees the same three numbers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from costmodel.errors import ShapeError
 
 
-@dataclass(frozen=True, slots=True)
-class Shape:
+class Shape(NamedTuple):
+    """C×H×W (a NamedTuple: immutable, hashable and cheap to make — evaluation makes many)."""
+
     c: int
     h: int
     w: int
@@ -70,25 +71,25 @@ def window_out(size: int, kernel: int, stride: int, pad: tuple[int, int], dilati
 
 
 def spatial_out(shape: Shape, kernel: tuple[int, int], stride: tuple[int, int],
-                padding: int | tuple[int, int] | str, dilation: tuple[int, int] = (1, 1),
-                ceil_mode: bool = False) -> tuple[int, int]:
+                padding: int | tuple[int, int] | list[int] | str,
+                dilation: tuple[int, int] = (1, 1), ceil_mode: bool = False) -> tuple[int, int]:
     """Output (H, W) of a windowed layer; raises ShapeError when a side would fall below 1."""
     if shape.flat:
         raise ShapeError(f"needs a C×H×W feature map, got a flattened vector of {shape.c}")
-    sizes = []
-    for axis, size in ((0, shape.h), (1, shape.w)):
-        if padding == "same":
-            pad = same_padding(size, kernel[axis], stride[axis], dilation[axis])
-        elif padding == "valid":
-            pad = (0, 0)
-        else:
-            p = pair(padding)[axis]
-            pad = (p, p)
-        out = window_out(size, kernel[axis], stride[axis], pad, dilation[axis], ceil_mode)
-        if out < 1:
-            raise ShapeError(
-                f"the {'HW'[axis]} side shrinks below 1: input {shape} with kernel "
-                f"{kernel[0]}×{kernel[1]}, stride {stride[0]}×{stride[1]}, padding {padding!r}"
-            )
-        sizes.append(out)
-    return sizes[0], sizes[1]
+    if padding == "same":
+        pads = (same_padding(shape.h, kernel[0], stride[0], dilation[0]),
+                same_padding(shape.w, kernel[1], stride[1], dilation[1]))
+    elif padding == "valid":
+        pads = ((0, 0), (0, 0))
+    else:
+        ph, pw = pair(padding)
+        pads = ((ph, ph), (pw, pw))
+    h = window_out(shape.h, kernel[0], stride[0], pads[0], dilation[0], ceil_mode)
+    w = window_out(shape.w, kernel[1], stride[1], pads[1], dilation[1], ceil_mode)
+    if h < 1 or w < 1:
+        side = "H" if h < 1 else "W"
+        raise ShapeError(
+            f"the {side} side shrinks below 1: input {shape} with kernel "
+            f"{kernel[0]}×{kernel[1]}, stride {stride[0]}×{stride[1]}, padding {padding!r}"
+        )
+    return h, w

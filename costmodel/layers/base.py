@@ -6,7 +6,7 @@ about any particular layer type.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, ClassVar, Literal, Union
+from typing import Annotated, ClassVar, Literal, NamedTuple, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -65,15 +65,14 @@ class Context:
         return max(scaled, c) if scaling == "no_shrink" else scaled
 
 
-@dataclass(frozen=True, slots=True)
-class Cost:
+class Cost(NamedTuple):
     """Everything one primitive costs, for batch size 1.
 
     flops: multiply-adds the papers count (conv and linear layers only), 1 per fused multiply-add.
     fvcore_flops: what fvcore's FlopCountAnalysis counts by default for the same op, in eval mode.
-    params: trainable parameters (torch's count). buffers: non-trainable tensors read at
-    inference (BN running statistics). mac: memory access cost in elements, as ShuffleNet V2
-    defines it: input feature maps + output feature map + weights read.
+    params: trainable parameters (torch's count). mac: memory access cost in elements, as
+    ShuffleNet V2 defines it: input feature maps + output feature map + weights (and batch
+    norm's running statistics) read.
     """
 
     out: Shape
@@ -119,6 +118,10 @@ class Primitive(LayerSpec):
     def cost(self, x: Shape, ctx: Context) -> Cost:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def label(self) -> str:
+        """The layer's type as rows show it."""
+        return self.type  # type: ignore[attr-defined]
+
     def category_of(self, x: Shape, ctx: Context) -> str:
         return self.category
 
@@ -126,9 +129,15 @@ class Primitive(LayerSpec):
 class Block(LayerSpec):
     """A layer made of other layers: ``expand`` returns the layers it stands for, given its
     input shape. The result may hold blocks too; the evaluator expands until only primitives
-    and ``parallel`` nodes remain."""
+    and branching nodes remain.
+
+    An expansion may depend on the input's channels and the context, but not on its spatial
+    size — the evaluator memoizes expansions on that — unless the block sets
+    ``spatial_expansion = True``.
+    """
 
     stage: ClassVar[bool] = False
+    spatial_expansion: ClassVar[bool] = False
 
     def expand(self, x: Shape, ctx: Context) -> list[LayerSpec]:  # pragma: no cover - abstract
         raise NotImplementedError

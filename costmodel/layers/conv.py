@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from functools import cached_property
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field
 
@@ -61,7 +62,9 @@ class _ConvFields(Primitive):
     bias: bool = False
     """Convolutions default to no bias: in these networks a batch norm follows each one."""
 
-    def _geometry(self):
+    @cached_property
+    def geometry(self) -> tuple[tuple[int, int], tuple[int, int], Any, tuple[int, int]]:
+        """(kernel, stride, padding, dilation) as pairs, the default padding filled in."""
         k, d = pair(self.kernel), pair(self.dilation)
         p = default_padding(k, d) if self.padding is None else self.padding
         return k, pair(self.stride), p, d
@@ -79,11 +82,11 @@ class Conv(_ConvFields):
         return ctx.channels(self.out, self.channel_scaling)
 
     def cost(self, x: Shape, ctx: Context) -> Cost:
-        k, s, p, d = self._geometry()
+        k, s, p, d = self.geometry
         return conv2d_cost(x, self.out_channels(ctx), k, s, p, d, self.groups, self.bias)
 
     def category_of(self, x: Shape, ctx: Context) -> str:
-        return conv_category(x.c, self.groups, pair(self.kernel))
+        return conv_category(x.c, self.groups, self.geometry[0])
 
 
 class DepthwiseConv(_ConvFields):
@@ -94,7 +97,7 @@ class DepthwiseConv(_ConvFields):
     multiplier: PosInt = 1
 
     def cost(self, x: Shape, ctx: Context) -> Cost:
-        k, s, p, d = self._geometry()
+        k, s, p, d = self.geometry
         return conv2d_cost(x, x.c * self.multiplier, k, s, p, d, x.c, self.bias)
 
     def category_of(self, x: Shape, ctx: Context) -> str:

@@ -46,6 +46,9 @@ class Activation(Primitive):
     def cost(self, x: Shape, ctx: Context) -> Cost:
         return elementwise_cost(x)
 
+    def label(self) -> str:
+        return self.fn or self.type
+
 
 class Identity(Primitive):
     """A layer that costs nothing at inference: ``identity``, or ``dropout`` (``p`` is kept for
