@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal, Union
 
+from pydantic import ValidationError
+
 from costmodel.errors import CostModelError, ShapeError
 from costmodel.layers import Block, Branching, Context, Cost, LayerSpec, Primitive
 from costmodel.layers.merge import MERGES, channel_split
@@ -285,7 +287,15 @@ class _Walker:
         key = (id(block), x.c, x.flat) if not block.spatial_expansion else (id(block), x)
         hit = self.expansions.get(key)
         if hit is None:
-            hit = self.expansions[key] = (block, block.expand(x, self.ctx))
+            try:
+                layers = block.expand(x, self.ctx)
+            except ValidationError as e:  # the block's sizes, derived from its input, are bad
+                err = e.errors(include_url=False)[0]
+                field = ".".join(str(k) for k in err["loc"] if not str(k).startswith(("literal",
+                                                                                     "constr")))
+                raise ShapeError(f"on a {x} input it would make a layer with {field} "
+                                 f"{err.get('input')!r}: {err['msg']}") from None
+            hit = self.expansions[key] = (block, layers)
         return hit[1]
 
     def add(self, path, type_, category, stage, inputs, cost, layer=None) -> Row | None:

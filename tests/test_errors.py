@@ -39,6 +39,8 @@ def fails(*args: str) -> str:
     ("  - {type: stage, name: st, layers: [{name: x, type: linear, out: 4}]}\n",
      ["layer 'st.x'", "flatten"]),
     ("  - {type: conv, out: 8\n", ["invalid YAML", "line"]),
+    ("  - {type: conv, out: 2}\n  - {name: unit, type: shufflenet_unit, out: 2, groups: 1}\n",
+     ["layer 'unit'", "would make a layer with out 0"]),
 ])
 def test_bad_specs(tmp_path, body, expected):
     spec = tmp_path / "bad.yaml"
