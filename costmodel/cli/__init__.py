@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import functools
 import importlib
-import pkgutil
 import sys
+from pathlib import Path
 from typing import Callable
 
 import typer
@@ -62,9 +62,9 @@ def emit(rendered) -> None:
         console.print()
 
 
-for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-    if not _info.name.startswith("_"):
-        importlib.import_module(f"{__name__}.{_info.name}")
+for _module in sorted(p.stem for p in Path(__file__).parent.glob("*.py")):
+    if not _module.startswith("_"):  # every command module registers itself on `app`
+        importlib.import_module(f"{__name__}.{_module}")
 
 
 def main() -> None:

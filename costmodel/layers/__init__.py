@@ -8,7 +8,7 @@ is built from whatever the modules define.
 from __future__ import annotations
 
 import importlib
-import pkgutil
+from pathlib import Path
 from typing import Annotated, Union
 
 from pydantic import Field
@@ -16,8 +16,9 @@ from pydantic import Field
 from costmodel.layers.base import Block, Context, Cost, LayerSpec, Primitive, Rounding
 from costmodel.layers.structure import Branching
 
-for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-    importlib.import_module(f"{__name__}.{_info.name}")
+for _module in sorted(p.stem for p in Path(__file__).parent.glob("*.py")):
+    if _module != "__init__":
+        importlib.import_module(f"{__name__}.{_module}")
 
 
 def _concrete(cls: type) -> list[type[LayerSpec]]:

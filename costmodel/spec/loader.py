@@ -10,20 +10,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from costmodel.errors import SpecError, UnknownModelError
+from costmodel.spec import cache
 from costmodel.spec.model import ModelSpec
-
-try:  # libyaml's loader is ~10× faster; fall back to the pure-Python one
-    _Loader = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - depends on the PyYAML build
-    _Loader = yaml.SafeLoader
-
 
 def read_document(file: Path) -> dict[str, Any]:
     """Parse a YAML or JSON file into a mapping."""
+    import yaml  # here, not at start-up: a cached spec needs no parsing
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's is ~10× faster
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as e:
@@ -32,7 +29,7 @@ def read_document(file: Path) -> dict[str, Any]:
         if file.suffix.lower() == ".json":
             data = json.loads(text)
         else:
-            data = yaml.load(text, Loader=_Loader)
+            data = yaml.load(text, Loader=loader)
     except json.JSONDecodeError as e:
         raise SpecError(f"invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}",
                         file=str(file)) from None
@@ -171,10 +168,24 @@ def _message(err: dict[str, Any]) -> str:
 
 
 def load_spec(file: str | Path, variants: list[str] | None = None) -> ModelSpec:
-    """Load and validate a spec file, with optional variant suffixes applied."""
+    """Load and validate a spec file, with optional variant suffixes applied.
+
+    Validated specs are cached (see costmodel.spec.cache): a file that has not changed since it
+    was last validated is not parsed or validated again.
+    """
     file = Path(file)
+    variants = list(variants or [])
+    cached = cache.load(file, variants)
+    if cached is not None:
+        return cached
+    spec = _load_uncached(file, variants)
+    cache.store(file, variants, spec)
+    return spec
+
+
+def _load_uncached(file: Path, variants: list[str]) -> ModelSpec:
     data = read_document(file)
-    data = apply_variants(data, list(variants or []), str(file))
+    data = apply_variants(data, variants, str(file))
     variables = dict(data.get("vars") or {})
     # a variable may name another ("c1: $c1_quarter"), so variants can combine
     variables = {k: substitute_vars(v, variables, str(file)) for k, v in variables.items()}

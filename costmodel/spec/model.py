@@ -33,7 +33,8 @@ class ModelSpec(BaseModel):
     is the input size itself.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # validators are built at the first validation, not at import: a cached spec needs none
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     name: str
     description: str = ""

@@ -1,0 +1,95 @@
+"""A cache of validated specs, so that a command does not parse and validate an unchanged spec
+file again (building Pydantic's validators for the whole layer union costs more than
+everything else a `costmodel compare` does).
+
+Entries live in $COSTMODEL_CACHE_DIR, else $XDG_CACHE_HOME/costmodel, else ~/.cache/costmodel;
+COSTMODEL_CACHE=0 turns the cache off. An entry is keyed by the spec file (absolute path,
+size, modification time), the variants applied, and a fingerprint of the code that defines
+specs (the package version and the modification times of its spec and layer modules), so any
+change to either makes a new entry. Unreadable entries are ignored; writes are atomic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from costmodel.spec.model import ModelSpec
+
+_PACKAGE = Path(__file__).resolve().parent.parent
+
+
+def enabled() -> bool:
+    return os.environ.get("COSTMODEL_CACHE", "1") not in ("0", "false", "no", "off")
+
+
+def cache_dir() -> Path:
+    if os.environ.get("COSTMODEL_CACHE_DIR"):
+        return Path(os.environ["COSTMODEL_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "costmodel"
+
+
+@lru_cache(maxsize=1)
+def _code_fingerprint() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        v = version("costmodel")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        v = "unknown"
+    parts = [v]
+    for folder in ("spec", "layers"):
+        for f in sorted((_PACKAGE / folder).glob("*.py")):
+            st = f.stat()
+            parts.append(f"{f.name}:{st.st_size}:{st.st_mtime_ns}")
+    return "|".join(parts)
+
+
+def _entry(file: Path, variants: list[str]) -> Path | None:
+    try:
+        st = file.stat()
+    except OSError:
+        return None
+    key = "\n".join([_code_fingerprint(), str(file.resolve()), str(st.st_size),
+                     str(st.st_mtime_ns), *variants])
+    return cache_dir() / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".pickle")
+
+
+def load(file: Path, variants: list[str]) -> "ModelSpec | None":
+    """The cached spec for this file and variants, or None."""
+    if not enabled():
+        return None
+    entry = _entry(file, variants)
+    if entry is None:
+        return None
+    try:
+        with open(entry, "rb") as f:
+            spec = pickle.load(f)
+    except Exception:  # missing, truncated or from another version: validate again
+        return None
+    spec._file = str(file)
+    return spec
+
+
+def store(file: Path, variants: list[str], spec: "ModelSpec") -> None:
+    """Cache a validated spec; failures to write are not the user's problem and are ignored."""
+    if not enabled():
+        return
+    entry = _entry(file, variants)
+    if entry is None:
+        return
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=entry.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(spec, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, entry)
+    except OSError:
+        pass
