@@ -38,13 +38,9 @@ def cache_dir() -> Path:
 
 @lru_cache(maxsize=1)
 def _code_fingerprint() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from costmodel import __version__
 
-    try:
-        v = version("costmodel")
-    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        v = "unknown"
-    parts = [v]
+    parts = [__version__]
     for folder in ("spec", "layers"):
         for f in sorted((_PACKAGE / folder).glob("*.py")):
             st = f.stat()

@@ -1,0 +1,8 @@
+"""costmodel: what a CNN costs — FLOPs (multiply-adds), parameters, memory access cost and
+activations — computed analytically from a declarative spec.
+
+The library API is in ``costmodel.api`` (load, evaluate_model, compare, compare_frame); this
+module imports nothing heavy so that the CLI starts fast.
+"""
+
+__version__ = "0.1.0"
