@@ -40,7 +40,7 @@ def fails(*args: str) -> str:
      ["layer 'st.x'", "flatten"]),
     ("  - {type: conv, out: 8\n", ["invalid YAML", "line"]),
     ("  - {type: conv, out: 2}\n  - {name: unit, type: shufflenet_unit, out: 2, groups: 1}\n",
-     ["layer 'unit'", "would make a layer with out 0"]),
+     ["layer 'unit.res.main.gconv1'", "field 'out'", "would have 0 output channels"]),
 ])
 def test_bad_specs(tmp_path, body, expected):
     spec = tmp_path / "bad.yaml"

@@ -6,7 +6,7 @@ about any particular layer type.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, ClassVar, Literal, NamedTuple, Union
+from typing import Annotated, ClassVar, Literal, NamedTuple, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,6 +15,8 @@ from costmodel.shape import Shape
 
 Channels = Union[Annotated[int, Field(gt=0)], Literal["classes"]]
 """A channel count in a spec: an integer, or ``classes`` for the model's number of classes."""
+
+L = TypeVar("L", bound="LayerSpec")
 
 ChannelScaling = Literal["scale", "fixed", "no_shrink"]
 """How the width multiplier treats a layer's output channels: ``scale`` (default), ``fixed``
@@ -94,6 +96,14 @@ def check_groups(c_in: int, c_out: int, groups: int) -> None:
     if c_out % groups:
         raise ShapeError(f"{c_out} output channels are not divisible by groups={groups}",
                          field="groups")
+
+
+def make(cls: type[L], **fields) -> L:
+    """A layer built from sizes a block computed, without Pydantic validation: blocks expand on
+    every evaluation, and validating would build each class's validator at start-up. Values
+    from the user's spec are validated when the spec loads; sizes a block derives are checked
+    by the formulas (a conv refuses 0 channels)."""
+    return cls.model_construct(**fields)
 
 
 class LayerSpec(BaseModel):

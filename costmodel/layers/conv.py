@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field
 
+from costmodel.errors import ShapeError
 from costmodel.layers.base import Channels, ChannelScaling, Context, Cost, Primitive, check_groups
 from costmodel.shape import Shape, pair, spatial_out
 
@@ -35,6 +36,8 @@ def conv2d_cost(x: Shape, c_out: int, kernel: tuple[int, int], stride: tuple[int
     MAC    = C_in·H·W + C_out·H_out·W_out + params   (ShuffleNet V2: for a 1×1 conv without
              bias, hw(c1+c2) + c1c2/g)
     """
+    if c_out < 1:
+        raise ShapeError(f"would have {c_out} output channels", field="out")
     check_groups(x.c, c_out, groups)
     h_out, w_out = spatial_out(x, kernel, stride, padding, dilation)
     out = Shape(c_out, h_out, w_out)

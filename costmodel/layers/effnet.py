@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from costmodel.layers.base import Block, Context, LayerSpec
+from costmodel.layers.base import Block, Context, LayerSpec, make
 from costmodel.layers.compose import PostOrder, post
 from costmodel.layers.conv import Conv, DepthwiseConv, PosInt
 from costmodel.layers.elementwise import ActivationFn
@@ -40,12 +40,12 @@ class EffNetBlock(Block):
             return post(prefix, self.activation, self.order, self.negative_slope)
 
         return [
-            Conv(name="pw", out=mid, kernel=1, channel_scaling="fixed"), *after("pw"),
-            DepthwiseConv(name="dw1", kernel=[1, 3], multiplier=self.depth_multiplier),
+            make(Conv, name="pw", out=mid, kernel=1, channel_scaling="fixed"), *after("pw"),
+            make(DepthwiseConv, name="dw1", kernel=[1, 3], multiplier=self.depth_multiplier),
             *after("dw1"),
-            Pool(name="pool", type="max_pool", kernel=[2, 1], stride=[2, 1]),
-            DepthwiseConv(name="dw2", kernel=[3, 1]), *after("dw2"),
-            Conv(name="conv", out=out, kernel=[2, 1], stride=[1, 2], padding="same",
+            make(Pool, name="pool", type="max_pool", kernel=[2, 1], stride=[2, 1]),
+            make(DepthwiseConv, name="dw2", kernel=[3, 1]), *after("dw2"),
+            make(Conv, name="conv", out=out, kernel=[2, 1], stride=[1, 2], padding="same",
                  channel_scaling="fixed"),
             *after("conv"),
         ]

@@ -16,6 +16,8 @@ def linear_cost(n_in: int, n_out: int, bias: bool) -> Cost:
     params = n_in·n_out + n_out·[bias]
     MAC    = n_in + n_out + params
     """
+    if n_out < 1:
+        raise ShapeError(f"would have {n_out} outputs", field="out")
     params = n_in * n_out + (n_out if bias else 0)
     return Cost(out=Shape(n_out, 1, 1, flat=True), flops=n_in * n_out, fvcore_flops=n_in * n_out,
                 params=params, mac=n_in + n_out + params)

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from costmodel.layers.base import Block, Context, LayerSpec
+from costmodel.layers.base import Block, Context, LayerSpec, make
 from costmodel.layers.compose import post
 from costmodel.layers.conv import Conv, DepthwiseConv, PosInt
 from costmodel.layers.elementwise import ActivationFn
@@ -27,8 +27,8 @@ class DepthwiseSeparable(Block):
 
     def expand(self, x: Shape, ctx: Context) -> list[LayerSpec]:
         return [
-            DepthwiseConv(name="dw", kernel=self.kernel, stride=self.stride),
+            make(DepthwiseConv, name="dw", kernel=self.kernel, stride=self.stride),
             *post("dw", self.activation),
-            Conv(name="pw", out=ctx.channels(self.out), kernel=1, channel_scaling="fixed"),
+            make(Conv, name="pw", out=ctx.channels(self.out), kernel=1, channel_scaling="fixed"),
             *post("pw", self.activation),
         ]

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from costmodel.layers.base import Block, Context, LayerSpec, Rounding
+from costmodel.layers.base import Block, Context, LayerSpec, Rounding, make
 from costmodel.layers.conv import Conv, PosInt
 from costmodel.layers.elementwise import Activation, ActivationFn
 from costmodel.layers.pool import GlobalPool
@@ -46,11 +46,11 @@ class SqueezeExcite(Block):
     def expand(self, x: Shape, ctx: Context) -> list[LayerSpec]:
         s = self.squeeze_channels(x.c)
         gate = [
-            GlobalPool(name="pool"),
-            Conv(name="fc1", out=s, kernel=1, bias=True, channel_scaling="fixed"),
-            Activation(name="act", type=self.activation),
-            Conv(name="fc2", out=x.c, kernel=1, bias=True, channel_scaling="fixed"),
-            Activation(name="gate", type=self.gate),
+            make(GlobalPool, name="pool"),
+            make(Conv, name="fc1", out=s, kernel=1, bias=True, channel_scaling="fixed"),
+            make(Activation, name="act", type=self.activation, fn=self.activation),
+            make(Conv, name="fc2", out=x.c, kernel=1, bias=True, channel_scaling="fixed"),
+            make(Activation, name="gate", type=self.gate, fn=self.gate),
         ]
-        return [Parallel(name="se", branches=[[], gate], merge="multiply",
+        return [make(Parallel, name="se", branches=[[], gate], merge="multiply",
                          branch_names=["x", "gate"])]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from costmodel.errors import ShapeError
-from costmodel.layers.base import Block, Context, LayerSpec
+from costmodel.layers.base import Block, Context, LayerSpec, make
 from costmodel.layers.compose import post
 from costmodel.layers.conv import Conv, DepthwiseConv, PosInt
 from costmodel.layers.elementwise import Activation
@@ -52,19 +52,19 @@ class ShuffleUnit(Block):
             main_out = out
         g1 = self.groups if self.group_first_pw else 1
         main = [
-            Conv(name="gconv1", out=mid, kernel=1, groups=g1, channel_scaling="fixed"),
+            make(Conv, name="gconv1", out=mid, kernel=1, groups=g1, channel_scaling="fixed"),
             *post("gconv1", "relu"),
-            *([ChannelShuffle(name="shuffle", groups=self.groups)] if self.groups > 1 else []),
-            DepthwiseConv(name="dw", kernel=self.kernel, stride=self.stride),
+            *([make(ChannelShuffle, name="shuffle", groups=self.groups)] if self.groups > 1 else []),
+            make(DepthwiseConv, name="dw", kernel=self.kernel, stride=self.stride),
             *post("dw", None),
-            Conv(name="gconv2", out=main_out, kernel=1, groups=self.groups,
+            make(Conv, name="gconv2", out=main_out, kernel=1, groups=self.groups,
                  channel_scaling="fixed"),
             *post("gconv2", None),
         ]
         if self.stride == 1:
-            merge: LayerSpec = Residual(name="res", layers=main)
+            merge: LayerSpec = make(Residual, name="res", layers=main)
         else:
-            shortcut = [Pool(name="pool", type="avg_pool", kernel=3, stride=2, padding=1)]
-            merge = Parallel(name="res", branches=[main, shortcut], merge="concat",
+            shortcut = [make(Pool, name="pool", type="avg_pool", kernel=3, stride=2, padding=1)]
+            merge = make(Parallel, name="res", branches=[main, shortcut], merge="concat",
                              branch_names=["main", "shortcut"])
-        return [merge, Activation(name="relu", type="relu")]
+        return [merge, make(Activation, name="relu", type="relu", fn="relu")]

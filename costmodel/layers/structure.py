@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from costmodel.layers.base import Block, Context, LayerSpec
+from costmodel.layers.base import Block, Context, LayerSpec, make
 from costmodel.layers.merge import MergeKind
 from costmodel.shape import Shape
 
@@ -72,7 +72,7 @@ class Repeat(Block):
         bodies = [self._first_copy()] + [self.layers] * (self.count(ctx) - 1)
         if len(self.layers) == 1:
             return [body[0].model_copy(update={"name": str(i)}) for i, body in enumerate(bodies)]
-        return [Sequential(name=str(i), layers=body) for i, body in enumerate(bodies)]
+        return [make(Sequential, name=str(i), layers=body) for i, body in enumerate(bodies)]
 
 
 class Branching(LayerSpec):

@@ -15,7 +15,7 @@ InputSize = Union[PosInt, Annotated[list[PosInt], Field(min_length=2, max_length
 class Variant(BaseModel):
     """Model-level overrides selected by a name suffix (``mobilenet-0.5``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     description: str = ""
     width: float | None = Field(default=None, gt=0)
