@@ -114,10 +114,7 @@ class Result:
     rows: tuple[Row, ...]
     tree: "Seq | None" = field(repr=False, compare=False)
     totals: Totals
-
-    @property
-    def output(self) -> Shape:
-        return self.rows[-1].out
+    output: Shape
 
     def by_category(self) -> dict[str, Totals]:
         """Totals per MobileNet-Table-2 category, in CATEGORY_LABELS order."""
@@ -374,11 +371,11 @@ def evaluate(spec: ModelSpec, *, input: str | int | tuple[int, int] | None = Non
         ctx = replace(ctx, num_classes=num_classes)
     walker = _Walker(ctx, options, lean=totals_only)
     try:
-        _, tree = walker.layers(spec.layers, Shape(spec.in_channels, hw[0], hw[1]), "", None)
+        out, tree = walker.layers(spec.layers, Shape(spec.in_channels, hw[0], hw[1]), "", None)
     except CostModelError as e:
         e.file = e.file or spec.file
         raise
     return Result(model=spec.name, input=hw, in_channels=spec.in_channels,
                   num_classes=ctx.num_classes, width=ctx.width, depth=ctx.depth, options=options,
                   rows=tuple(walker.rows), tree=tree,
-                  totals=Totals(walker.flops, walker.params, walker.mac, walker.peak))
+                  totals=Totals(walker.flops, walker.params, walker.mac, walker.peak), output=out)
