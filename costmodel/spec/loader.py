@@ -44,10 +44,30 @@ def read_document(file: Path) -> dict[str, Any]:
     return data
 
 
+def group_variant_names(pieces: list[str], declared: dict[str, Any]) -> list[str]:
+    """Join name pieces that spell a declared variant whose name holds ``_`` or ``-``:
+    ``shufflenet_v2_x0_5`` reaches the spec as pieces ``x0``, ``5``, i.e. the variant
+    ``x0_5``. Longest match first; other pieces stay as they are."""
+    names = {str(k).lower().replace("_", "-"): k for k in declared}
+    grouped, i = [], 0
+    while i < len(pieces):
+        for j in range(len(pieces), i, -1):
+            key = "-".join(pieces[i:j]).lower()
+            if key in names:
+                grouped.append(names[key])
+                i = j
+                break
+        else:
+            grouped.append(pieces[i])
+            i += 1
+    return grouped
+
+
 def apply_variants(data: dict[str, Any], pieces: list[str], file: str) -> dict[str, Any]:
     """Apply name suffixes: each is a declared variant or, if numeric, a width multiplier."""
     data = dict(data)
     declared = data.get("variants") or {}
+    pieces = group_variant_names(pieces, declared)
     for piece in pieces:
         if piece in declared:
             override = dict(declared[piece] or {})

@@ -1,0 +1,112 @@
+"""The inverted residual (MobileNet V2), a.k.a. MBConv (MnasNet, MobileNet V3, EfficientNet,
+FBNet's ``ir_*`` blocks)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from costmodel.errors import ShapeError
+from costmodel.layers.base import Block, Context, LayerSpec, make
+from costmodel.layers.compose import post
+from costmodel.layers.conv import Conv, DepthwiseConv, PosInt
+from costmodel.layers.elementwise import ActivationFn
+from costmodel.layers.reshape import ChannelShuffle
+from costmodel.layers.se import SqueezeExcite
+from costmodel.layers.structure import Residual
+from costmodel.shape import Shape
+
+
+class SESettings(BaseModel):
+    """Squeeze-and-excitation inside an MBConv block, after the depthwise conv.
+
+    The squeeze width is ``ratio`` of the ``expanded`` channels (MobileNet V3: 1/4, rounded to
+    a multiple of ``divisor`` = 8) or of the block's ``input`` channels (EfficientNet:
+    max(1, C_in·0.25)).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ratio: float = Field(default=0.25, gt=0, le=1)
+    of: Literal["expanded", "input"] = "expanded"
+    divisor: PosInt = 1
+    activation: ActivationFn = "relu"
+    gate: ActivationFn = "sigmoid"
+
+
+class MBConv(Block):
+    """1×1 expand → BN → act → k×k depthwise (stride) → BN → act → [SE] → 1×1 project → BN,
+    plus the input when stride is 1 and C_in = ``out`` (and ``residual`` is true).
+
+    The expanded width is ``expansion``·C_in (MobileNet V2's t, rounded to an integer), or
+    ``expanded`` channels given outright (MobileNet V3's "exp size", scaled by the width
+    multiplier like every ``out``). The expand conv is left out when it would not change the
+    width (t = 1), as in torchvision, unless ``always_expand`` (FBNet's ``ir_k3_e1`` keeps it).
+    ``groups`` > 1 makes both 1×1 convs grouped, with a channel shuffle after the expansion
+    (FBNet's ``ir_k5_s2``). The projection is linear (no activation).
+
+    Cost (MobileNet V2 §3.3, for t·C_in = m): h·w·C_in·m/g + (h/s)(w/s)·(k²·m + m·C_out/g),
+    + 2·m·S for the SE's two 1×1 convs (S squeeze channels).
+    """
+
+    type: Literal["mbconv", "inverted_residual"] = "mbconv"
+    out: PosInt
+    expansion: float | None = Field(default=None, gt=0)
+    expanded: PosInt | None = None
+    kernel: PosInt = 3
+    stride: PosInt = 1
+    activation: ActivationFn = "relu6"
+    se: SESettings | None = None
+    groups: PosInt = 1
+    always_expand: bool = False
+    residual: bool = True
+
+    @model_validator(mode="after")
+    def _one_width(self):
+        if (self.expansion is None) == (self.expanded is None):
+            raise ValueError("give exactly one of 'expansion' (t, times the input channels) or "
+                             "'expanded' (channels)")
+        return self
+
+    def hidden_channels(self, c_in: int, ctx: Context) -> int:
+        if self.expanded is not None:
+            return ctx.channels(self.expanded)
+        hidden = int(round(c_in * self.expansion))  # torchvision: int(round(inp * t))
+        if hidden < 1:
+            raise ShapeError(f"expansion {self.expansion} of {c_in} channels leaves none",
+                             field="expansion")
+        return hidden
+
+    def expand(self, x: Shape, ctx: Context) -> list[LayerSpec]:
+        out = ctx.channels(self.out)
+        hidden = self.hidden_channels(x.c, ctx)
+        g = self.groups
+        layers: list[LayerSpec] = []
+        if hidden != x.c or self.always_expand:
+            layers += [make(Conv, name="expand", out=hidden, kernel=1, groups=g,
+                            channel_scaling="fixed"),
+                       *post("expand", self.activation)]
+            if g > 1:
+                layers.append(make(ChannelShuffle, name="shuffle", groups=g))
+        elif g > 1:
+            raise ShapeError("grouped 1×1 convs need the expand conv (set always_expand)",
+                             field="groups")
+        layers += [make(DepthwiseConv, name="dw", kernel=self.kernel, stride=self.stride),
+                   *post("dw", self.activation)]
+        if self.se is not None:
+            layers += self._se(x.c, hidden, ctx)
+        layers += [make(Conv, name="project", out=out, kernel=1, groups=g,
+                        channel_scaling="fixed"),
+                   *post("project", None)]
+        if self.residual and self.stride == 1 and x.c == out:
+            return [make(Residual, name="res", layers=layers)]
+        return layers
+
+    def _se(self, c_in: int, hidden: int, ctx: Context) -> list[LayerSpec]:
+        se = self.se
+        base = hidden if se.of == "expanded" else c_in
+        squeeze = make(SqueezeExcite, ratio=se.ratio, divisor=se.divisor).squeeze_channels(base)
+        block = make(SqueezeExcite, squeeze=squeeze, activation=se.activation, gate=se.gate)
+        # expanded in place (paths read block.se.gate.fc1); the SE sees the expanded width
+        return block.expand(Shape(hidden, 1, 1), ctx)
