@@ -26,7 +26,7 @@ class SESettings(BaseModel):
     max(1, C_in·0.25)).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     ratio: float = Field(default=0.25, gt=0, le=1)
     of: Literal["expanded", "input"] = "expanded"
