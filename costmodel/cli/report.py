@@ -1,0 +1,43 @@
+"""report: a Markdown cost report with plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from costmodel.cli import app, handles_errors
+from costmodel.cli._options import (BnParamsOpt, ClassesOpt, DtypeOpt, DtypeOption,
+                                    FlopsPerMaddOpt, InputOpt, ScopeOpt, ScopeOption, WidthOpt,
+                                    make_options)
+
+
+@app.command()
+@handles_errors
+def report(
+    models: Annotated[list[str], typer.Argument(
+        help="Zoo names or spec files; MODEL@N or MODEL@HxW gives one model its own input size "
+             "(mobilenet@160).")],
+    output: Annotated[Path, typer.Option(
+        "--output", "-o", help="The Markdown file to write; plots go to NAME_files/ beside it.")],
+    input: InputOpt = None,
+    width: WidthOpt = None,
+    classes: ClassesOpt = None,
+    title: Annotated[Optional[str], typer.Option(help="The report's title.")] = None,
+    scope: ScopeOption = ScopeOpt.paper,
+    flops_per_madd: FlopsPerMaddOpt = 1,
+    bn_params: BnParamsOpt = True,
+    dtype: DtypeOption = DtypeOpt.float32,
+):
+    """A self-contained Markdown report comparing models: conventions, comparison table,
+    per-model breakdowns, largest layers and per-layer tables, with plots (matplotlib)."""
+    from costmodel.report.markdown import ReportRequest, build_report, write_report
+
+    request = ReportRequest(tuple(models), input=input, width=width, num_classes=classes,
+                            options=make_options(scope, flops_per_madd, bn_params, dtype),
+                            title=title)
+    written = write_report(build_report(request, output), output)
+    plots = len(written) - 1
+    typer.echo(f"wrote {output} and {plots} plot{'s' if plots != 1 else ''} in "
+               f"{written[0].parent}/")

@@ -1,0 +1,221 @@
+"""A self-contained Markdown cost report: conventions, the comparison, and per model its
+breakdown by layer type, largest layers and per-layer table, with plots beside it.
+
+``build_report`` evaluates and renders everything in memory (Markdown text + PNG bytes);
+``write_report`` then writes the plots and the report. A failure in either leaves no
+half-written report behind.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from costmodel import api, views
+from costmodel.errors import CostModelError
+from costmodel.evaluate import Options, Result, parse_input
+from costmodel.spec.model import ModelSpec
+from costmodel.render import Table
+from costmodel.render.format import si
+from costmodel.render.table import to_markdown
+from costmodel.report import plots as plot_data
+from costmodel.report.tables import (conventions_lines, highlights, largest_layers_table,
+                                     where_cost_sits, without_conventions)
+
+LARGEST_N = 8
+SCATTER_FILE = "flops-vs-params.png"
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    """What to report on. ``models`` are zoo names or spec paths, each optionally with its own
+    input size as ``name@N`` or ``name@HxW`` (a resolution family in one report)."""
+
+    models: tuple[str, ...]
+    input: str | None = None
+    width: float | None = None
+    num_classes: int | None = None
+    options: Options = Options()
+    title: str | None = None
+    intro: str = ""
+    generated_by: str | None = None
+    """How to regenerate the report, stated in it; default: the equivalent ``costmodel report``
+    command line."""
+
+    def command(self, output: str | Path) -> str:
+        """The ``costmodel report`` command line that makes this report."""
+        o, d = self.options, Options()
+        args = ["costmodel", "report", *self.models]
+        if self.input is not None:
+            args += ["--input", str(self.input)]
+        if self.width is not None:
+            args += ["--width", f"{self.width:g}"]
+        if self.num_classes is not None:
+            args += ["--classes", str(self.num_classes)]
+        if o.scope != d.scope:
+            args += ["--scope", o.scope]
+        if o.flops_per_madd != d.flops_per_madd:
+            args += ["--flops-per-madd", str(o.flops_per_madd)]
+        if o.bn_params != d.bn_params:
+            args += ["--no-bn-params"]
+        if o.dtype != d.dtype:
+            args += ["--dtype", o.dtype]
+        if self.title:
+            args += ["--title", self.title]
+        return shlex.join([*args, "-o", str(output)])
+
+
+@dataclass
+class Report:
+    """A rendered report: its Markdown and its plots (file name → PNG bytes, drawn lazily)."""
+
+    markdown: str
+    plots: list[plot_data.Plot] = field(default_factory=list)
+    assets: str = ""
+    """The folder beside the report that holds the plots, relative to the report."""
+
+    def images(self) -> dict[str, bytes]:
+        return {p.file: plot_data.draw(p) for p in self.plots}
+
+
+def split_ref(ref: str) -> tuple[str, str | None]:
+    """``mobilenet@160`` → ('mobilenet', '160'); ``mobilenet`` → ('mobilenet', None)."""
+    model, at, size = ref.rpartition("@")
+    if not at:
+        return ref, None
+    if not model or not size:
+        raise CostModelError(f"'{ref}' is not MODEL or MODEL@INPUT (e.g. mobilenet@160)")
+    parse_input(size)  # fail here, naming the size, rather than deep in evaluation
+    return model, size
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One reported model: its label in the report, its spec and its evaluation."""
+
+    label: str
+    spec: ModelSpec
+    result: Result
+
+
+def evaluate_request(request: ReportRequest) -> list[Entry]:
+    if not request.models:
+        raise CostModelError("name at least one model to report on")
+    specs, results = [], []
+    for ref in request.models:
+        model, size = split_ref(ref)
+        spec = api.load(model)
+        specs.append(spec)
+        results.append(api.evaluate_model(
+            spec, input=size if size is not None else request.input, width=request.width,
+            num_classes=request.num_classes, options=request.options))
+    return [Entry(label, spec, r) for label, spec, r in zip(labels_for(results), specs, results)]
+
+
+def labels_for(results: list[Result]) -> list[str]:
+    """Model names, with the input size where the compared inputs differ; each unique."""
+    mixed = len({r.input for r in results}) > 1
+    labels = [f"{r.model} @ {r.input[0]}×{r.input[1]}" if mixed else r.model for r in results]
+    seen = set()
+    for label in labels:
+        if label in seen:
+            raise CostModelError(f"'{label}' is listed twice; each model is reported once")
+        seen.add(label)
+    return labels
+
+
+def slug(label: str) -> str:
+    """A file-name-safe form of a label: 'mobilenet @ 160×160' → 'mobilenet-160x160'."""
+    return re.sub(r"[^A-Za-z0-9._]+", "-", label.replace("×", "x")).strip("-")
+
+
+def details(summary: str, body: str) -> str:
+    """Markdown folded into a <details> block (GitHub renders the Markdown inside it)."""
+    return (f"<details>\n<summary>{html.escape(summary)}</summary>\n\n{body.rstrip()}\n\n"
+            "</details>\n")
+
+
+def image(alt: str, path: str) -> str:
+    return f"![{alt.replace(']', '')}]({path})\n"
+
+
+def _table(table: Table, options: Options) -> str:
+    return to_markdown([without_conventions(table, options)])
+
+
+def summary_line(result: Result) -> str:
+    """Input, output and totals of one model in a sentence, and where its cost sits."""
+    t = views.totals_record(result)
+    h, w = result.input
+    out = result.output
+    produces = f"{out.c} outputs" if out.flat else f"a {out} feature map"
+    return (f"{result.in_channels}×{h}×{w} input → {produces}; width {result.width:g}. "
+            f"**{si(t['flops'])} FLOPs**, **{si(t['params'])} params**, **{si(t['mac'])} MAC** "
+            f"({si(t['mac_bytes'])}B in {result.options.dtype}), peak activation "
+            f"{si(t['peak_activation'])} elements. {where_cost_sits(result)}")
+
+
+def model_section(entry: Entry, assets: str, layer_plot: plot_data.LayerBars) -> str:
+    """One model: what it is, cost by layer type, largest layers, per-layer plot and table."""
+    r, o = entry.result, entry.result.options
+    out = [f"## {entry.label}\n"]
+    if entry.spec.description:
+        out.append(f"_{entry.spec.description}_\n")
+    out.append(summary_line(r) + "\n")
+    out += ["### Cost by layer type\n", _table(views.breakdown_table(r), o)]
+    out += ["### Largest layers\n", _table(largest_layers_table(r, "flops", LARGEST_N), o),
+            _table(largest_layers_table(r, "mac", LARGEST_N), o)]
+    out += ["### Per layer\n", image(layer_plot.title, f"{assets}/{layer_plot.file}"),
+            details(f"All {len(r.rows)} layers of {entry.label} (per-layer table)",
+                    _table(views.layers_table(r), o))]
+    return "\n".join(out)
+
+
+def build_report(request: ReportRequest, output: str | Path) -> Report:
+    """Evaluate the request's models and render the report that will live at ``output``."""
+    output = Path(output)
+    assets = f"{output.stem}_files"
+    entries = evaluate_request(request)
+    results = [e.result for e in entries]
+    labels = [e.label for e in entries]
+    options = request.options
+    title = request.title or f"Cost report: {', '.join(labels)}"
+    scatter = plot_data.scatter_data(results, labels, SCATTER_FILE)
+    layer_plots = [plot_data.layer_bars_data(e.result, e.label, f"layers-{slug(e.label)}.png")
+                   for e in entries]
+    generated = request.generated_by or f"`{request.command(output)}`"
+    out = [f"# {title}\n"]
+    if request.intro:
+        out.append(request.intro.strip() + "\n")
+    out.append(f"Generated by {generated}. Numbers are computed analytically from the specs "
+               "by costmodel; no network is built or run.\n")
+    out += ["## Conventions\n", "\n".join(f"- {line}" for line in conventions_lines(options))
+            + "\n"]
+    out += ["## Comparison\n", _table(views.compare_table(results), options)]
+    if len(results) > 1:
+        out.append("\n".join(f"- {line}" for line in highlights(labels, results)) + "\n")
+    out.append(image(scatter.title, f"{assets}/{scatter.file}"))
+    out += [model_section(e, assets, p) for e, p in zip(entries, layer_plots)]
+    return Report("\n".join(out).rstrip() + "\n", [scatter, *layer_plots], assets)
+
+
+def write_report(report: Report, output: str | Path) -> list[Path]:
+    """Draw the plots, then write them beside ``output`` and the Markdown to ``output``.
+    PNGs in the plot folder that this report no longer makes are removed. Returns the paths
+    written."""
+    output = Path(output)
+    images = report.images()  # every plot drawn before anything is written
+    folder = output.parent / report.assets
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, data in images.items():
+        (folder / name).write_bytes(data)
+        written.append(folder / name)
+    for stale in sorted(folder.glob("*.png")):
+        if stale.name not in images:
+            stale.unlink()
+    output.write_text(report.markdown, encoding="utf-8")
+    return [*written, output]

@@ -1,0 +1,263 @@
+"""The report's plots: plain plot data first (pure, comparable), then PNG bytes.
+
+Two kinds: FLOPs vs params for the compared models (marker area ∝ MAC), and per-layer FLOPs
+and MAC bars for one model. ``*_data`` functions build frozen dataclasses from Results;
+``draw`` renders one with matplotlib (imported there, never at module level) in one fixed
+style. Each PNG carries the SHA-256 of the data it shows in its metadata, so a staleness check
+can compare what was plotted without depending on matplotlib's pixel output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+from dataclasses import asdict, dataclass
+from typing import Union
+
+from costmodel.evaluate import CATEGORY_LABELS, Result
+from costmodel.render.format import si
+
+DATA_KEY = "costmodel-plot-data"
+"""PNG text key holding ``sha256:<hex>`` of the plotted data."""
+
+CATEGORY_COLORS = {
+    "conv1x1": "#1f77b4",     # blue: where most multiply-adds of small networks sit
+    "depthwise": "#ff7f0e",
+    "conv": "#2ca02c",
+    "fc": "#9467bd",
+    "bn": "#7f7f7f",
+    "activation": "#bcbd22",
+    "other": "#8c564b",       # pooling, merges, shuffles, reshapes
+}
+MODEL_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
+                "#17becf", "#7f7f7f", "#bcbd22")
+
+STYLE = {
+    "font.family": "DejaVu Sans",   # ships with matplotlib: the same glyphs everywhere
+    "font.size": 10,
+    "axes.titlesize": 12,
+    "axes.titleweight": "bold",
+    "axes.labelsize": 10,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "axes.axisbelow": True,
+    "grid.color": "#dddddd",
+    "grid.linewidth": 0.8,
+    "legend.fontsize": 9,
+    "legend.frameon": False,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "savefig.dpi": 100,
+    "path.simplify": False,
+}
+WIDTH_IN = 10.0
+
+
+@dataclass(frozen=True)
+class Point:
+    label: str
+    params: int
+    flops: int
+    mac: int
+
+
+@dataclass(frozen=True)
+class ScatterPlot:
+    """FLOPs against params, one point per model, marker area proportional to MAC."""
+
+    file: str
+    title: str
+    points: tuple[Point, ...]
+    note: str
+
+
+@dataclass(frozen=True)
+class LayerBar:
+    path: str
+    category: str
+    flops: int
+    mac: int
+
+
+@dataclass(frozen=True)
+class LayerBars:
+    """One model's layers in execution order; ``groups`` are (first bar, name) of each run of
+    layers under one name (a stage, a block), for the axis labels."""
+
+    file: str
+    title: str
+    bars: tuple[LayerBar, ...]
+    groups: tuple[tuple[int, str], ...]
+    note: str
+
+
+Plot = Union[ScatterPlot, LayerBars]
+
+
+def scatter_data(results: list[Result], labels: list[str], file: str) -> ScatterPlot:
+    points = tuple(Point(label, r.totals.params, r.totals.flops, r.totals.mac)
+                   for label, r in zip(labels, results))
+    return ScatterPlot(file, "FLOPs vs params (marker area ∝ MAC)", points,
+                       results[0].options.describe() if results else "")
+
+
+def layer_groups(paths: list[str]) -> tuple[tuple[int, str], ...]:
+    """Runs of consecutive layers under the same name, for the axis labels: ((start, name), ...).
+
+    Layers group by their top-level name (``conv1``, ``stage3``); a top-level group holding
+    more than a fifth of the layers is split one level further (``stage3.0``, ``stage3.1``),
+    so long stages show their units."""
+    heads = [p.split(".", 1)[0] for p in paths]
+    big = {h for h in set(heads) if heads.count(h) > len(paths) / 5}
+    keys = [".".join(p.split(".")[:2]) if h in big else h for p, h in zip(paths, heads)]
+    groups: list[tuple[int, str]] = []
+    for i, key in enumerate(keys):
+        if not groups or groups[-1][1] != key:
+            groups.append((i, key))
+    return tuple(groups)
+
+
+def layer_bars_data(result: Result, label: str, file: str) -> LayerBars:
+    bars = tuple(LayerBar(r.path, r.category, r.flops, r.mac) for r in result.rows)
+    h, w = result.input
+    return LayerBars(file, f"{label} — FLOPs and MAC per layer ({h}×{w} input)", bars,
+                     layer_groups([b.path for b in bars]), result.options.describe())
+
+
+def digest(plot: Plot) -> str:
+    """``sha256:<hex>`` of the plot's data (what is drawn, not how)."""
+    text = json.dumps({"kind": type(plot).__name__, **asdict(plot)}, sort_keys=True,
+                      ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def tick_si(value: float, _pos=None) -> str:
+    """Axis ticks: 100000000.0 → '100M', 2500000.0 → '2.5M', 0 → '0'."""
+    text = si(int(value)) if float(value).is_integer() else si(value)
+    mantissa = text.rstrip("kMGT")
+    if "." in mantissa:
+        mantissa = mantissa.rstrip("0").rstrip(".")
+    return mantissa + text[len(text.rstrip("kMGT")):]
+
+
+def draw(plot: Plot) -> bytes:
+    """The plot as PNG bytes (byte-stable for one matplotlib version: fixed style, no dates)."""
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    with matplotlib.rc_context(STYLE):
+        fig = _draw_scatter(Figure, plot) if isinstance(plot, ScatterPlot) else \
+            _draw_layer_bars(Figure, plot)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", metadata={
+            "Software": f"costmodel report (matplotlib {matplotlib.__version__})",
+            DATA_KEY: digest(plot)})
+    return buf.getvalue()
+
+
+def _note(fig, text: str) -> None:
+    fig.text(0.01, 0.01, text, fontsize=8, color="#555555", ha="left", va="bottom")
+
+
+def _nice(value: float) -> float:
+    """Round to 1 significant digit (1, 2 or 5 × 10^k) for the size legend."""
+    if value <= 0:
+        return 0
+    exp = len(str(int(value))) - 1
+    for step in (5, 2, 1):
+        if step * 10 ** exp <= value:
+            return step * 10 ** exp
+    return 10 ** exp
+
+
+def _draw_scatter(Figure, plot: ScatterPlot):
+    from matplotlib.ticker import FuncFormatter
+
+    fig = Figure(figsize=(WIDTH_IN, 6.2))
+    fig.subplots_adjust(left=0.09, right=0.97, top=0.91, bottom=0.14)  # fixed: no layout pass
+    ax = fig.add_subplot()
+    pts = plot.points
+    max_mac = max((p.mac for p in pts), default=1) or 1
+    max_params = max((p.params for p in pts), default=1) or 1
+    area = lambda mac: 60 + 1800 * mac / max_mac  # noqa: E731 - points²; a floor keeps tiny models visible
+    for i, p in enumerate(pts):
+        color = MODEL_COLORS[i % len(MODEL_COLORS)]
+        ax.scatter([p.params], [p.flops], s=area(p.mac), color=color, alpha=0.55,
+                   edgecolors=color, linewidths=1.5, zorder=3)
+        right_half = p.params > 0.55 * max_params  # label on the side with room
+        gap = math.sqrt(area(p.mac) / math.pi) + 6  # marker radius in points, plus a margin
+        ax.annotate(f"{p.label}\n{tick_si(p.flops)} FLOPs · {tick_si(p.params)} params · "
+                    f"{tick_si(p.mac)} MAC", (p.params, p.flops),
+                    xytext=(-gap if right_half else gap, 0), textcoords="offset points",
+                    ha="right" if right_half else "left", va="center", fontsize=9,
+                    color="#222222", zorder=4)
+    ax.set_xlim(0, 1.12 * max_params)
+    ax.set_ylim(0, 1.15 * max((p.flops for p in pts), default=1))
+    ax.xaxis.set_major_formatter(FuncFormatter(tick_si))
+    ax.yaxis.set_major_formatter(FuncFormatter(tick_si))
+    ax.set_xlabel("parameters")
+    ax.set_ylabel("FLOPs (multiply-adds)")
+    ax.set_title(plot.title, loc="left")
+    refs = sorted({_nice(max_mac), _nice(max_mac / 4)} - {0}, reverse=True)
+    handles = [ax.scatter([], [], s=area(m), color="#cccccc", edgecolors="#888888")
+               for m in refs]
+    ax.legend(handles, [f"{tick_si(m)} MAC" for m in refs], title="memory access cost",
+              loc="lower right", labelspacing=1.6, borderpad=1.0, title_fontsize=9)
+    _note(fig, plot.note)
+    return fig
+
+
+def _bars(ax, heights: list[int], colors: list[str]) -> None:
+    """Vertical bars at 0..n-1 as one PolyCollection (ax.bar makes one artist per bar, which
+    is ten times slower for a few hundred layers)."""
+    from matplotlib.collections import PolyCollection
+
+    verts = [((x - 0.42, 0), (x - 0.42, h), (x + 0.42, h), (x + 0.42, 0))
+             for x, h in enumerate(heights)]
+    ax.add_collection(PolyCollection(verts, facecolors=colors, edgecolors="none", zorder=2))
+    ax.set_ylim(0, 1.08 * max(max(heights, default=0), 1))
+
+
+def _draw_layer_bars(Figure, plot: LayerBars):
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import FuncFormatter
+
+    fig = Figure(figsize=(WIDTH_IN, 6.6))
+    fig.subplots_adjust(left=0.09, right=0.98, top=0.88, bottom=0.17, hspace=0.12)
+    ax_flops, ax_mac = fig.subplots(2, 1, sharex=True)
+    n = len(plot.bars)
+    colors = [CATEGORY_COLORS.get(b.category, CATEGORY_COLORS["other"]) for b in plot.bars]
+    _bars(ax_flops, [b.flops for b in plot.bars], colors)
+    _bars(ax_mac, [b.mac for b in plot.bars], colors)
+    ax_flops.set_ylabel("FLOPs (multiply-adds)")
+    ax_mac.set_ylabel("MAC (elements)")
+    bounds = [start for start, _ in plot.groups] + [n]
+    centers, names, last = [], [], None
+    min_gap = max(1.0, n / 40)  # about one label per 1/40 of the axis, so labels never overlap
+    for k, (start, name) in enumerate(plot.groups):
+        end = bounds[k + 1]
+        if k % 2:  # alternate shading shows where each group starts and ends
+            for ax in (ax_flops, ax_mac):
+                ax.axvspan(start - 0.5, end - 0.5, color="#f0f0f0", zorder=0, linewidth=0)
+        center = (start + end - 1) / 2
+        if last is None or center - last >= min_gap:
+            centers.append(center)
+            names.append(name)
+            last = center
+    for ax in (ax_flops, ax_mac):
+        ax.yaxis.set_major_formatter(FuncFormatter(tick_si))
+        ax.grid(axis="x", visible=False)
+        ax.set_xlim(-0.75, n - 0.25)
+    ax_mac.set_xticks(centers, names, rotation=90, fontsize=8)
+    ax_mac.tick_params(axis="x", length=0)
+    fig.text(0.09, 0.965, plot.title, fontsize=STYLE["axes.titlesize"], fontweight="bold",
+             ha="left", va="top")
+    used = [c for c in CATEGORY_LABELS if any(b.category == c for b in plot.bars)]
+    fig.legend([Patch(color=CATEGORY_COLORS[c]) for c in used],
+               [CATEGORY_LABELS[c] for c in used], ncol=len(used), loc="upper left",
+               bbox_to_anchor=(0.085, 0.935), handlelength=1.2, columnspacing=1.2)
+    _note(fig, plot.note)
+    return fig
