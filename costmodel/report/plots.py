@@ -174,38 +174,46 @@ def _nice(value: float) -> float:
 
 
 def _draw_scatter(Figure, plot: ScatterPlot):
+    """Numbered markers on the axes; below them, the key (number, model, its totals) and the
+    marker sizes. Labels never sit on the axes, so clustered models stay readable."""
+    from matplotlib.lines import Line2D
     from matplotlib.ticker import FuncFormatter
 
-    fig = Figure(figsize=(WIDTH_IN, 6.2))
-    fig.subplots_adjust(left=0.09, right=0.97, top=0.91, bottom=0.14)  # fixed: no layout pass
-    ax = fig.add_subplot()
     pts = plot.points
+    key_in = 0.2 * max(len(pts), 2) + 0.3  # height of the key below the axes
+    height = 5.0 + key_in
+    fig = Figure(figsize=(WIDTH_IN, height))
+    fig.subplots_adjust(left=0.09, right=0.97, top=1 - 0.55 / height,
+                        bottom=(key_in + 0.8) / height)  # fixed margins: no layout pass
+    ax = fig.add_subplot()
     max_mac = max((p.mac for p in pts), default=1) or 1
-    max_params = max((p.params for p in pts), default=1) or 1
-    area = lambda mac: 60 + 1800 * mac / max_mac  # noqa: E731 - points²; a floor keeps tiny models visible
+    area = lambda mac: 80 + 1800 * mac / max_mac  # noqa: E731 - points²; a floor keeps tiny models visible
     for i, p in enumerate(pts):
         color = MODEL_COLORS[i % len(MODEL_COLORS)]
-        ax.scatter([p.params], [p.flops], s=area(p.mac), color=color, alpha=0.55,
-                   edgecolors=color, linewidths=1.5, zorder=3)
-        right_half = p.params > 0.55 * max_params  # label on the side with room
-        gap = math.sqrt(area(p.mac) / math.pi) + 6  # marker radius in points, plus a margin
-        ax.annotate(f"{p.label}\n{tick_si(p.flops)} FLOPs · {tick_si(p.params)} params · "
-                    f"{tick_si(p.mac)} MAC", (p.params, p.flops),
-                    xytext=(-gap if right_half else gap, 0), textcoords="offset points",
-                    ha="right" if right_half else "left", va="center", fontsize=9,
-                    color="#222222", zorder=4)
-    ax.set_xlim(0, 1.12 * max_params)
+        ax.scatter([p.params], [p.flops], s=area(p.mac), color=color, alpha=0.5,
+                   edgecolors=color, linewidths=1.5, zorder=3 + i)
+        ax.annotate(str(i + 1), (p.params, p.flops), ha="center", va="center", fontsize=9,
+                    fontweight="bold", color="#111111", zorder=20)
+    ax.set_xlim(0, 1.12 * max((p.params for p in pts), default=1))
     ax.set_ylim(0, 1.15 * max((p.flops for p in pts), default=1))
     ax.xaxis.set_major_formatter(FuncFormatter(tick_si))
     ax.yaxis.set_major_formatter(FuncFormatter(tick_si))
     ax.set_xlabel("parameters")
     ax.set_ylabel("FLOPs (multiply-adds)")
     ax.set_title(plot.title, loc="left")
+    keys = [Line2D([], [], marker="o", linestyle="", markersize=9, alpha=0.6,
+                   color=MODEL_COLORS[i % len(MODEL_COLORS)]) for i in range(len(pts))]
+    fig.legend(keys, [f"{i + 1}  {p.label}: {tick_si(p.flops)} FLOPs · {tick_si(p.params)} "
+                      f"params · {tick_si(p.mac)} MAC" for i, p in enumerate(pts)],
+               loc="upper left", bbox_to_anchor=(0.075, (key_in + 0.15) / height),
+               handletextpad=0.4, labelspacing=0.35, fontsize=9)
     refs = sorted({_nice(max_mac), _nice(max_mac / 4)} - {0}, reverse=True)
-    handles = [ax.scatter([], [], s=area(m), color="#cccccc", edgecolors="#888888")
-               for m in refs]
-    ax.legend(handles, [f"{tick_si(m)} MAC" for m in refs], title="memory access cost",
-              loc="lower right", labelspacing=1.6, borderpad=1.0, title_fontsize=9)
+    sizes = [Line2D([], [], marker="o", linestyle="", color="#cccccc", markeredgecolor="#888888",
+                    markersize=math.sqrt(area(m))) for m in refs]
+    fig.legend(sizes, [f"{tick_si(m)} MAC" for m in refs], title="marker area: MAC",
+               loc="upper right", bbox_to_anchor=(0.97, (key_in + 0.15) / height),
+               borderpad=0.6, title_fontsize=9, ncol=len(refs), columnspacing=1.6,
+               handletextpad=1.2)
     _note(fig, plot.note)
     return fig
 

@@ -1,0 +1,359 @@
+"""Cost budgets for CI: a budgets file lists models and limits on what they may cost.
+
+```yaml
+options: {scope: paper, dtype: float32}      # optional; the counting conventions
+models:
+  - model: mobilenet-0.5                      # zoo name, or a spec path (relative to this file)
+    input: 160                                # optional; N, "HxW" or [H, W]
+    limits: {flops: 150M, params: 1.4M, mac: 20M, peak_activation: 300k}
+  - model: specs/my_net.yaml
+    name: my-net                              # optional label
+    baseline: mobilenet-0.5                   # or {model: ..., input: ...}
+    limits: {flops: +5%, params: -10%}        # relative to the baseline's value
+```
+
+Absolute limits take SI suffixes (k, M, G/B, T) and round to a whole count; relative limits
+are ``+P%`` or ``-P%`` of the baseline's value, which is evaluated at the entry's input size
+unless the baseline names its own. A value passes when it is at most its limit.
+
+``load_budgets`` validates a file (BudgetError naming the file, the entry and the field);
+``check_budgets`` evaluates every entry into Findings; ``check_table`` and ``check_payload``
+are its renderings.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from costmodel import api
+from costmodel.errors import CostModelError
+from costmodel.evaluate import DTYPE_BYTES, Options, Result, parse_input
+from costmodel.render import Column, Table
+from costmodel.render.format import parse_si, pct, si
+from costmodel.spec.zoo import is_spec_path
+from costmodel.views import conventions
+
+METRICS = ("flops", "params", "mac", "mac_bytes", "peak_activation")
+METRIC_LABELS = {"flops": "FLOPs", "params": "params", "mac": "MAC", "mac_bytes": "MAC bytes",
+                 "peak_activation": "peak activation"}
+_RELATIVE = re.compile(r"^([+-])\s*(\d+(?:\.\d*)?|\.\d+)\s*%$")
+
+
+class BudgetError(CostModelError):
+    """The budgets file is unreadable, invalid, or names a model that cannot be evaluated."""
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A limit as written (``150M``, ``+5%``): an absolute count, or a percentage change
+    relative to a baseline."""
+
+    text: str
+    absolute: int | None = None
+    percent: Fraction | None = None
+
+    @property
+    def relative(self) -> bool:
+        return self.percent is not None
+
+    def bound(self, baseline: int | None) -> int:
+        """The largest value that passes. A relative limit floors baseline·(1 + P/100), so
+        '+5%' of 100 allows 105 and '+5%' of 99 allows 103 (103.95 would need a fraction)."""
+        if self.absolute is not None:
+            return self.absolute
+        assert baseline is not None and self.percent is not None
+        return math.floor(baseline * (1 + self.percent / 100))
+
+
+def parse_limit(value: Any) -> Limit:
+    """``150M`` → 150,000,000; ``2.5M``; ``300k``; ``1e6``; 150000000 → absolute counts;
+    ``+5%`` / ``-10%`` → relative to the baseline."""
+    if isinstance(value, Limit):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"a limit is a number like 150M or a change like +5%, got {value!r}")
+    text = str(value).strip()
+    relative = _RELATIVE.match(text)
+    if relative:
+        sign, number = relative.groups()
+        return Limit(text, percent=Fraction(number) * (-1 if sign == "-" else 1))
+    if text.endswith("%"):
+        raise ValueError(f"'{text}': write a relative limit with its sign, +5% (at most 5% "
+                         "above the baseline) or -5% (at least 5% below it)")
+    try:
+        number = parse_si(text)
+    except ValueError:
+        raise ValueError(f"'{text}' is not a count with an optional SI suffix (150M, 2.5M, "
+                         "300k, 1.2G) or a relative limit (+5%)") from None
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"'{text}': a limit must be a non-negative number")
+    return Limit(text, absolute=round(number))  # float error never reaches a whole count
+
+
+def _input(value: Any) -> Any:
+    if value is None or isinstance(value, tuple):
+        return value
+    try:
+        return parse_input(value)
+    except CostModelError as e:
+        raise ValueError(e.message) from None
+
+
+LimitValue = Annotated[Limit, BeforeValidator(parse_limit)]
+InputValue = Annotated[Union[tuple[int, int], None], BeforeValidator(_input)]
+Metric = Literal["flops", "params", "mac", "mac_bytes", "peak_activation"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class BudgetOptions(_Strict):
+    """The counting conventions of every entry (``costmodel compare``'s options)."""
+
+    scope: Literal["paper", "fvcore"] = "paper"
+    flops_per_madd: Literal[1, 2] = 1
+    bn_params: bool = True
+    dtype: Literal[tuple(DTYPE_BYTES)] = "float32"  # type: ignore[valid-type]
+
+    def to_options(self) -> Options:
+        return Options(scope=self.scope, flops_per_madd=self.flops_per_madd,
+                       bn_params=self.bn_params, dtype=self.dtype)
+
+
+class BaselineRef(_Strict):
+    model: str = Field(min_length=1)
+    input: InputValue = None
+
+
+def _baseline(value: Any) -> Any:
+    """A baseline is a model name, or a mapping {model, input}."""
+    if isinstance(value, str):
+        return {"model": value}
+    if value is None or isinstance(value, (dict, BaselineRef)):
+        return value
+    raise ValueError(f"a baseline is a model name or {{model: ..., input: ...}}, got {value!r}")
+
+
+class Budget(_Strict):
+    model: str = Field(min_length=1)
+    name: str | None = None
+    input: InputValue = None
+    baseline: Annotated[Union[BaselineRef, None], BeforeValidator(_baseline)] = None
+    limits: dict[Metric, LimitValue] = Field(min_length=1)
+
+    @property
+    def label(self) -> str:
+        return self.name or self.model
+
+
+class BudgetsFile(_Strict):
+    options: BudgetOptions = BudgetOptions()
+    models: list[Budget] = Field(min_length=1)
+
+
+def _read(file: Path) -> Any:
+    import yaml  # the check path only
+
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as e:
+        raise BudgetError(f"cannot read the budgets file: {e.strerror or e}",
+                          file=str(file)) from None
+    try:
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise BudgetError(f"invalid YAML{where}: {getattr(e, 'problem', None) or e}",
+                          file=str(file)) from None
+
+
+def _where(loc: tuple, data: Any) -> str:
+    """``models[2] (mobilenet-0.5): limits.flops`` for a Pydantic error location."""
+    loc = tuple(k for k in loc if k != "[key]")
+    entry, rest = "", loc
+    if len(loc) >= 2 and loc[0] == "models" and isinstance(loc[1], int):
+        items = data.get("models")
+        item = items[loc[1]] if isinstance(items, list) and loc[1] < len(items) else None
+        label = item.get("name") or item.get("model") if isinstance(item, dict) else None
+        entry = f"models[{loc[1]}]" + (f" ({label})" if isinstance(label, str) else "")
+        rest = loc[2:]
+    dotted = ".".join(f"[{k}]" if isinstance(k, int) else str(k) for k in rest).replace(".[", "[")
+    return ": ".join(p for p in (entry, dotted) if p)
+
+
+def _problem(err: dict) -> str:
+    """A Pydantic error's message in the budgets file's terms."""
+    kind, loc = err["type"], err["loc"]
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "missing":
+        return "missing"
+    if loc[-1:] == ("[key]",):
+        return f"unknown metric (limits are on {', '.join(METRICS)})"
+    if kind == "too_short" and loc[-1:] == ("limits",):
+        return "list at least one limit"
+    if kind == "too_short" and loc == ("models",):
+        return "list at least one model"
+    return err["msg"].removeprefix("Value error, ")
+
+
+def load_budgets(path: str | Path) -> BudgetsFile:
+    """Read and validate a budgets file; every problem names the file and the entry."""
+    file = Path(path)
+    data = _read(file)
+    if not isinstance(data, dict):
+        raise BudgetError("a budgets file is a mapping with a 'models' list (see "
+                          "examples/budgets.yaml)", file=str(file))
+    try:
+        budgets = BudgetsFile.model_validate(data)
+    except ValidationError as e:
+        problems = [f"{_where(err['loc'], data)}: {_problem(err)}" for err in e.errors()]
+        raise BudgetError("; ".join(problems), file=str(file)) from None
+    for i, b in enumerate(budgets.models):
+        relative = [m for m, lim in b.limits.items() if lim.relative]
+        if relative and b.baseline is None:
+            raise BudgetError(f"models[{i}] ({b.label}): limits.{relative[0]}: the relative "
+                              f"limit '{b.limits[relative[0]].text}' needs a 'baseline' model",
+                              file=str(file))
+    return budgets
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One limit on one model, evaluated."""
+
+    entry: int
+    label: str
+    model: str
+    input: tuple[int, int]
+    metric: str
+    value: int
+    limit: int
+    rule: str
+    """The limit as written, with its baseline: '150M' or '+5% of mobilenet (568.7M)'."""
+    baseline: str | None = None
+    baseline_value: int | None = None
+
+    @property
+    def over(self) -> bool:
+        return self.value > self.limit
+
+    @property
+    def excess(self) -> int:
+        """How far over the limit (0 within it)."""
+        return max(0, self.value - self.limit)
+
+    @property
+    def used(self) -> float | None:
+        """value / limit (None for a zero limit)."""
+        return self.value / self.limit if self.limit else None
+
+    def record(self) -> dict[str, Any]:
+        """Raw values, the ``check --format json`` contract."""
+        return {"entry": self.entry, "name": self.label, "model": self.model,
+                "input": list(self.input), "metric": self.metric, "value": self.value,
+                "limit": self.limit, "rule": self.rule, "baseline": self.baseline,
+                "baseline_value": self.baseline_value, "used": self.used,
+                "excess": self.excess, "status": "over" if self.over else "ok"}
+
+    def message(self) -> str:
+        """One line for a log: model, metric, value, limit and excess."""
+        h, w = self.input
+        return (f"{self.label} ({h}×{w}): {METRIC_LABELS[self.metric]} {self.value:,} "
+                f"({si(self.value)}) exceeds the limit {self.limit:,} ({self.rule}) by "
+                f"{self.excess:,} ({si(self.excess)}, +{pct(self.excess / self.limit) if self.limit else 'inf'})")
+
+
+@dataclass
+class CheckResult:
+    file: str
+    options: Options
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def over(self) -> list[Finding]:
+        return [f for f in self.findings if f.over]
+
+    @property
+    def ok(self) -> bool:
+        return not self.over
+
+
+def _resolve_ref(model: str, base: Path) -> str:
+    """Spec paths are relative to the budgets file; zoo names stay as they are."""
+    if is_spec_path(model) and not Path(model).is_absolute():
+        return str(base / model)
+    return model
+
+
+def _metric(result: Result, metric: str) -> int:
+    t = result.totals
+    return t.mac * result.options.dtype_bytes if metric == "mac_bytes" else getattr(t, metric)
+
+
+def check_budgets(budgets: BudgetsFile, file: str | Path) -> CheckResult:
+    """Evaluate every entry of a loaded budgets file (spec paths relative to ``file``)."""
+    file = Path(file)
+    options = budgets.options.to_options()
+    cache: dict[tuple[str, tuple[int, int] | None], Result] = {}
+
+    def evaluate(i: int, label: str, model: str, size) -> Result:
+        key = (_resolve_ref(model, file.parent), size)
+        if key not in cache:
+            try:
+                cache[key] = api.evaluate_model(key[0], input=size, options=options)
+            except CostModelError as e:
+                raise BudgetError(f"models[{i}] ({label}): {e}", file=str(file)) from None
+        return cache[key]
+
+    result = CheckResult(str(file), options)
+    for i, b in enumerate(budgets.models):
+        r = evaluate(i, b.label, b.model, b.input)
+        base_ref = b.baseline
+        base = None
+        if base_ref is not None:
+            base = evaluate(i, b.label, base_ref.model, base_ref.input or r.input)
+        for metric, lim in b.limits.items():
+            base_value = _metric(base, metric) if base is not None else None
+            bound = lim.bound(base_value)
+            rule = lim.text if not lim.relative else \
+                f"{lim.text} of {base_ref.model} ({si(base_value)})"
+            result.findings.append(Finding(
+                i, b.label, b.model, r.input, metric, _metric(r, metric), bound, rule,
+                base_ref.model if base_ref and lim.relative else None,
+                base_value if lim.relative else None))
+    return result
+
+
+def check_table(result: CheckResult) -> Table:
+    cols = [Column("name", "model"), Column("input_hw", "input"), Column("metric_label", "metric"),
+            Column("value", "value", "si"), Column("limit", "limit", "si"),
+            Column("rule", "rule"), Column("used", "used", "pct"),
+            Column("excess_shown", "over by", "si"), Column("status_shown", "status")]
+    rows = [{**f.record(), "input_hw": f"{f.input[0]}×{f.input[1]}",
+             "metric_label": METRIC_LABELS[f.metric],
+             "excess_shown": f.excess if f.over else None,
+             "status_shown": "OVER" if f.over else "ok"} for f in result.findings]
+    n, k = len(result.findings), len(result.over)
+    title = (f"Budget check: all {n} limits met" if not k else
+             f"Budget check: {k} of {n} limits exceeded")
+    marks = {(i, key) for i, f in enumerate(result.findings) if f.over
+             for key in ("value", "excess_shown", "status_shown")}
+    return Table(title, cols, rows, notes=[f"budgets: {result.file}", result.options.describe()],
+                 marks=marks)
+
+
+def check_payload(result: CheckResult) -> dict[str, Any]:
+    """The ``check --format json`` contract: raw integers, one record per limit."""
+    return {"ok": result.ok, "budgets": result.file, "checked": len(result.findings),
+            "over": len(result.over), "conventions": conventions(result.options),
+            "results": [f.record() for f in result.findings]}

@@ -1,0 +1,50 @@
+"""check: fail a build when a model goes over its cost budget."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from costmodel.cli import app, emit, fail
+from costmodel.cli._options import Fmt, FormatOpt
+from costmodel.errors import CostModelError
+
+
+def _step_summary(markdown: str) -> None:
+    """Append to the GitHub Actions job summary when running there."""
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if target:
+        with open(target, "a", encoding="utf-8") as f:
+            f.write(markdown + "\n")
+
+
+@app.command()
+def check(
+    budgets: Annotated[Path, typer.Option(
+        "--budgets", "-b", help="The budgets file (YAML): models and their limits.")] =
+        Path("budgets.yaml"),
+    format: FormatOpt = Fmt.table,
+):
+    """Check models against cost budgets (FLOPs, params, MAC, peak activation).
+    Exit 0 when all are within budget, 1 when any is over, 2 when the budgets file or a
+    spec is invalid. In GitHub Actions the Markdown table also goes to the job summary."""
+    from costmodel.budgets import check_budgets, check_payload, check_table, load_budgets
+    from costmodel.render import render
+
+    try:
+        result = check_budgets(load_budgets(budgets), budgets)
+    except CostModelError as e:
+        _step_summary(f"### ❌ Budget check could not run\n\n`{e}`\n")
+        raise fail(str(e)) from None
+    table = check_table(result)
+    rendered = render(table, format.value, check_payload(result))
+    _step_summary(render(table, "markdown") if format is not Fmt.markdown else rendered)
+    emit(rendered)
+    if not result.ok:
+        for finding in result.over:
+            sys.stderr.write(f"over budget: {finding.message()}\n")
+        raise typer.Exit(1)
