@@ -344,8 +344,8 @@ def check_table(result: CheckResult) -> Table:
              "excess_shown": f.excess if f.over else None,
              "status_shown": "OVER" if f.over else "ok"} for f in result.findings]
     n, k = len(result.findings), len(result.over)
-    title = (f"Budget check: all {n} limits met" if not k else
-             f"Budget check: {k} of {n} limits exceeded")
+    title = (f"Budget check: ✅ all {n} limits met" if not k else
+             f"Budget check: ❌ {k} of {n} limits exceeded")
     marks = {(i, key) for i, f in enumerate(result.findings) if f.over
              for key in ("value", "excess_shown", "status_shown")}
     return Table(title, cols, rows, notes=[f"budgets: {result.file}", result.options.describe()],

@@ -209,13 +209,17 @@ def write_report(report: Report, output: str | Path) -> list[Path]:
     output = Path(output)
     images = report.images()  # every plot drawn before anything is written
     folder = output.parent / report.assets
-    folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, data in images.items():
-        (folder / name).write_bytes(data)
-        written.append(folder / name)
-    for stale in sorted(folder.glob("*.png")):
-        if stale.name not in images:
-            stale.unlink()
-    output.write_text(report.markdown, encoding="utf-8")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, data in images.items():
+            (folder / name).write_bytes(data)
+            written.append(folder / name)
+        for stale in sorted(folder.glob("*.png")):
+            if stale.name not in images:
+                stale.unlink()
+        output.write_text(report.markdown, encoding="utf-8")
+    except OSError as e:
+        raise CostModelError(f"cannot write the report: {e.strerror or e}",
+                             file=e.filename or str(output)) from None
     return [*written, output]

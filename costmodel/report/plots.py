@@ -213,7 +213,7 @@ def _draw_scatter(Figure, plot: ScatterPlot):
     fig.legend(sizes, [f"{tick_si(m)} MAC" for m in refs], title="marker area: MAC",
                loc="upper right", bbox_to_anchor=(0.97, (key_in + 0.15) / height),
                borderpad=0.6, title_fontsize=9, ncol=len(refs), columnspacing=1.6,
-               handletextpad=1.2)
+               handlelength=5)  # wide enough for the largest marker
     _note(fig, plot.note)
     return fig
 
