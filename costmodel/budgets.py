@@ -36,7 +36,7 @@ from costmodel import api
 from costmodel.errors import CostModelError
 from costmodel.evaluate import DTYPE_BYTES, Options, Result, parse_input
 from costmodel.render import Column, Table
-from costmodel.render.format import parse_si, pct, si
+from costmodel.render.format import parse_si, si
 from costmodel.spec.zoo import is_spec_path
 from costmodel.views import conventions
 
@@ -270,7 +270,10 @@ class Finding:
         h, w = self.input
         return (f"{self.label} ({h}×{w}): {METRIC_LABELS[self.metric]} {self.value:,} "
                 f"({si(self.value)}) exceeds the limit {self.limit:,} ({self.rule}) by "
-                f"{self.excess:,} ({si(self.excess)}, +{pct(self.excess / self.limit) if self.limit else 'inf'})")
+                f"{self.excess:,} ({si(self.excess)}{self._excess_pct()})")
+
+    def _excess_pct(self) -> str:
+        return f", +{100 * self.excess / self.limit:.3g}%" if self.limit else ""
 
 
 @dataclass
@@ -335,19 +338,18 @@ def check_budgets(budgets: BudgetsFile, file: str | Path) -> CheckResult:
 
 
 def check_table(result: CheckResult) -> Table:
-    cols = [Column("name", "model"), Column("input_hw", "input"), Column("metric_label", "metric"),
+    """One row per limit. Keys are the raw fields (CSV's columns): metric names as in the
+    budgets file, integers for value, limit and excess."""
+    cols = [Column("name", "model"), Column("input", "input"), Column("metric", "metric"),
             Column("value", "value", "si"), Column("limit", "limit", "si"),
             Column("rule", "rule"), Column("used", "used", "pct"),
-            Column("excess_shown", "over by", "si"), Column("status_shown", "status")]
-    rows = [{**f.record(), "input_hw": f"{f.input[0]}×{f.input[1]}",
-             "metric_label": METRIC_LABELS[f.metric],
-             "excess_shown": f.excess if f.over else None,
-             "status_shown": "OVER" if f.over else "ok"} for f in result.findings]
+            Column("excess", "over by", "si"), Column("status", "status")]
+    rows = [{**f.record(), "input": f"{f.input[0]}×{f.input[1]}"} for f in result.findings]
     n, k = len(result.findings), len(result.over)
     title = (f"Budget check: ✅ all {n} limits met" if not k else
              f"Budget check: ❌ {k} of {n} limits exceeded")
     marks = {(i, key) for i, f in enumerate(result.findings) if f.over
-             for key in ("value", "excess_shown", "status_shown")}
+             for key in ("value", "excess", "status")}
     return Table(title, cols, rows, notes=[f"budgets: {result.file}", result.options.describe()],
                  marks=marks)
 
