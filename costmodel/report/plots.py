@@ -154,7 +154,8 @@ def draw(plot: Plot) -> bytes:
         buf = io.BytesIO()
         fig.savefig(buf, format="png", metadata={
             "Software": f"costmodel report (matplotlib {matplotlib.__version__})",
-            DATA_KEY: digest(plot)})
+            DATA_KEY: digest(plot)},
+            pil_kwargs={"compress_level": 1})  # 4× faster than the default 6, files ~10% larger
     return buf.getvalue()
 
 
