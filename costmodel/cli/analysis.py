@@ -44,3 +44,99 @@ def dataflow(
     results = api.compare(models, input=input, width=width, num_classes=classes)
     emit(render(dataflow_table(results, level=lvl), format.value,
                 dataflow_payload(results, lvl)))
+
+
+class BlockOpt(str, Enum):
+    effnet = "effnet"
+    mobilenet = "mobilenet"
+    shufflenet = "shufflenet"
+
+
+@app.command()
+@handles_errors
+def swap(
+    spec: Annotated[str, typer.Argument(help="The baseline: zoo name or spec file.")],
+    block: Annotated[BlockOpt, typer.Option("--block", "-b", help="The block that replaces "
+                                                                  "each conv stage.")],
+    output: Annotated[str | None, typer.Option(
+        "--output", "-o", help="Write the new spec here (YAML); '-' prints it on stdout and "
+                               "the comparison on stderr.")] = None,
+    replace_first: Annotated[bool | None, typer.Option(
+        "--replace-first/--keep-first",
+        help="Replace the network's first conv stage too. Default: effnet replaces it; "
+             "mobilenet and shufflenet keep it, as those papers do.")] = None,
+    groups: Annotated[int, typer.Option("--groups", "-g", min=1,
+                                        help="Groups of the ShuffleNet unit.")] = 4,
+    name: Annotated[str | None, typer.Option("--name", help="Name of the new model "
+                                                            "(default: SPEC-BLOCK).")] = None,
+    input: InputOpt = None,
+    format: FormatOpt = Fmt.table,
+):
+    """EffNet's method: replace every standard k×k conv stage (conv + BN/activation + pool)
+    of a baseline with the chosen block, keeping output channels and downsampling; write the
+    new spec and compare it with the baseline. mobilenet: dwsep (stride of the conv) and the
+    stage's pool is kept; shufflenet: one ShuffleNet V1 unit (stride 2 where the stage halves
+    the map); effnet: one effnet_block (the stage must halve the map). Nothing is written when
+    the swap fails."""
+    import sys
+
+    from costmodel import views
+    from costmodel.analysis.swap import evaluate_swap, replacement_records, replacement_table
+    from costmodel.analysis.swap import swap as swap_spec
+
+    swapped = swap_spec(api.load(spec), block.value, replace_first=replace_first,
+                        groups=groups, name=name)
+    base, new = evaluate_swap(swapped, input=input)
+    tables = [views.compare_table([base, new]), replacement_table(swapped, base, new)]
+    payload = {"baseline": base.model, "model": new.model, "block": block.value,
+               "output": output, "compare": views.compare_records([base, new]),
+               "replacements": replacement_records(swapped, base, new),
+               "spec": swapped.document}
+    rendered = render(tables, format.value, payload)
+    text = swapped.yaml
+    if output is None:
+        emit(rendered)
+        sys.stderr.write("note: the new spec was not written (use -o FILE, or -o - for "
+                         "stdout)\n")
+    elif output == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        _emit_to_stderr(rendered)
+    else:
+        _write_atomically(output, text)
+        emit(rendered)
+
+
+def _write_atomically(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from costmodel.errors import CostModelError
+
+    target = Path(path)
+    if target.is_dir():
+        raise CostModelError(f"{path} is a directory; give a file name", field="output")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".",
+                                   prefix=f".{target.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, target)
+    except OSError as e:
+        raise CostModelError(f"cannot write {path}: {e.strerror or e}", field="output") from None
+
+
+def _emit_to_stderr(rendered) -> None:
+    import sys
+
+    if isinstance(rendered, str):
+        sys.stderr.write(rendered)
+        return
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    for item in rendered:
+        console.print(item)
+        console.print()
