@@ -140,3 +140,53 @@ def _emit_to_stderr(rendered) -> None:
     for item in rendered:
         console.print(item)
         console.print()
+
+
+@app.command()
+@handles_errors
+def explain(
+    target: Annotated[str, typer.Argument(
+        help="A formula (conv, group, dwsep, mobilenet, effnet, shufflenet, mac), or with "
+             "--layer a model (zoo name or spec file).")],
+    layer: Annotated[str | None, typer.Option(
+        "--layer", "-l", help="Layer or block path in the model (see `costmodel show`).")] = None,
+    input: InputOpt = None,
+    width: WidthOpt = None,
+    k: Annotated[int | None, typer.Option("--k", help="Kernel size Dk.")] = None,
+    m: Annotated[int | None, typer.Option("--m", help="Input channels M (bottleneck m for "
+                                                      "shufflenet, dw channels for effnet).")] = None,
+    n: Annotated[int | None, typer.Option("--n", help="Output channels N.")] = None,
+    df: Annotated[int | None, typer.Option("--df", help="Feature map side Df (h = w).")] = None,
+    g: Annotated[int | None, typer.Option("--g", help="Groups.")] = None,
+    c: Annotated[int | None, typer.Option("--c", help="Channels c of a ShuffleNet unit.")] = None,
+    c1: Annotated[int | None, typer.Option("--c1", help="Input channels of a 1×1 conv (mac).")] = None,
+    c2: Annotated[int | None, typer.Option("--c2", help="Output channels of a 1×1 conv (mac).")] = None,
+    alpha: Annotated[float | None, typer.Option("--alpha", help="Width multiplier α.")] = None,
+    rho: Annotated[float | None, typer.Option("--rho", help="Resolution multiplier ρ.")] = None,
+    format: FormatOpt = Fmt.table,
+):
+    """The closed-form derivation, with numbers: each step's formula, the substituted values,
+    the result and the engine's own count for the same layer (✓ where they agree; exit code
+    1 if one differs). Without --layer, TARGET is a formula and the sizes default to the
+    papers' examples (`costmodel explain mobilenet` is MobileNet's Table 3: 462M → 52.3M →
+    29.6M → 15.1M mult-adds)."""
+    from costmodel.analysis.explain import derivation_table, explain_formula, explain_layer
+    from costmodel.errors import CostModelError
+
+    sizes = {"k": k, "m": m, "n": n, "df": df, "g": g, "c": c, "c1": c1, "c2": c2,
+             "alpha": alpha, "rho": rho}
+    if layer is not None:
+        given = [f"--{key}" for key, v in sizes.items() if v is not None]
+        if given:
+            raise CostModelError(f"{', '.join(given)} apply to formulas; with --layer the sizes "
+                                 "come from the model (use --input / --width)")
+        result = api.evaluate_model(target, input=input, width=width)
+        derivation = explain_layer(result, layer)
+    else:
+        if input is not None or width is not None:
+            raise CostModelError("--input and --width apply to a model's layer (--layer); a "
+                                 "formula takes --df, --alpha, --rho")
+        derivation = explain_formula(target.lower(), **sizes)
+    emit(render(derivation_table(derivation), format.value, derivation.record()))
+    if not derivation.ok:
+        raise typer.Exit(1)
