@@ -190,3 +190,47 @@ def explain(
     emit(render(derivation_table(derivation), format.value, derivation.record()))
     if not derivation.ok:
         raise typer.Exit(1)
+
+
+class FailOnOpt(str, Enum):
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
+@app.command()
+@handles_errors
+def rules(
+    model: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
+    fail_on: Annotated[FailOnOpt | None, typer.Option(
+        "--fail-on", help="Exit with code 1 when a finding is this severe or worse (for CI).")
+    ] = None,
+    rule: Annotated[list[str] | None, typer.Option(
+        "--rule", "-r", help="Only these rules (G1, G2, G3, G4, E1); repeatable.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Also list the checks that passed.")] = False,
+    input: InputOpt = None,
+    width: WidthOpt = None,
+    classes: ClassesOpt = None,
+    format: FormatOpt = Fmt.table,
+):
+    """ShuffleNet V2's guidelines and EffNet's warning as measured checks, like a linter.
+
+    G1, every 1×1 conv: MAC against the lower bound 2·√(hw·g·B) + B/hw for its FLOPs B
+    (info ≥ 10% over, warning ≥ 20%, error ≥ 100%; a conv reading the image: at most info).
+    G2, every grouped conv: MAC against a dense conv with the same FLOPs (info ≥ +10%,
+    warning ≥ +50%, error ≥ +100%). G3, every block: conv/pool/linear operators, parallel
+    branches, and runs of small operators (< 10% of the block's FLOPs) in series (warning:
+    ≥ 8 operators or ≥ 4 branches; info: ≥ 5 operators, ≥ 3 branches or ≥ 3 small in a row).
+    G4, the model: share of MAC in element-wise ops — activations, adds, shuffles, depthwise
+    convs; batch norm shown apart (info ≥ 25%, warning ≥ 50%). E1 (EffNet), every layer that
+    compresses the data by 4× or more: warning in the first half of the stages of a network
+    at most 256 channels wide, info otherwise."""
+    from costmodel.analysis.rules import fails, rules as run_rules, rules_payload, rules_tables
+
+    result = api.evaluate_model(model, input=input, width=width, num_classes=classes)
+    findings = run_rules(result, only=rule)
+    show_ok = all_ or format in (Fmt.csv, Fmt.json)  # machine formats: every check
+    emit(render(rules_tables(result, findings, show_ok=show_ok, only=rule), format.value,
+                rules_payload(result, findings, only=rule)))
+    if fail_on is not None and fails(findings, fail_on.value):
+        raise typer.Exit(1)
