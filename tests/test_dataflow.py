@@ -155,3 +155,13 @@ def test_cli_json_and_markdown():
         in md.stdout
     bad = runner.invoke(app, ["dataflow", "effnet", "--level", "nonsense"])
     assert bad.exit_code == 2
+
+
+def test_stages_inside_a_sequential_are_found():
+    r = run_layers([{"type": "sequential", "name": "body", "layers": [
+        {"type": "stage", "name": "s1", "layers": [{"type": "conv", "out": 8, "kernel": 3,
+                                                   "stride": 2}]},
+        {"type": "stage", "name": "s2", "layers": [{"type": "conv", "out": 16, "kernel": 3,
+                                                   "stride": 2}]}]}], input=(16, 16))
+    assert [(r.stage, hwc(r.output)) for r in dataflow(r)] == [
+        ("input", "16×16×3"), ("s1", "8×8×8"), ("s2", "4×4×16")]

@@ -183,3 +183,15 @@ def test_cli_json_and_exit_code_on_a_mismatch(monkeypatch):
 def test_formula_errors_are_cost_model_errors():
     with pytest.raises(CostModelError):
         explain_formula("mobilenet", rho=0.01, df=14)
+
+
+def test_dilated_grouped_conv_layer():
+    """A dilated, strided, grouped conv: the 1/g comparison uses the same conv with one group."""
+    from conftest import run_layers
+    r = run_layers([{"type": "conv", "name": "c", "out": 32, "kernel": 3, "stride": 2,
+                     "dilation": 2, "groups": 4}], input=(17, 17), in_channels=16)
+    d = explain_layer(r, "c")
+    assert d.ok
+    (row,) = r.rows
+    assert d.steps[0].engine == 3 * 3 * (16 // 4) * 32 * row.out.h * row.out.w
+    assert d.step("grouped / dense").engine == Fraction(1, 4)

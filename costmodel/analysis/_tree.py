@@ -115,9 +115,24 @@ def _makes_head(node: Node) -> bool:
     return y.flat or (y.h == 1 and y.w == 1 and node_input(node).hw > 1)
 
 
+def _top_level(tree: Seq) -> list[Node]:
+    """The model's layers, looking through plain ``sequential`` groups (which may hold
+    stages)."""
+    out: list[Node] = []
+    for node in tree.children:
+        if isinstance(node, Seq) and node_type(node) == "sequential":
+            out.extend(_top_level(node))
+        else:
+            out.append(node)
+    return out
+
+
 def segments(result: Result) -> list[Segment]:
     """The network's stages in order (see Segment)."""
-    top = list(result.tree.children)
+    if result.tree is None:
+        raise CostModelError("the data flow needs the evaluated tree (evaluate without "
+                             "totals_only)")
+    top = _top_level(result.tree)
     last_stage = max((i for i, n in enumerate(top) if isinstance(n, Seq) and n.is_stage),
                      default=-1)
     head_at = next((i for i, n in enumerate(top)

@@ -476,9 +476,9 @@ def _conv_row(row: Row) -> list[Step]:
                       + (f" + {bias}" if bias else ""),
                       x.numel + y.numel + weights + bias, row.mac, "MAC"))
     if g > 1:
-        dense = engine_run([{"type": "conv", "out": y.c, "kernel": [kh, kw],
-                             "stride": list(pair(layer.stride)), "groups": 1,
-                             "padding": _padding(layer)}], x.c, x.h, x.w).rows
+        same = layer.model_dump(mode="json", exclude_unset=True, exclude={"name"})
+        same.update(type="conv", out=y.c, groups=1, channel_scaling="fixed")
+        dense = engine_run([same], x.c, x.h, x.w).rows  # the same conv with one group
         steps.append(Step("grouped / dense", "1/g", f"1/{g}", Fraction(1, g),
                           Fraction(row.flops, _flops(dense)), "ratio"))
     if (kh, kw) == (1, 1) and (x.h, x.w) == (y.h, y.w) and not bias:
@@ -490,11 +490,6 @@ def _conv_row(row: Row) -> list[Step]:
         steps += [s for s in mac_steps(x.c, y.c, x.h, x.w, g, row.flops, row.mac, dense_mac)
                   if s.quantity != "MAC" and s.quantity != "FLOPs B"]
     return steps
-
-
-def _padding(layer):
-    p = layer.padding
-    return list(p) if isinstance(p, tuple) else p
 
 
 def _dw_row(row: Row) -> list[Step]:

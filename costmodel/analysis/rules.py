@@ -43,6 +43,7 @@ from typing import Any, Literal
 
 from costmodel.analysis._tree import blocks_of, is_container, rows_of, segments
 from costmodel.analysis.dataflow import dataflow, hwc
+from costmodel.analysis.thresholds import Thresholds, describe_thresholds  # noqa: F401
 from costmodel.errors import CostModelError
 from costmodel.evaluate import Branch, Node, Result, Row, Seq
 from costmodel.render import Column, Table
@@ -61,22 +62,6 @@ RULES: dict[str, str] = {
 OPERATOR_TYPES = ("conv", "dwconv", "linear", "max_pool", "avg_pool", "global_pool")
 """Rows that are operators in G3's sense (convolutions, pooling, fully connected)."""
 ELEMENTWISE_KINDS = ("activation", "add", "multiply", "channel_shuffle", "depthwise")
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Where each rule's severities start (see the module docstring)."""
-
-    g1: tuple[float, float, float] = (0.10, 0.20, 1.00)   # MAC over the bound: info, warn, err
-    g2: tuple[float, float, float] = (0.10, 0.50, 1.00)   # MAC increase over dense: info, …
-    g3_operators: tuple[int, int] = (5, 8)                # info, warning
-    g3_parallel: tuple[int, int] = (3, 4)                 # info, warning
-    g3_small_run: int = 3                                 # info
-    g3_small_share: float = 0.10                          # "small": < 10% of the block's FLOPs
-    g4: tuple[float, float] = (0.25, 0.50)                # element-wise MAC share: info, warning
-    e1_factor: int = 4
-    e1_narrow_channels: int = 256
-    e1_early_share: float = 0.5                           # first half of the stages
 
 
 def _grade(value: float, levels: tuple) -> str:

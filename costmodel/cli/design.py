@@ -8,9 +8,51 @@ from typing import Annotated
 import typer
 
 from costmodel import api
+from costmodel.analysis.thresholds import describe_thresholds
 from costmodel.cli import app, emit, handles_errors
 from costmodel.cli._options import ClassesOpt, Fmt, FormatOpt, InputOpt, WidthOpt
 from costmodel.render import render
+
+
+def _help(*paragraphs: str) -> str:
+    """Command help as paragraphs (Typer's rich mode keeps single newlines, so each paragraph
+    is one line)."""
+    return "\n\n".join(paragraphs)
+
+
+DATAFLOW_HELP = _help(
+    "EffNet's Table 1: the tensor (H×W×C) leaving each stage, and the compression factor "
+    "elements in / elements out; factors of 4 or more are marked (red in a terminal, bold "
+    "and ⚠ in Markdown), as the paper marks them.",
+    "Stages are the spec's `stage` nodes; where a spec has none, a new stage starts at each "
+    "spatial downsampling. --level block lists the blocks of each stage, --level layer every "
+    "layer that changes the tensor's shape. The classifier head is shown but not marked. "
+    "Several models are set side by side, rows aligned by stage.")
+
+SWAP_HELP = _help(
+    "EffNet's method: replace every standard k×k conv stage of a baseline (a dense k×k conv, "
+    "its batch norms and activations, and the pool after them) with the chosen block, keeping "
+    "output channels and downsampling; write the new spec and compare it with the baseline.",
+    "mobilenet: a dwsep block with the conv's stride, the stage's pool kept. shufflenet: one "
+    "ShuffleNet V1 unit with --groups groups, stride 2 where the stage halves the map. "
+    "effnet: one effnet_block, which halves the map itself. mobilenet and shufflenet keep the "
+    "first conv stage, as those papers do; effnet replaces it (--replace-first/--keep-first "
+    "override). Nothing is written when the swap fails.")
+
+EXPLAIN_HELP = _help(
+    "The closed-form derivation, with numbers: each step's formula, the substituted values, "
+    "the result, and the engine's own count for the same layer (✓ where they agree; exit code "
+    "1 if one differs).",
+    "With --layer, TARGET is a model and the layer a conv, dwconv, linear, dwsep, "
+    "shufflenet_unit or effnet_block. Without it, TARGET is a formula — conv, group, dwsep, "
+    "mobilenet (α, ρ), effnet (separable pooling), shufflenet (unit vs ResNet/ResNeXt), mac "
+    "(ShuffleNet V2's MAC and its lower bound) — and the sizes default to the papers' "
+    "examples: `costmodel explain mobilenet` is MobileNet's Table 3, 462M → 52.3M → 29.6M → "
+    "15.1M mult-adds.")
+
+RULES_HELP = _help(
+    "ShuffleNet V2's guidelines and EffNet's warning as measured checks, like a linter; "
+    "--fail-on makes it exit 1 for CI.", *describe_thresholds())
 
 
 class LevelOpt(str, Enum):
@@ -19,7 +61,8 @@ class LevelOpt(str, Enum):
     layer = "layer"
 
 
-@app.command()
+@app.command(help=DATAFLOW_HELP, short_help="EffNet's Table 1: tensor shapes per stage and "
+                                                 "compression factors (≥ 4 marked).")
 @handles_errors
 def dataflow(
     models: Annotated[list[str], typer.Argument(help="Zoo names or spec files; several are "
@@ -34,10 +77,7 @@ def dataflow(
         "--per-block", help="Same as --level block.")] = False,
     format: FormatOpt = Fmt.table,
 ):
-    """EffNet's Table 1: the tensor (H×W×C) leaving each stage and the compression factor
-    elements in / elements out; factors of 4 or more are marked (red in a terminal, bold and
-    ⚠ in Markdown). Stages are the spec's `stage` nodes; where a spec has none, a new stage
-    starts at each spatial downsampling. The classifier head is shown but not marked."""
+    """EffNet's Table 1 (help: DATAFLOW_HELP)."""
     from costmodel.analysis.dataflow import dataflow_payload, dataflow_table
 
     lvl = "block" if per_block else level.value
@@ -52,7 +92,8 @@ class BlockOpt(str, Enum):
     shufflenet = "shufflenet"
 
 
-@app.command()
+@app.command(help=SWAP_HELP, short_help="Replace a baseline's conv stages with EffNet, "
+                                             "MobileNet or ShuffleNet blocks; write and compare.")
 @handles_errors
 def swap(
     spec: Annotated[str, typer.Argument(help="The baseline: zoo name or spec file.")],
@@ -72,12 +113,7 @@ def swap(
     input: InputOpt = None,
     format: FormatOpt = Fmt.table,
 ):
-    """EffNet's method: replace every standard k×k conv stage (conv + BN/activation + pool)
-    of a baseline with the chosen block, keeping output channels and downsampling; write the
-    new spec and compare it with the baseline. mobilenet: dwsep (stride of the conv) and the
-    stage's pool is kept; shufflenet: one ShuffleNet V1 unit (stride 2 where the stage halves
-    the map); effnet: one effnet_block (the stage must halve the map). Nothing is written when
-    the swap fails."""
+    """EffNet's block swap (help: SWAP_HELP)."""
     import sys
 
     from costmodel import views
@@ -142,7 +178,8 @@ def _emit_to_stderr(rendered) -> None:
         console.print()
 
 
-@app.command()
+@app.command(help=EXPLAIN_HELP, short_help="The closed-form cost derivation of a formula or "
+                                                "a layer, checked against the engine.")
 @handles_errors
 def explain(
     target: Annotated[str, typer.Argument(
@@ -165,11 +202,7 @@ def explain(
     rho: Annotated[float | None, typer.Option("--rho", help="Resolution multiplier ρ.")] = None,
     format: FormatOpt = Fmt.table,
 ):
-    """The closed-form derivation, with numbers: each step's formula, the substituted values,
-    the result and the engine's own count for the same layer (✓ where they agree; exit code
-    1 if one differs). Without --layer, TARGET is a formula and the sizes default to the
-    papers' examples (`costmodel explain mobilenet` is MobileNet's Table 3: 462M → 52.3M →
-    29.6M → 15.1M mult-adds)."""
+    """Closed-form derivations (help: EXPLAIN_HELP)."""
     from costmodel.analysis.explain import derivation_table, explain_formula, explain_layer
     from costmodel.errors import CostModelError
 
@@ -198,7 +231,8 @@ class FailOnOpt(str, Enum):
     error = "error"
 
 
-@app.command()
+@app.command(help=RULES_HELP, short_help="ShuffleNet V2's guidelines G1–G4 and EffNet's "
+                                              "warning as measured checks (--fail-on for CI).")
 @handles_errors
 def rules(
     model: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
@@ -213,18 +247,7 @@ def rules(
     classes: ClassesOpt = None,
     format: FormatOpt = Fmt.table,
 ):
-    """ShuffleNet V2's guidelines and EffNet's warning as measured checks, like a linter.
-
-    G1, every 1×1 conv: MAC against the lower bound 2·√(hw·g·B) + B/hw for its FLOPs B
-    (info ≥ 10% over, warning ≥ 20%, error ≥ 100%; a conv reading the image: at most info).
-    G2, every grouped conv: MAC against a dense conv with the same FLOPs (info ≥ +10%,
-    warning ≥ +50%, error ≥ +100%). G3, every block: conv/pool/linear operators, parallel
-    branches, and runs of small operators (< 10% of the block's FLOPs) in series (warning:
-    ≥ 8 operators or ≥ 4 branches; info: ≥ 5 operators, ≥ 3 branches or ≥ 3 small in a row).
-    G4, the model: share of MAC in element-wise ops — activations, adds, shuffles, depthwise
-    convs; batch norm shown apart (info ≥ 25%, warning ≥ 50%). E1 (EffNet), every layer that
-    compresses the data by 4× or more: warning in the first half of the stages of a network
-    at most 256 channels wide, info otherwise."""
+    """ShuffleNet V2's guidelines as checks (help: RULES_HELP)."""
     from costmodel.analysis.rules import fails, rules as run_rules, rules_payload, rules_tables
 
     result = api.evaluate_model(model, input=input, width=width, num_classes=classes)
