@@ -195,3 +195,14 @@ def test_dilated_grouped_conv_layer():
     (row,) = r.rows
     assert d.steps[0].engine == 3 * 3 * (16 // 4) * 32 * row.out.h * row.out.w
     assert d.step("grouped / dense").engine == Fraction(1, 4)
+
+
+def test_cli_csv_has_raw_numbers():
+    import csv
+    import io
+    out = runner.invoke(app, ["explain", "mobilenet", "-f", "csv"]).stdout
+    rows = list(csv.DictReader(line for line in io.StringIO(out) if not line.startswith("#")))
+    by = {r["quantity"]: r for r in rows}
+    assert int(by["ρ = 0.714 FLOPs"]["value"]) == int(by["ρ = 0.714 FLOPs"]["engine"]) == \
+        3 * 3 * 384 * 10 * 10 + 384 * 384 * 10 * 10
+    assert by["ρ cost ratio"]["exact"] == "25/49"

@@ -10,6 +10,8 @@ from costmodel.errors import CostModelError
 from costmodel.evaluate import Branch, Node, Result, Row, Seq
 from costmodel.shape import Shape
 
+WEIGHTED = ("conv", "conv1x1", "depthwise", "fc")
+"""Row categories of layers with weights (convolutions and fully connected layers)."""
 CONTAINERS = ("sequential", "stage", "repeat")
 """Block types that only group layers: the analyses look through them to the blocks inside."""
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Callable
 
-from costmodel.analysis._tree import find_node, node_input, node_output, rows_of
+from costmodel.analysis._tree import WEIGHTED, find_node, node_input, node_output, rows_of
 from costmodel.errors import CostModelError
 from costmodel.evaluate import Branch, Node, Options, Result, Row, Seq, evaluate
 from costmodel.render import Column, Table
@@ -43,9 +43,6 @@ from costmodel.shape import pair
 from costmodel.spec.loader import validate_spec
 
 Number = int | Fraction | float
-
-WEIGHTED = ("conv", "conv1x1", "depthwise", "fc")
-"""Row categories that hold weights (params without batch norm's γ/β)."""
 
 
 @dataclass(frozen=True)
@@ -263,8 +260,8 @@ def derive_mobilenet(k: int = 3, m: int = 512, n: int = 512, df: int = 14,
              Fraction(_flops(sep_ar), _flops(sep_a)), "ratio"),
     ]
     notes = [f"αM = int({alpha:g}·{m}) = {am}, αN = int({alpha:g}·{n}) = {an} (truncated, as "
-             f"MobileNet's code does); ρDf = round({rho:g}·{df}) = {rdf} (ρ is applied through the input "
-             f"resolution)",
+             f"MobileNet's code does); ρDf = round({rho:g}·{df}) = {rdf} (ρ is applied "
+             f"through the input resolution)",
              f"α² = {alpha * alpha:.4g}: the pointwise term scales by α², the depthwise term "
              f"by α, so the ratio is a little above α²"]
     return Derivation("MobileNet: depthwise separable, width α and resolution ρ (Table 3)",
@@ -662,14 +659,22 @@ def format_value(v: Number | None, unit: str = "") -> str:
     return f"{n:,}" + (f" ({si(n)})" if abs(n) >= 1000 else "")
 
 
-def derivation_table(d: Derivation) -> Table:
+def derivation_table(d: Derivation, raw: bool = False) -> Table:
+    """The derivation as a Table: values written for people (1,234 (1.23k), 521/4608 ≈
+    0.1131, 24.38%), or with ``raw`` (for CSV) as plain numbers plus the exact fraction."""
     cols = [Column("quantity", "quantity"), Column("formula", "formula"),
             Column("substituted", "substituted"), Column("value", "value"),
             Column("engine", "engine"), Column("check", "")]
-    rows = [{"quantity": s.quantity, "formula": s.formula, "substituted": s.substituted,
-             "value": format_value(s.value, s.unit), "engine": format_value(s.engine, s.unit),
-             "check": {True: "✓", False: "✗ differs", None: ""}[s.match]} for s in d.steps]
-    marks = {(i, "check") for i, s in enumerate(d.steps) if s.match is False}
+    if raw:
+        cols[-1:] = [Column("exact", "exact"), Column("unit", "unit"), Column("match", "match")]
+        rows = [s.record() for s in d.steps]
+    else:
+        rows = [{"quantity": s.quantity, "formula": s.formula, "substituted": s.substituted,
+                 "value": format_value(s.value, s.unit),
+                 "engine": format_value(s.engine, s.unit),
+                 "check": {True: "✓", False: "✗ differs", None: ""}[s.match]} for s in d.steps]
+    marks = {(i, "match" if raw else "check") for i, s in enumerate(d.steps)
+             if s.match is False}
     symbols = ", ".join(f"{k} = {v}" for k, v in d.symbols.items())
     checked = sum(s.match is not None for s in d.steps)
     verdict = (f"all {checked} checked values equal the engine's count" if d.ok else

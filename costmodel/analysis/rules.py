@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Literal
 
-from costmodel.analysis._tree import blocks_of, is_container, rows_of, segments
+from costmodel.analysis._tree import WEIGHTED, blocks_of, is_container, rows_of, segments
 from costmodel.analysis.dataflow import dataflow, hwc
 from costmodel.analysis.thresholds import Thresholds, describe_thresholds  # noqa: F401
 from costmodel.errors import CostModelError
@@ -103,9 +103,6 @@ def _pct(v: float) -> str:
 
 def _is_grouped(row: Row) -> bool:
     return row.type == "conv" and row.category != "depthwise" and row.layer.groups > 1
-
-
-WEIGHTED = ("conv", "conv1x1", "depthwise", "fc")
 
 
 def image_readers(result: Result) -> set[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -72,7 +72,8 @@ def dataflow(
     classes: ClassesOpt = None,
     level: Annotated[LevelOpt, typer.Option(
         "--level", "-l", help="stage: one row per stage; block: per block of each stage; "
-                              "layer: per layer that changes the tensor's shape.")] = LevelOpt.stage,
+                              "layer: per layer that changes the tensor's shape.")
+    ] = LevelOpt.stage,
     per_block: Annotated[bool, typer.Option(
         "--per-block", help="Same as --level block.")] = False,
     format: FormatOpt = Fmt.table,
@@ -178,6 +179,11 @@ def _emit_to_stderr(rendered) -> None:
         console.print()
 
 
+def _size(flag: str, text: str, kind: type = int):
+    """An optional size option of `explain`."""
+    return Annotated[Optional[kind], typer.Option(flag, help=text)]
+
+
 @app.command(help=EXPLAIN_HELP, short_help="The closed-form cost derivation of a formula or "
                                                 "a layer, checked against the engine.")
 @handles_errors
@@ -189,17 +195,17 @@ def explain(
         "--layer", "-l", help="Layer or block path in the model (see `costmodel show`).")] = None,
     input: InputOpt = None,
     width: WidthOpt = None,
-    k: Annotated[int | None, typer.Option("--k", help="Kernel size Dk.")] = None,
-    m: Annotated[int | None, typer.Option("--m", help="Input channels M (bottleneck m for "
-                                                      "shufflenet, dw channels for effnet).")] = None,
-    n: Annotated[int | None, typer.Option("--n", help="Output channels N.")] = None,
-    df: Annotated[int | None, typer.Option("--df", help="Feature map side Df (h = w).")] = None,
-    g: Annotated[int | None, typer.Option("--g", help="Groups.")] = None,
-    c: Annotated[int | None, typer.Option("--c", help="Channels c of a ShuffleNet unit.")] = None,
-    c1: Annotated[int | None, typer.Option("--c1", help="Input channels of a 1×1 conv (mac).")] = None,
-    c2: Annotated[int | None, typer.Option("--c2", help="Output channels of a 1×1 conv (mac).")] = None,
-    alpha: Annotated[float | None, typer.Option("--alpha", help="Width multiplier α.")] = None,
-    rho: Annotated[float | None, typer.Option("--rho", help="Resolution multiplier ρ.")] = None,
+    k: _size("--k", "Kernel size Dk.") = None,
+    m: _size("--m", "Input channels M (bottleneck m for shufflenet, dw channels for "
+                    "effnet).") = None,
+    n: _size("--n", "Output channels N.") = None,
+    df: _size("--df", "Feature map side Df (h = w).") = None,
+    g: _size("--g", "Groups.") = None,
+    c: _size("--c", "Channels c of a ShuffleNet unit.") = None,
+    c1: _size("--c1", "Input channels of a 1×1 conv (mac).") = None,
+    c2: _size("--c2", "Output channels of a 1×1 conv (mac).") = None,
+    alpha: _size("--alpha", "Width multiplier α.", float) = None,
+    rho: _size("--rho", "Resolution multiplier ρ.", float) = None,
     format: FormatOpt = Fmt.table,
 ):
     """Closed-form derivations (help: EXPLAIN_HELP)."""
@@ -220,7 +226,8 @@ def explain(
             raise CostModelError("--input and --width apply to a model's layer (--layer); a "
                                  "formula takes --df, --alpha, --rho")
         derivation = explain_formula(target.lower(), **sizes)
-    emit(render(derivation_table(derivation), format.value, derivation.record()))
+    table = derivation_table(derivation, raw=format is Fmt.csv)
+    emit(render(table, format.value, derivation.record()))
     if not derivation.ok:
         raise typer.Exit(1)
 
