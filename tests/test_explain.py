@@ -118,7 +118,9 @@ def _derivable_paths(result):
 @pytest.mark.parametrize("model,input", [("mobilenet", None), ("mobilenet-0.5", 160),
                                          ("shufflenet", None), ("shufflenet-g8", None),
                                          ("effnet", None), ("effnet-shufflenet", None),
-                                         ("effnet-baseline", 30)])
+                                         ("effnet-baseline", 30),
+                                         ("mobilenet-v3-small", None),  # SE: 1×1 convs, bias
+                                         ("shufflenet-v2", None)])
 def test_every_derivable_layer_of_the_zoo_matches_the_engine(model, input):
     """Every conv, dwconv, linear, dwsep, shufflenet_unit and effnet_block of these models:
     each formula equals the engine's rows for it (also the convs inside blocks)."""

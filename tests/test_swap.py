@@ -127,3 +127,27 @@ def test_cli_failure_writes_nothing(tmp_path):
     assert "error:" in res.stderr and "gconv1" in res.stderr
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def _outside(rows, paths):
+    return [row_key(r)[:1] + row_key(r)[4:] for r in rows
+            if not any(r.path == p or r.path.startswith(p + ".") for p in paths)]
+
+
+@pytest.mark.parametrize("model,block", [
+    ("effnet-baseline", "effnet"), ("effnet-baseline", "mobilenet"),
+    ("effnet-baseline", "shufflenet"), ("mobilenet", "effnet"),
+    ("mobilenet-v2", "effnet"), ("mobilenet-v3-large", "effnet"), ("efficientnet-b0", "effnet"),
+    ("fbnet-a", "effnet"),
+])
+def test_swap_changes_only_the_replaced_stages(model, block, tmp_path):
+    """Everything outside the replaced conv stages keeps its rows (path, shapes, FLOPs,
+    params, MAC); the written YAML (settings objects included) reads back to the same model."""
+    swapped = swap(load(model), block)
+    base, new = evaluate(load(model)), evaluate(swapped.spec)
+    before = [p for r in swapped.replacements for p in r.before_paths]
+    after = [p for r in swapped.replacements for p in r.after_paths]
+    assert _outside(base.rows, before) == _outside(new.rows, after)
+    out = tmp_path / "s.yaml"
+    out.write_text(swapped.yaml)
+    assert [row_key(r) for r in evaluate(load_spec(out)).rows] == [row_key(r) for r in new.rows]

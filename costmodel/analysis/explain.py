@@ -140,8 +140,9 @@ def _area(h: int, w: int) -> str:
 
 def conv_steps(k: int, m: int, n: int, df: int, g: int = 1, *, kh: int | None = None,
                kw: int | None = None, ho: int | None = None, wo: int | None = None,
-               engine_rows=None) -> list[Step]:
-    """Standard (g = 1) or grouped conv: FLOPs, weights; Df is the output map's side."""
+               bias: bool = False, engine_rows=None) -> list[Step]:
+    """Standard (g = 1) or grouped conv: FLOPs, params (weights, + N with a bias); Df is the
+    output map's side."""
     kh, kw = kh or k, kw or k
     ho, wo = ho or df, wo or df
     rows = engine_rows if engine_rows is not None else engine_run(
@@ -157,7 +158,8 @@ def conv_steps(k: int, m: int, n: int, df: int, g: int = 1, *, kh: int | None = 
         ("1×1 group conv" if pointwise else "grouped conv")
     return [Step(f"{name} FLOPs", f"{ksym}{msym}·N·{dsym}",
                  f"{kval}{mval}·{n}·{_area(ho, wo)}", flops, _flops(rows)),
-            Step(f"{name} params", f"{ksym}{msym}·N", f"{kval}{mval}·{n}", weights,
+            Step(f"{name} params", f"{ksym}{msym}·N" + (" + N" if bias else ""),
+                 f"{kval}{mval}·{n}" + (f" + {n}" if bias else ""), weights + (n if bias else 0),
                  _weights(rows), "params")]
 
 
@@ -465,7 +467,8 @@ def _conv_row(row: Row) -> list[Step]:
     x, y = row.inputs[0], row.out
     kh, kw = pair(layer.kernel)
     g = layer.groups
-    steps = conv_steps(kh, x.c, y.c, y.h, g, kh=kh, kw=kw, ho=y.h, wo=y.w, engine_rows=[row])
+    steps = conv_steps(kh, x.c, y.c, y.h, g, kh=kh, kw=kw, ho=y.h, wo=y.w, bias=layer.bias,
+                       engine_rows=[row])
     bias = y.c if layer.bias else 0
     weights = kh * kw * (x.c // g) * y.c
     steps.append(Step("MAC", "M·H·W + N·Ho·Wo + weights" + (" + bias" if bias else ""),

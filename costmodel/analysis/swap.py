@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import yaml
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 
 from costmodel.errors import CostModelError
 from costmodel.evaluate import Options, Result, evaluate
@@ -260,11 +262,16 @@ def _describe_new(layer: LayerSpec) -> str:
 # --- plain data and YAML -------------------------------------------------------------------
 
 def _plain(value: Any) -> Any:
+    """A field's value as YAML-ready data (layers as layer documents)."""
     if isinstance(value, LayerSpec):
         return layer_document(value)
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
-    return value
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, BaseModel):  # settings objects (e.g. an SE block's)
+        return value.model_dump(mode="json", exclude_unset=True)
+    return to_jsonable_python(value)
 
 
 def layer_document(layer: LayerSpec) -> dict[str, Any]:
