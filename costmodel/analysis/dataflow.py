@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 from costmodel.analysis._tree import (Segment, blocks_of, is_shape_preserving, node_input,
                                       node_output, node_type, segments)
+from costmodel.errors import CostModelError
 from costmodel.evaluate import Branch, Node, Result, Row, Seq
 from costmodel.render import Column, Table
 from costmodel.shape import Shape, pair
@@ -202,7 +203,6 @@ def dataflow(result: Result, per_block: bool = False, *,
     per shape-changing layer (``level='layer'``). See the module docstring."""
     level = level or ("block" if per_block else "stage")
     if level not in LEVELS:
-        from costmodel.errors import CostModelError
         raise CostModelError(f"unknown data-flow level '{level}' ({', '.join(LEVELS)})")
     first = result.rows[0].inputs[0]
     rows = [FlowRow(result.model, 0, 0, "input", "input", None, "image", None, first)]
@@ -222,13 +222,12 @@ _NOTE_FACTOR = (f"factor = elements in / elements out of each step; factors of "
                 f"is not marked)")
 
 
-def _stages_note(results: list[Result]) -> str:
-    return ("stages: the spec's `stage` nodes; elsewhere a new stage starts at each spatial "
-            "downsampling")
+_NOTE_STAGES = ("stages: the spec's `stage` nodes; elsewhere a new stage starts at each spatial "
+                "downsampling")
 
 
 def _single_table(result: Result, rows: list[FlowRow], level: str) -> Table:
-    cols = [Column("stage", "stage"), Column("label", level if level != "stage" else "layers"),
+    cols = [Column("stage", "stage"), Column("label", level),
             Column("ops", "operators"), Column("input_hwc", "in H×W×C"),
             Column("output_hwc", "out H×W×C"), Column("elements_out", "elements", "int"),
             Column("factor", "in/out", "ratio")]
@@ -245,7 +244,7 @@ def _single_table(result: Result, rows: list[FlowRow], level: str) -> Table:
             marks.add((i, "factor"))
     h, w = result.input
     return Table(f"{result.model} — data flow per {level} ({result.in_channels}×{h}×{w} input)",
-                 cols, records, notes=[_NOTE_FACTOR, _stages_note([result])], marks=marks)
+                 cols, records, notes=[_NOTE_FACTOR, _NOTE_STAGES], marks=marks)
 
 
 def _key(r: FlowRow) -> tuple[int, int]:
@@ -294,7 +293,7 @@ def dataflow_table(results: list[Result], per_block: bool = False, *,
     size = f"{h}×{w} input" if len(inputs) == 1 else "inputs " + ", ".join(
         "×".join(map(str, r.input)) for r in results)
     return Table(f"Data flow per {level} — {', '.join(r.model for r in results)} ({size})",
-                 cols, records, notes=[_NOTE_FACTOR, _stages_note(results),
+                 cols, records, notes=[_NOTE_FACTOR, _NOTE_STAGES,
                                        "columns show the tensor leaving each step (H×W×C)"],
                  marks=marks)
 
