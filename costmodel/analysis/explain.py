@@ -1,0 +1,688 @@
+"""Closed-form derivations, with numbers, checked against the engine.
+
+Each derivation is a list of steps: a quantity, its formula as the paper writes it, the formula
+with the sizes substituted, the exact value (integers and fractions, never floats, except for
+ShuffleNet V2's square-root lower bound), and the engine's own count for the same thing. The
+engine's count comes from evaluating the same layer through ``costmodel.evaluate`` — the
+layer of a model (``explain_layer``), or a one-block spec with the given sizes
+(``explain_formula``) — so ``match`` says that the paper's formula and the engine agree.
+
+Formulas (``FORMULAS``):
+
+- ``conv``: standard convolution, Dk²·M·N·Df² (MobileNet eq. 2); with ``g`` groups 1/g of it.
+- ``group``: grouped convolution, Dk²·(M/g)·N·Df², 1/g of the dense conv.
+- ``dwsep``: depthwise separable, Dk²·M·Df² + M·N·Df², 1/N + 1/Dk² of the standard conv
+  (MobileNet eq. 5).
+- ``mobilenet``: MobileNet's Table 3 chain: standard conv → depthwise separable → width
+  multiplier α → resolution multiplier ρ (cost ∝ α², ρ²).
+- ``effnet``: EffNet's separable pooling, 1×3 dw → 2×1 pool → 3×1 dw = 3·Df²·M +
+  3·(Df²/2)·M = 1.5·(3·Df²·M), against 9·Df²·M for a 3×3 dw conv.
+- ``shufflenet``: the ShuffleNet V1 unit hw(2cm/g + 9m), against ResNet's hw(2cm + 9m²) and
+  ResNeXt's hw(2cm + 9m²/g).
+- ``mac``: ShuffleNet V2's memory access cost of a 1×1 conv, hw(c1+c2) + c1c2/g, its lower
+  bound 2·√(hw·g·B) + B/hw for B = hw·c1·c2/g FLOPs (eq. 1 for g = 1) and, for g > 1, the MAC
+  of the dense conv with the same FLOPs (G2, eq. 2).
+
+FLOPs are multiply-adds (the papers' convention); params count conv weights only (no batch
+norm) so that they compare with MobileNet's Table 3.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Callable
+
+from costmodel.analysis._tree import WEIGHTED, find_node, node_input, node_output, rows_of
+from costmodel.errors import CostModelError
+from costmodel.evaluate import Branch, Node, Options, Result, Row, Seq, evaluate
+from costmodel.render import Column, Table
+from costmodel.render.format import si
+from costmodel.shape import pair
+from costmodel.spec.loader import validate_spec
+
+Number = int | Fraction | float
+
+
+@dataclass(frozen=True)
+class Step:
+    """One line of a derivation. ``engine`` is the engine's count for the same quantity, or
+    None where there is nothing to count (a bound, a paper's approximation)."""
+
+    quantity: str
+    formula: str
+    substituted: str
+    value: Number
+    engine: Number | None = None
+    unit: str = "mult-adds"
+
+    @property
+    def match(self) -> bool | None:
+        if self.engine is None:
+            return None
+        return Fraction(self.value) == Fraction(self.engine) \
+            if not isinstance(self.value, float) else math.isclose(self.value, self.engine)
+
+    def record(self) -> dict[str, Any]:
+        return {"quantity": self.quantity, "formula": self.formula,
+                "substituted": self.substituted, "value": _json_number(self.value),
+                "exact": _exact(self.value), "engine": _json_number(self.engine),
+                "unit": self.unit, "match": self.match}
+
+
+@dataclass(frozen=True)
+class Derivation:
+    title: str
+    subject: str
+    symbols: dict[str, Any]
+    steps: list[Step]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Every step with an engine count agrees with it."""
+        return all(s.match is not False for s in self.steps)
+
+    def step(self, quantity: str) -> Step:
+        return next(s for s in self.steps if s.quantity == quantity)
+
+    def record(self) -> dict[str, Any]:
+        return {"title": self.title, "subject": self.subject,
+                "symbols": {k: _json_number(v) for k, v in self.symbols.items()},
+                "steps": [s.record() for s in self.steps], "notes": self.notes, "ok": self.ok}
+
+
+def _json_number(v):
+    if v is None or isinstance(v, (int, float, str)):
+        return v
+    return v.numerator if v.denominator == 1 else float(v)
+
+
+def _exact(v) -> str:
+    if isinstance(v, Fraction):
+        return str(v)
+    return str(v) if isinstance(v, int) else repr(v)
+
+
+# --- the engine on a one-block spec ----------------------------------------------------------
+
+def engine_run(layers: list[dict], c: int, h: int, w: int | None = None, **model) -> Result:
+    """Evaluate a throwaway spec of ``layers`` on a c×h×w input (paper scope)."""
+    spec = validate_spec({"name": "explain", "input": [h, w or h], "in_channels": c,
+                          "layers": layers, **model}, "<explain>")
+    return evaluate(spec, options=Options())
+
+
+def _flops(rows, *categories) -> int:
+    return sum(r.flops for r in rows if not categories or r.category in categories)
+
+
+def _weights(rows) -> int:
+    return sum(r.params for r in rows if r.category in WEIGHTED)
+
+
+def _num(v) -> str:
+    """An exact number for a substituted formula: 1,234 or 7/3."""
+    v = Fraction(v)
+    return f"{v.numerator:,}" if v.denominator == 1 else str(v)
+
+
+def _sq(v) -> str:
+    return f"{v}²"
+
+
+def _area(h: int, w: int) -> str:
+    return _sq(h) if h == w else f"{h}·{w}"
+
+
+# --- formulas ----------------------------------------------------------------------------------
+
+def conv_steps(k: int, m: int, n: int, df: int, g: int = 1, *, kh: int | None = None,
+               kw: int | None = None, ho: int | None = None, wo: int | None = None,
+               bias: bool = False, engine_rows=None) -> list[Step]:
+    """Standard (g = 1) or grouped conv: FLOPs, params (weights, + N with a bias); Df is the
+    output map's side."""
+    kh, kw = kh or k, kw or k
+    ho, wo = ho or df, wo or df
+    rows = engine_rows if engine_rows is not None else engine_run(
+        [{"type": "conv", "out": n, "kernel": [kh, kw], "groups": g}], m, ho, wo).rows
+    pointwise = (kh, kw) == (1, 1)
+    ksym = "" if pointwise else ("Dk²·" if kh == kw else "Kh·Kw·")
+    kval = "" if pointwise else (_sq(kh) + "·" if kh == kw else f"{kh}·{kw}·")
+    dsym = "Df²" if ho == wo else "Ho·Wo"
+    msym, mval = ("M", f"{m}") if g == 1 else ("(M/g)", f"({m}/{g})")
+    flops = kh * kw * (m // g) * n * ho * wo
+    weights = kh * kw * (m // g) * n
+    name = ("1×1 conv" if pointwise else "standard conv") if g == 1 else \
+        ("1×1 group conv" if pointwise else "grouped conv")
+    return [Step(f"{name} FLOPs", f"{ksym}{msym}·N·{dsym}",
+                 f"{kval}{mval}·{n}·{_area(ho, wo)}", flops, _flops(rows)),
+            Step(f"{name} params", f"{ksym}{msym}·N" + (" + N" if bias else ""),
+                 f"{kval}{mval}·{n}" + (f" + {n}" if bias else ""), weights + (n if bias else 0),
+                 _weights(rows), "params")]
+
+
+def derive_conv(k: int = 3, m: int = 512, n: int = 512, df: int = 14, g: int = 1) -> Derivation:
+    _positive(k=k, m=m, n=n, df=df, g=g)
+    _divides(g, m=m, n=n)
+    steps = conv_steps(k, m, n, df, g)
+    notes = ["Df is the output map's side (stride 1, 'same' padding)"]
+    if g > 1:
+        dense = conv_steps(k, m, n, df, 1)
+        steps += dense
+        steps.append(Step("grouped / dense", "1/g", f"1/{g}", Fraction(1, g),
+                          Fraction(steps[0].engine, dense[0].engine), "ratio"))
+    title = "Standard convolution (MobileNet eq. 2)" if g == 1 else \
+        "Grouped convolution: 1/g of the dense conv's FLOPs and weights"
+    return Derivation(title, "formula conv", {"Dk": k, "M": m, "N": n, "Df": df, "g": g},
+                      steps, notes)
+
+
+def derive_group(k: int = 3, m: int = 512, n: int = 512, df: int = 14, g: int = 4
+                 ) -> Derivation:
+    return derive_conv(k, m, n, df, g)
+
+
+def dwsep_steps(k: int, m: int, n: int, ho: int, wo: int, rows, conv_rows) -> list[Step]:
+    """Depthwise separable vs standard conv at the same sizes (Ho×Wo: the output map)."""
+    dsym = "Df²" if ho == wo else "Ho·Wo"
+    area = _area(ho, wo)
+    dw = k * k * m * ho * wo
+    pw = m * n * ho * wo
+    std = k * k * m * n * ho * wo
+    e_dw, e_pw = _flops(rows, "depthwise"), _flops(rows, "conv1x1")
+    e_std = _flops(conv_rows)
+    return [
+        Step("depthwise FLOPs", f"Dk²·M·{dsym}", f"{_sq(k)}·{m}·{area}", dw, e_dw),
+        Step("pointwise FLOPs", f"M·N·{dsym}", f"{m}·{n}·{area}", pw, e_pw),
+        Step("depthwise separable FLOPs", f"Dk²·M·{dsym} + M·N·{dsym}",
+             f"{dw:,} + {pw:,}", dw + pw, e_dw + e_pw),
+        Step("depthwise separable params", "Dk²·M + M·N", f"{_sq(k)}·{m} + {m}·{n}",
+             k * k * m + m * n, _weights(rows), "params"),
+        Step("standard conv FLOPs", f"Dk²·M·N·{dsym}", f"{_sq(k)}·{m}·{n}·{area}", std, e_std),
+        Step("separable / standard", "1/N + 1/Dk²", f"1/{n} + 1/{_sq(k)}",
+             Fraction(1, n) + Fraction(1, k * k), Fraction(e_dw + e_pw, e_std), "ratio"),
+    ]
+
+
+def derive_dwsep(k: int = 3, m: int = 512, n: int = 512, df: int = 14) -> Derivation:
+    _positive(k=k, m=m, n=n, df=df)
+    rows = engine_run([{"type": "dwsep", "out": n, "kernel": k}], m, df).rows
+    conv_rows = engine_run([{"type": "conv", "out": n, "kernel": k}], m, df).rows
+    return Derivation("Depthwise separable convolution (MobileNet eqs. 3–5)", "formula dwsep",
+                      {"Dk": k, "M": m, "N": n, "Df": df},
+                      dwsep_steps(k, m, n, df, df, rows, conv_rows),
+                      ["Df is the output map's side (stride 1)"])
+
+
+def derive_mobilenet(k: int = 3, m: int = 512, n: int = 512, df: int = 14,
+                     alpha: float = 0.75, rho: float = 0.714) -> Derivation:
+    """MobileNet Table 3: 462M → 52.3M → 29.6M → 15.1M mult-adds at the defaults."""
+    _positive(k=k, m=m, n=n, df=df, alpha=alpha, rho=rho)
+    am, an = max(int(alpha * m), 1), max(int(alpha * n), 1)  # slim's int(d·α)
+    rdf = round(rho * df)
+    if rdf < 1:
+        raise CostModelError(f"ρ·Df = {rho * df:g} rounds below 1", field="rho")
+    conv = engine_run([{"type": "conv", "out": n, "kernel": k}], m, df).rows
+    sep = engine_run([{"type": "dwsep", "out": n, "kernel": k}], m, df).rows
+    # α through the engine's own width multiplier (the input's channels come from the
+    # previous layer, already α-scaled)
+    rounding = {"rule": "truncate", "min": 1}
+    sep_a = engine_run([{"type": "dwsep", "out": n, "kernel": k}], am, df, width=alpha,
+                       rounding=rounding).rows
+    sep_ar = engine_run([{"type": "dwsep", "out": n, "kernel": k}], am, rdf, width=alpha,
+                        rounding=rounding).rows
+    d2, r2 = _sq(df), _sq(rdf)
+    std = k * k * m * n * df * df
+    dws = k * k * m * df * df + m * n * df * df
+    a = k * k * am * df * df + am * an * df * df
+    ar = k * k * am * rdf * rdf + am * an * rdf * rdf
+    steps = [
+        Step("standard conv FLOPs", "Dk²·M·N·Df²", f"{_sq(k)}·{m}·{n}·{d2}", std, _flops(conv)),
+        Step("standard conv params", "Dk²·M·N", f"{_sq(k)}·{m}·{n}", k * k * m * n,
+             _weights(conv), "params"),
+        Step("depthwise separable FLOPs", "Dk²·M·Df² + M·N·Df²",
+             f"{_sq(k)}·{m}·{d2} + {m}·{n}·{d2}", dws, _flops(sep)),
+        Step("depthwise separable params", "Dk²·M + M·N", f"{_sq(k)}·{m} + {m}·{n}",
+             k * k * m + m * n, _weights(sep), "params"),
+        Step(f"α = {alpha:g} FLOPs", "Dk²·αM·Df² + αM·αN·Df²",
+             f"{_sq(k)}·{am}·{d2} + {am}·{an}·{d2}", a, _flops(sep_a)),
+        Step(f"α = {alpha:g} params", "Dk²·αM + αM·αN", f"{_sq(k)}·{am} + {am}·{an}",
+             k * k * am + am * an, _weights(sep_a), "params"),
+        Step(f"ρ = {rho:g} FLOPs", "Dk²·αM·(ρDf)² + αM·αN·(ρDf)²",
+             f"{_sq(k)}·{am}·{r2} + {am}·{an}·{r2}", ar, _flops(sep_ar)),
+        Step(f"ρ = {rho:g} params", "Dk²·αM + αM·αN (ρ changes no weights)",
+             f"{_sq(k)}·{am} + {am}·{an}", k * k * am + am * an, _weights(sep_ar), "params"),
+        Step("α cost ratio", "(Dk²·αM + αM·αN) / (Dk²·M + M·N) → α² as N ≫ Dk²",
+             f"{k * k * am + am * an:,} / {k * k * m + m * n:,}",
+             Fraction(k * k * am + am * an, k * k * m + m * n),
+             Fraction(_flops(sep_a), _flops(sep)), "ratio"),
+        Step("ρ cost ratio", "(ρDf)² / Df² = ρ²", f"{r2} / {d2}", Fraction(rdf * rdf, df * df),
+             Fraction(_flops(sep_ar), _flops(sep_a)), "ratio"),
+    ]
+    notes = [f"αM = int({alpha:g}·{m}) = {am}, αN = int({alpha:g}·{n}) = {an} (truncated, as "
+             f"MobileNet's code does); ρDf = round({rho:g}·{df}) = {rdf} (ρ is applied "
+             f"through the input resolution)",
+             f"α² = {alpha * alpha:.4g}: the pointwise term scales by α², the depthwise term "
+             f"by α, so the ratio is a little above α²"]
+    return Derivation("MobileNet: depthwise separable, width α and resolution ρ (Table 3)",
+                      "formula mobilenet",
+                      {"Dk": k, "M": m, "N": n, "Df": df, "α": alpha, "ρ": rho}, steps, notes)
+
+
+def effnet_pool_steps(m: int, h: int, w: int, e_dw1: int, e_dw2: int, e_dw3x3: int | None
+                      ) -> list[Step]:
+    """1×3 dw on H×W, 2×1 pool (⌊H/2⌋×W), 3×1 dw on the pooled map; against a 3×3 dw."""
+    hp = h // 2
+    dw1, dw2 = 3 * h * w * m, 3 * hp * w * m
+    area = _area(h, w)
+    sym = "Df²" if h == w else "H·W"
+    if h % 2:  # the 2×1 pool floors
+        half = "⌊Df/2⌋·Df" if h == w else "⌊H/2⌋·W"
+    else:
+        half = "(Df²/2)" if h == w else "(H/2·W)"
+    steps = [
+        Step("dw 1×3 FLOPs", f"3·{sym}·M", f"3·{area}·{m}", dw1, e_dw1),
+        Step("dw 3×1 FLOPs (after the 2×1 pool)", f"3·{half}·M", f"3·{hp}·{w}·{m}", dw2, e_dw2),
+        Step("separable part FLOPs", f"3·{sym}·M + 3·{half}·M", f"{dw1:,} + {dw2:,}", dw1 + dw2,
+             e_dw1 + e_dw2),
+        Step("paper's form", f"1.5·(3·{sym}·M)", f"1.5·(3·{area}·{m})",
+             Fraction(3, 2) * 3 * h * w * m, e_dw1 + e_dw2 if h % 2 == 0 else None),
+    ]
+    if e_dw3x3 is not None:
+        steps += [
+            Step("dw 3×3 FLOPs", f"9·{sym}·M", f"9·{area}·{m}", 9 * h * w * m, e_dw3x3),
+            Step("separable / 3×3", "1.5·3 / 9 = 1/2", f"{dw1 + dw2:,} / {9 * h * w * m:,}",
+                 Fraction(dw1 + dw2, 9 * h * w * m), Fraction(e_dw1 + e_dw2, e_dw3x3), "ratio"),
+        ]
+    return steps
+
+
+def derive_effnet(m: int = 64, df: int = 16) -> Derivation:
+    _positive(m=m, df=df)
+    if df < 2:
+        raise CostModelError("Df must be at least 2 (the 2×1 pool halves it)", field="df")
+    rows = engine_run([{"type": "dwconv", "kernel": [1, 3]},
+                       {"type": "max_pool", "kernel": [2, 1]},
+                       {"type": "dwconv", "kernel": [3, 1]}], m, df).rows
+    dw3 = engine_run([{"type": "dwconv", "kernel": 3}], m, df).rows
+    dws = [r.flops for r in rows if r.category == "depthwise"]
+    notes = ["M: the channels the depthwise convs see (the block's bottleneck); Df: the "
+             "block's input side"]
+    if df % 2:
+        notes.append("Df is odd: the 2×1 pool floors H/2, so the paper's 1.5·(3·Df²·M) is "
+                     "approximate (not checked)")
+    return Derivation("EffNet: separable pooling (1×3 dw → 2×1 pool → 3×1 dw)", "formula effnet",
+                      {"M": m, "Df": df},
+                      effnet_pool_steps(m, df, df, dws[0], dws[1], _flops(dw3)), notes)
+
+
+def shufflenet_steps(c: int, m: int, g: int, h: int, w: int, e_unit: int, e_resnet: int | None,
+                     e_resnext: int | None) -> list[Step]:
+    hw = _area(h, w)
+    unit = h * w * (Fraction(2 * c * m, g) + 9 * m)
+    steps = [Step("ShuffleNet unit FLOPs", "hw(2cm/g + 9m)",
+                  f"{hw}·(2·{c}·{m}/{g} + 9·{m})", unit, e_unit)]
+    if e_resnet is not None:
+        steps.append(Step("ResNet bottleneck FLOPs", "hw(2cm + 9m²)",
+                          f"{hw}·(2·{c}·{m} + 9·{_sq(m)})", h * w * (2 * c * m + 9 * m * m),
+                          e_resnet))
+    if e_resnext is not None:
+        steps.append(Step("ResNeXt bottleneck FLOPs", "hw(2cm + 9m²/g)",
+                          f"{hw}·(2·{c}·{m} + 9·{_sq(m)}/{g})",
+                          h * w * (2 * c * m + Fraction(9 * m * m, g)), e_resnext))
+    if e_resnet is not None:
+        steps.append(Step("ShuffleNet / ResNet", "(2cm/g + 9m) / (2cm + 9m²)",
+                          f"{_num(unit / (h * w))} / {2 * c * m + 9 * m * m:,}",
+                          unit / (h * w * (2 * c * m + 9 * m * m)),
+                          Fraction(e_unit, e_resnet), "ratio"))
+    return steps
+
+
+def derive_shufflenet(c: int = 240, m: int = 60, g: int = 3, df: int = 28) -> Derivation:
+    _positive(c=c, m=m, g=g, df=df)
+    if c % m:
+        raise CostModelError(f"the unit's bottleneck is c/ratio: m = {m} must divide c = {c}",
+                             field="m")
+    _divides(g, c=c, m=m)
+    ratio = c // m
+    unit = engine_run([{"type": "shufflenet_unit", "out": c, "groups": g,
+                        "bottleneck_ratio": ratio}], c, df).rows
+    resnet = engine_run([{"type": "residual", "layers": [
+        {"type": "conv", "out": m, "kernel": 1}, {"type": "conv", "out": m, "kernel": 3},
+        {"type": "conv", "out": c, "kernel": 1}]}], c, df).rows
+    resnext = engine_run([{"type": "residual", "layers": [
+        {"type": "conv", "out": m, "kernel": 1},
+        {"type": "conv", "out": m, "kernel": 3, "groups": g},
+        {"type": "conv", "out": c, "kernel": 1}]}], c, df).rows
+    return Derivation("ShuffleNet V1 unit against ResNet and ResNeXt bottlenecks (§3.2)",
+                      "formula shufflenet", {"c": c, "m": m, "g": g, "h = w": df},
+                      shufflenet_steps(c, m, g, df, df, _flops(unit), _flops(resnet),
+                                       _flops(resnext)),
+                      ["stride-1 units on a c×h×w input with bottleneck m; the engine's "
+                       "ResNet/ResNeXt are 1×1 → 3×3 (g groups for ResNeXt) → 1×1 residuals"])
+
+
+def mac_steps(c1: int, c2: int, h: int, w: int, g: int, e_flops: int, e_mac: int,
+              e_dense_mac: int | None) -> list[Step]:
+    """ShuffleNet V2's MAC of a 1×1 conv (no bias), its G1 bound, and G2's dense comparison."""
+    hw = h * w
+    area = _area(h, w)
+    b = Fraction(hw * c1 * c2, g)
+    mac = hw * (c1 + c2) + Fraction(c1 * c2, g)
+    bound = 2 * math.sqrt(hw * g * b) + float(b) / hw
+    gs = "" if g == 1 else "/g"
+    steps = [
+        Step("FLOPs B", f"hw·c1·c2{gs}", f"{area}·{c1}·{c2}" + (f"/{g}" if g > 1 else ""), b,
+             e_flops),
+        Step("MAC", f"hw(c1+c2) + c1·c2{gs}",
+             f"{area}·({c1}+{c2}) + {c1}·{c2}" + (f"/{g}" if g > 1 else ""), mac, e_mac, "MAC"),
+        Step("MAC lower bound", "2·√(hw·B) + B/hw" if g == 1 else "2·√(hw·g·B) + B/hw",
+             f"2·√({hw}·{b}) + {b}/{hw}" if g == 1 else f"2·√({hw}·{g}·{b}) + {b}/{hw}",
+             bound, None, "MAC"),
+        Step("MAC over the bound", "MAC / bound − 1 (0 when c1 = c2)",
+             f"{_num(mac)} / {bound:,.6g} − 1",
+             float(mac) / bound - 1, None, "%"),
+    ]
+    if g > 1:
+        dense = hw * (c1 + Fraction(c2, g)) + Fraction(c1 * c2, g)
+        steps += [
+            Step("MAC, dense conv with the same FLOPs", "hw(c1 + c2/g) + c1·c2/g",
+                 f"{area}·({c1} + {c2}/{g}) + {c1}·{c2}/{g}", dense, e_dense_mac, "MAC"),
+            Step("MAC increase from groups (G2)", "MAC / MAC(g=1, same FLOPs) − 1",
+                 f"{_num(mac)} / {_num(dense)} − 1", float(mac / dense - 1), None, "%"),
+        ]
+    return steps
+
+
+def derive_mac(c1: int = 128, c2: int = 128, df: int = 56, g: int = 1) -> Derivation:
+    _positive(c1=c1, c2=c2, df=df, g=g)
+    _divides(g, c1=c1, c2=c2)
+    (row,) = engine_run([{"type": "conv", "out": c2, "kernel": 1, "groups": g}], c1, df).rows
+    dense = None
+    if g > 1:
+        (d,) = engine_run([{"type": "conv", "out": c2 // g, "kernel": 1}], c1, df).rows
+        dense = d.mac
+    return Derivation("ShuffleNet V2: memory access cost of a 1×1 conv and its lower bound "
+                      "(G1, G2)", "formula mac", {"c1": c1, "c2": c2, "h = w": df, "g": g},
+                      mac_steps(c1, c2, df, df, g, row.flops, row.mac, dense),
+                      ["MAC = elements read + written: input and output maps, weights"])
+
+
+FORMULAS: dict[str, Callable[..., Derivation]] = {
+    "conv": derive_conv,
+    "group": derive_group,
+    "dwsep": derive_dwsep,
+    "mobilenet": derive_mobilenet,
+    "effnet": derive_effnet,
+    "shufflenet": derive_shufflenet,
+    "mac": derive_mac,
+}
+"""Formula name → derivation; each takes its sizes as keyword arguments (defaults: the
+papers' own examples — MobileNet Table 3's Dk=3, M=N=512, Df=14; ShuffleNet 1× g=3 stage 2;
+EffNet's stage 2; ShuffleNet V2's G1 benchmark at 56×56)."""
+
+
+def explain_formula(name: str, **sizes) -> Derivation:
+    """The derivation of formula ``name`` with the given sizes (None: the default)."""
+    fn = FORMULAS.get(name)
+    if fn is None:
+        raise CostModelError(f"unknown formula '{name}' ({', '.join(FORMULAS)}); to explain a "
+                             "layer of a model, give --layer PATH")
+    import inspect
+
+    accepted = inspect.signature(fn).parameters
+    given = {k: v for k, v in sizes.items() if v is not None}
+    extra = sorted(set(given) - set(accepted))
+    if extra:
+        raise CostModelError(f"formula '{name}' takes {', '.join('--' + a for a in accepted)}; "
+                             f"not {', '.join('--' + e for e in extra)}")
+    return fn(**given)
+
+
+def _positive(**values) -> None:
+    for k, v in values.items():
+        if v <= 0:
+            raise CostModelError(f"{k} must be positive, got {v}", field=k)
+
+
+def _divides(g: int, **values) -> None:
+    for k, v in values.items():
+        if v % g:
+            raise CostModelError(f"{k} = {v} is not divisible by g = {g}", field=k)
+
+
+# --- a layer of a model ----------------------------------------------------------------------
+
+def _block_type(node: Node) -> str:
+    if isinstance(node, Row):
+        return node.type
+    layer = node.layer
+    return getattr(layer, "type", "") if layer is not None else ""
+
+
+def _conv_row(row: Row) -> list[Step]:
+    layer = row.layer
+    x, y = row.inputs[0], row.out
+    kh, kw = pair(layer.kernel)
+    g = layer.groups
+    steps = conv_steps(kh, x.c, y.c, y.h, g, kh=kh, kw=kw, ho=y.h, wo=y.w, bias=layer.bias,
+                       engine_rows=[row])
+    bias = y.c if layer.bias else 0
+    weights = kh * kw * (x.c // g) * y.c
+    steps.append(Step("MAC", "M·H·W + N·Ho·Wo + weights" + (" + bias" if bias else ""),
+                      f"{x.c}·{_area(x.h, x.w)} + {y.c}·{_area(y.h, y.w)} + {weights:,}"
+                      + (f" + {bias}" if bias else ""),
+                      x.numel + y.numel + weights + bias, row.mac, "MAC"))
+    if g > 1:
+        same = layer.model_dump(mode="json", exclude_unset=True, exclude={"name"})
+        same.update(type="conv", out=y.c, groups=1, channel_scaling="fixed")
+        dense = engine_run([same], x.c, x.h, x.w).rows  # the same conv with one group
+        steps.append(Step("grouped / dense", "1/g", f"1/{g}", Fraction(1, g),
+                          Fraction(row.flops, _flops(dense)), "ratio"))
+    if (kh, kw) == (1, 1) and (x.h, x.w) == (y.h, y.w) and not bias:
+        dense_mac = None
+        if g > 1:
+            (d,) = engine_run([{"type": "conv", "out": y.c // g, "kernel": 1}], x.c, x.h,
+                              x.w).rows
+            dense_mac = d.mac
+        steps += [s for s in mac_steps(x.c, y.c, x.h, x.w, g, row.flops, row.mac, dense_mac)
+                  if s.quantity != "MAC" and s.quantity != "FLOPs B"]
+    return steps
+
+
+def _dw_row(row: Row) -> list[Step]:
+    x, y = row.inputs[0], row.out
+    kh, kw = pair(row.layer.kernel)
+    mult = y.c // x.c
+    ksym, kval = ("Dk²", _sq(kh)) if kh == kw else ("Kh·Kw", f"{kh}·{kw}")
+    dsym = "Df²" if y.h == y.w else "Ho·Wo"
+    msym = "M" if mult == 1 else "M·d"
+    mval = f"{x.c}" if mult == 1 else f"{x.c}·{mult}"
+    flops = kh * kw * y.c * y.h * y.w
+    return [Step("depthwise FLOPs", f"{ksym}·{msym}·{dsym}", f"{kval}·{mval}·{_area(y.h, y.w)}",
+                 flops, row.flops),
+            Step("depthwise params", f"{ksym}·{msym}", f"{kval}·{mval}", kh * kw * y.c,
+                 _weights([row]), "params"),
+            Step("MAC", "M·H·W + N·Ho·Wo + weights",
+                 f"{x.c}·{_area(x.h, x.w)} + {y.c}·{_area(y.h, y.w)} + {kh * kw * y.c}",
+                 x.numel + y.numel + kh * kw * y.c, row.mac, "MAC")]
+
+
+def _linear_row(row: Row) -> list[Step]:
+    m, n = row.inputs[0].c, row.out.c
+    bias = n if row.params > m * n else 0
+    return [Step("FC FLOPs", "M·N", f"{m}·{n}", m * n, row.flops),
+            Step("FC params", "M·N + N" if bias else "M·N", f"{m}·{n}" + (f" + {n}" if bias
+                                                                           else ""),
+                 m * n + bias, row.params, "params")]
+
+
+def _dwsep_node(node: Seq) -> list[Step]:
+    rows = list(rows_of(node))
+    x, y = node_input(node), node_output(node)
+    layer = node.layer
+    conv = engine_run([{"type": "conv", "out": y.c, "kernel": layer.kernel,
+                        "stride": layer.stride}], x.c, x.h, x.w).rows
+    return dwsep_steps(layer.kernel, x.c, y.c, y.h, y.w, rows, conv)
+
+
+def _shufflenet_node(node: Seq) -> list[Step]:
+    layer = node.layer
+    rows = list(rows_of(node))
+    x, y = node_input(node), node_output(node)
+    by_name = {r.path.rsplit(".", 1)[-1]: r for r in rows}
+    m = by_name["gconv1"].out.c
+    g = layer.groups
+    if layer.stride == 1 and layer.group_first_pw and layer.kernel == 3:
+        resnet = engine_run([{"type": "residual", "layers": [
+            {"type": "conv", "out": m, "kernel": 1}, {"type": "conv", "out": m, "kernel": 3},
+            {"type": "conv", "out": x.c, "kernel": 1}]}], x.c, x.h, x.w).rows
+        resnext = engine_run([{"type": "residual", "layers": [
+            {"type": "conv", "out": m, "kernel": 1},
+            {"type": "conv", "out": m, "kernel": 3, "groups": g},
+            {"type": "conv", "out": x.c, "kernel": 1}]}], x.c, x.h, x.w).rows
+        return shufflenet_steps(x.c, m, g, x.h, x.w, _flops(rows), _flops(resnet),
+                                _flops(resnext))
+    # stride 2 (or a dense first 1×1): the paper's terms one by one
+    g1 = g if layer.group_first_pw else 1
+    k = layer.kernel
+    main_out = by_name["gconv2"].out.c
+    ho, wo = y.h, y.w
+    t1 = Fraction(x.h * x.w * x.c * m, g1)
+    t2 = k * k * m * ho * wo
+    t3 = Fraction(ho * wo * m * main_out, g)
+    g1s = "" if g1 == 1 else "/g"
+    return [
+        Step("1×1 (group) conv FLOPs", f"hw·c·m{g1s}",
+             f"{_area(x.h, x.w)}·{x.c}·{m}" + (f"/{g1}" if g1 > 1 else ""), t1,
+             by_name["gconv1"].flops),
+        Step("depthwise FLOPs", "Dk²·m·Ho·Wo" if layer.stride > 1 else "Dk²·m·hw",
+             f"{_sq(k)}·{m}·{_area(ho, wo)}", t2, by_name["dw"].flops),
+        Step("1×1 group conv FLOPs", "Ho·Wo·m·c_main/g",
+             f"{_area(ho, wo)}·{m}·{main_out}/{g}", t3, by_name["gconv2"].flops),
+        Step("unit FLOPs", "sum of the three", f"{_num(t1)} + {t2:,} + {_num(t3)}", t1 + t2 + t3,
+             _flops(rows)),
+    ]
+
+
+def _effnet_node(node: Seq) -> list[Step]:
+    rows = list(rows_of(node))
+    by_name = {r.path.rsplit(".", 1)[-1]: r for r in rows}
+    x, y = node_input(node), node_output(node)
+    pw, dw1, dw2, conv = (by_name[k] for k in ("pw", "dw1", "dw2", "conv"))
+    mid, dm = pw.out.c, dw1.out.c // pw.out.c
+    h, w = x.h, x.w
+    steps = [Step("1×1 bottleneck FLOPs", "H·W·C·M", f"{_area(h, w)}·{x.c}·{mid}",
+                  h * w * x.c * mid, pw.flops)]
+    if dm == 1:
+        dw3 = engine_run([{"type": "dwconv", "kernel": 3}], mid, h, w).rows
+        steps += effnet_pool_steps(mid, h, w, dw1.flops, dw2.flops, _flops(dw3))
+    else:
+        steps += [Step("dw 1×3 FLOPs", "3·H·W·M·d", f"3·{_area(h, w)}·{mid}·{dm}",
+                       3 * h * w * mid * dm, dw1.flops),
+                  Step("dw 3×1 FLOPs", "3·⌊H/2⌋·W·M·d", f"3·{h // 2}·{w}·{mid}·{dm}",
+                       3 * (h // 2) * w * mid * dm, dw2.flops)]
+    ci = dw2.out.c
+    steps += [
+        Step("2×1 conv, stride (1,2), FLOPs", "2·M·N·Ho·Wo", f"2·{ci}·{y.c}·{_area(y.h, y.w)}",
+             2 * ci * y.c * y.h * y.w, conv.flops),
+    ]
+    terms = [h * w * x.c * mid, 3 * h * w * mid * dm, 3 * (h // 2) * w * mid * dm,
+             2 * ci * y.c * y.h * y.w]
+    steps.append(Step("block FLOPs", "1×1 + dw 1×3 + dw 3×1 + 2×1 conv",
+                      " + ".join(f"{t:,}" for t in terms), sum(terms), _flops(rows)))
+    return steps
+
+
+_LAYER_DERIVATIONS: dict[str, tuple[str, Callable[[Any], list[Step]]]] = {
+    "conv": ("convolution", lambda n: _dw_row(n) if n.category == "depthwise" else _conv_row(n)),
+    "dwconv": ("depthwise convolution", _dw_row),
+    "linear": ("fully connected layer", _linear_row),
+    "dwsep": ("MobileNet depthwise separable block", _dwsep_node),
+    "mobilenet_block": ("MobileNet depthwise separable block", _dwsep_node),
+    "shufflenet_unit": ("ShuffleNet V1 unit", _shufflenet_node),
+    "effnet_block": ("EffNet block", _effnet_node),
+}
+
+
+def _derivable(node: Node) -> list[str]:
+    found = []
+
+    def walk(n: Node):
+        if _block_type(n) in _LAYER_DERIVATIONS:
+            found.append(n.path)
+            return
+        if isinstance(n, Seq):
+            for c in n.children:
+                walk(c)
+        elif isinstance(n, Branch):
+            for s in n.branches:
+                walk(s)
+
+    walk(node)
+    return found
+
+
+def explain_layer(result: Result, path: str) -> Derivation:
+    """The derivation for the layer or block at ``path`` of an evaluated model, each step
+    checked against the engine's rows for it."""
+    node = find_node(result, path)
+    t = _block_type(node)
+    entry = _LAYER_DERIVATIONS.get(t)
+    if entry is None:
+        inside = _derivable(node) if not isinstance(node, Row) else []
+        hint = (f"; inside it: {', '.join(inside[:6])}" + (" …" if len(inside) > 6 else "")) \
+            if inside else ""
+        raise CostModelError(f"no closed-form derivation for a '{t}' layer (explain covers "
+                             f"conv, dwconv, linear, dwsep, shufflenet_unit, effnet_block)"
+                             f"{hint}", path=node.path, field="layer")
+    what, fn = entry
+    x, y = node_input(node), node_output(node)
+    h, w = result.input
+    symbols = {"input": str(x), "output": str(y)}
+    return Derivation(f"{result.model} · {node.path}: {what}",
+                      f"{result.model} {node.path}", symbols, fn(node),
+                      [f"model input {result.in_channels}×{h}×{w}; shapes C×H×W"])
+
+
+# --- table -----------------------------------------------------------------------------------
+
+def format_value(v: Number | None, unit: str = "") -> str:
+    if v is None:
+        return ""
+    if unit == "%":
+        return f"{100 * float(v):.2f}%"
+    if isinstance(v, float):
+        return f"{v:,.6g}" if abs(v) < 1e6 else f"{v:,.0f}"
+    if isinstance(v, Fraction) and v.denominator != 1:
+        return f"{v} ≈ {float(v):.4g}"
+    n = int(v)
+    return f"{n:,}" + (f" ({si(n)})" if abs(n) >= 1000 else "")
+
+
+def derivation_table(d: Derivation, raw: bool = False) -> Table:
+    """The derivation as a Table: values written for people (1,234 (1.23k), 521/4608 ≈
+    0.1131, 24.38%), or with ``raw`` (for CSV) as plain numbers plus the exact fraction."""
+    cols = [Column("quantity", "quantity"), Column("formula", "formula"),
+            Column("substituted", "substituted"), Column("value", "value"),
+            Column("engine", "engine"), Column("check", "")]
+    if raw:
+        cols[-1:] = [Column("exact", "exact"), Column("unit", "unit"), Column("match", "match")]
+        rows = [s.record() for s in d.steps]
+    else:
+        rows = [{"quantity": s.quantity, "formula": s.formula, "substituted": s.substituted,
+                 "value": format_value(s.value, s.unit),
+                 "engine": format_value(s.engine, s.unit),
+                 "check": {True: "✓", False: "✗ differs", None: ""}[s.match]} for s in d.steps]
+    marks = {(i, "match" if raw else "check") for i, s in enumerate(d.steps)
+             if s.match is False}
+    symbols = ", ".join(f"{k} = {v}" for k, v in d.symbols.items())
+    checked = sum(s.match is not None for s in d.steps)
+    verdict = (f"all {checked} checked values equal the engine's count" if d.ok else
+               "some values differ from the engine's count (✗)")
+    return Table(d.title, cols, rows, notes=[symbols, *d.notes, verdict,
+                                             "FLOPs are multiply-adds; params are weights "
+                                             "(no batch norm); MAC is memory access cost"],
+                 marks=marks)

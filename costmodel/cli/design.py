@@ -1,0 +1,266 @@
+"""dataflow, explain, rules, swap: the design analyses (costmodel.analysis)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Optional
+
+import typer
+
+from costmodel import api
+from costmodel.analysis.thresholds import describe_thresholds
+from costmodel.cli import app, emit, handles_errors
+from costmodel.cli._options import ClassesOpt, Fmt, FormatOpt, InputOpt, WidthOpt
+from costmodel.render import render
+
+
+def _help(*paragraphs: str) -> str:
+    """Command help as paragraphs (Typer's rich mode keeps single newlines, so each paragraph
+    is one line)."""
+    return "\n\n".join(paragraphs)
+
+
+DATAFLOW_HELP = _help(
+    "EffNet's Table 1: the tensor (H×W×C) leaving each stage, and the compression factor "
+    "elements in / elements out; factors of 4 or more are marked (red in a terminal, bold "
+    "and ⚠ in Markdown), as the paper marks them.",
+    "Stages are the spec's `stage` nodes; where a spec has none, a new stage starts at each "
+    "spatial downsampling. --level block lists the blocks of each stage, --level layer every "
+    "layer that changes the tensor's shape. The classifier head is shown but not marked. "
+    "Several models are set side by side, rows aligned by stage.")
+
+SWAP_HELP = _help(
+    "EffNet's method: replace every standard k×k conv stage of a baseline (a dense k×k conv, "
+    "its batch norms and activations, and the pool after them) with the chosen block, keeping "
+    "output channels and downsampling; write the new spec and compare it with the baseline.",
+    "mobilenet: a dwsep block with the conv's stride, the stage's pool kept. shufflenet: one "
+    "ShuffleNet V1 unit with --groups groups, stride 2 where the stage halves the map. "
+    "effnet: one effnet_block, which halves the map itself. mobilenet and shufflenet keep the "
+    "first conv stage, as those papers do; effnet replaces it (--replace-first/--keep-first "
+    "override). Nothing is written when the swap fails.")
+
+EXPLAIN_HELP = _help(
+    "The closed-form derivation, with numbers: each step's formula, the substituted values, "
+    "the result, and the engine's own count for the same layer (✓ where they agree; exit code "
+    "1 if one differs).",
+    "With --layer, TARGET is a model and the layer a conv, dwconv, linear, dwsep, "
+    "shufflenet_unit or effnet_block. Without it, TARGET is a formula — conv, group, dwsep, "
+    "mobilenet (α, ρ), effnet (separable pooling), shufflenet (unit vs ResNet/ResNeXt), mac "
+    "(ShuffleNet V2's MAC and its lower bound) — and the sizes default to the papers' "
+    "examples: `costmodel explain mobilenet` is MobileNet's Table 3, 462M → 52.3M → 29.6M → "
+    "15.1M mult-adds.")
+
+RULES_HELP = _help(
+    "ShuffleNet V2's guidelines and EffNet's warning as measured checks, like a linter; "
+    "--fail-on makes it exit 1 for CI.", *describe_thresholds())
+
+
+class LevelOpt(str, Enum):
+    stage = "stage"
+    block = "block"
+    layer = "layer"
+
+
+@app.command(help=DATAFLOW_HELP, short_help="EffNet's Table 1: tensor shapes per stage and "
+                                                 "compression factors (≥ 4 marked).")
+@handles_errors
+def dataflow(
+    models: Annotated[list[str], typer.Argument(help="Zoo names or spec files; several are "
+                                                     "set side by side.")],
+    input: InputOpt = None,
+    width: WidthOpt = None,
+    classes: ClassesOpt = None,
+    level: Annotated[LevelOpt, typer.Option(
+        "--level", "-l", help="stage: one row per stage; block: per block of each stage; "
+                              "layer: per layer that changes the tensor's shape.")
+    ] = LevelOpt.stage,
+    per_block: Annotated[bool, typer.Option(
+        "--per-block", help="Same as --level block.")] = False,
+    format: FormatOpt = Fmt.table,
+):
+    """EffNet's Table 1 (help: DATAFLOW_HELP)."""
+    from costmodel.analysis.dataflow import dataflow_payload, dataflow_table
+
+    lvl = "block" if per_block else level.value
+    results = api.compare(models, input=input, width=width, num_classes=classes)
+    emit(render(dataflow_table(results, level=lvl), format.value,
+                dataflow_payload(results, lvl)))
+
+
+class BlockOpt(str, Enum):
+    effnet = "effnet"
+    mobilenet = "mobilenet"
+    shufflenet = "shufflenet"
+
+
+@app.command(help=SWAP_HELP, short_help="Replace a baseline's conv stages with EffNet, "
+                                             "MobileNet or ShuffleNet blocks; write and compare.")
+@handles_errors
+def swap(
+    spec: Annotated[str, typer.Argument(help="The baseline: zoo name or spec file.")],
+    block: Annotated[BlockOpt, typer.Option("--block", "-b", help="The block that replaces "
+                                                                  "each conv stage.")],
+    output: Annotated[str | None, typer.Option(
+        "--output", "-o", help="Write the new spec here (YAML); '-' prints it on stdout and "
+                               "the comparison on stderr.")] = None,
+    replace_first: Annotated[bool | None, typer.Option(
+        "--replace-first/--keep-first",
+        help="Replace the network's first conv stage too. Default: effnet replaces it; "
+             "mobilenet and shufflenet keep it, as those papers do.")] = None,
+    groups: Annotated[int, typer.Option("--groups", "-g", min=1,
+                                        help="Groups of the ShuffleNet unit.")] = 4,
+    name: Annotated[str | None, typer.Option("--name", help="Name of the new model "
+                                                            "(default: SPEC-BLOCK).")] = None,
+    input: InputOpt = None,
+    format: FormatOpt = Fmt.table,
+):
+    """EffNet's block swap (help: SWAP_HELP)."""
+    import sys
+
+    from costmodel import views
+    from costmodel.analysis.swap import evaluate_swap, replacement_records, replacement_table
+    from costmodel.analysis.swap import swap as swap_spec
+
+    swapped = swap_spec(api.load(spec), block.value, replace_first=replace_first,
+                        groups=groups, name=name)
+    base, new = evaluate_swap(swapped, input=input)
+    tables = [views.compare_table([base, new]), replacement_table(swapped, base, new)]
+    payload = {"baseline": base.model, "model": new.model, "block": block.value,
+               "output": output, "compare": views.compare_records([base, new]),
+               "replacements": replacement_records(swapped, base, new),
+               "spec": swapped.document}
+    rendered = render(tables, format.value, payload)
+    text = swapped.yaml
+    if output is None:
+        emit(rendered)
+        sys.stderr.write("note: the new spec was not written (use -o FILE, or -o - for "
+                         "stdout)\n")
+    elif output == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        _emit_to_stderr(rendered)
+    else:
+        _write_atomically(output, text)
+        emit(rendered)
+
+
+def _write_atomically(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from costmodel.errors import CostModelError
+
+    target = Path(path)
+    if target.is_dir():
+        raise CostModelError(f"{path} is a directory; give a file name", field="output")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".",
+                                   prefix=f".{target.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, target)
+    except OSError as e:
+        raise CostModelError(f"cannot write {path}: {e.strerror or e}", field="output") from None
+
+
+def _emit_to_stderr(rendered) -> None:
+    import sys
+
+    if isinstance(rendered, str):
+        sys.stderr.write(rendered)
+        return
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    for item in rendered:
+        console.print(item)
+        console.print()
+
+
+def _size(flag: str, text: str, kind: type = int):
+    """An optional size option of `explain`."""
+    return Annotated[Optional[kind], typer.Option(flag, help=text)]
+
+
+@app.command(help=EXPLAIN_HELP, short_help="The closed-form cost derivation of a formula or "
+                                                "a layer, checked against the engine.")
+@handles_errors
+def explain(
+    target: Annotated[str, typer.Argument(
+        help="A formula (conv, group, dwsep, mobilenet, effnet, shufflenet, mac), or with "
+             "--layer a model (zoo name or spec file).")],
+    layer: Annotated[str | None, typer.Option(
+        "--layer", "-l", help="Layer or block path in the model (see `costmodel show`).")] = None,
+    input: InputOpt = None,
+    width: WidthOpt = None,
+    k: _size("--k", "Kernel size Dk.") = None,
+    m: _size("--m", "Input channels M (bottleneck m for shufflenet, dw channels for "
+                    "effnet).") = None,
+    n: _size("--n", "Output channels N.") = None,
+    df: _size("--df", "Feature map side Df (h = w).") = None,
+    g: _size("--g", "Groups.") = None,
+    c: _size("--c", "Channels c of a ShuffleNet unit.") = None,
+    c1: _size("--c1", "Input channels of a 1×1 conv (mac).") = None,
+    c2: _size("--c2", "Output channels of a 1×1 conv (mac).") = None,
+    alpha: _size("--alpha", "Width multiplier α.", float) = None,
+    rho: _size("--rho", "Resolution multiplier ρ.", float) = None,
+    format: FormatOpt = Fmt.table,
+):
+    """Closed-form derivations (help: EXPLAIN_HELP)."""
+    from costmodel.analysis.explain import derivation_table, explain_formula, explain_layer
+    from costmodel.errors import CostModelError
+
+    sizes = {"k": k, "m": m, "n": n, "df": df, "g": g, "c": c, "c1": c1, "c2": c2,
+             "alpha": alpha, "rho": rho}
+    if layer is not None:
+        given = [f"--{key}" for key, v in sizes.items() if v is not None]
+        if given:
+            raise CostModelError(f"{', '.join(given)} apply to formulas; with --layer the sizes "
+                                 "come from the model (use --input / --width)")
+        result = api.evaluate_model(target, input=input, width=width)
+        derivation = explain_layer(result, layer)
+    else:
+        if input is not None or width is not None:
+            raise CostModelError("--input and --width apply to a model's layer (--layer); a "
+                                 "formula takes --df, --alpha, --rho")
+        derivation = explain_formula(target.lower(), **sizes)
+    table = derivation_table(derivation, raw=format is Fmt.csv)
+    emit(render(table, format.value, derivation.record()))
+    if not derivation.ok:
+        raise typer.Exit(1)
+
+
+class FailOnOpt(str, Enum):
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
+@app.command(help=RULES_HELP, short_help="ShuffleNet V2's guidelines G1–G4 and EffNet's "
+                                              "warning as measured checks (--fail-on for CI).")
+@handles_errors
+def rules(
+    model: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
+    fail_on: Annotated[FailOnOpt | None, typer.Option(
+        "--fail-on", help="Exit with code 1 when a finding is this severe or worse (for CI).")
+    ] = None,
+    rule: Annotated[list[str] | None, typer.Option(
+        "--rule", "-r", help="Only these rules (G1, G2, G3, G4, E1); repeatable.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Also list the checks that passed.")] = False,
+    input: InputOpt = None,
+    width: WidthOpt = None,
+    classes: ClassesOpt = None,
+    format: FormatOpt = Fmt.table,
+):
+    """ShuffleNet V2's guidelines as checks (help: RULES_HELP)."""
+    from costmodel.analysis.rules import fails, rules as run_rules, rules_payload, rules_tables
+
+    result = api.evaluate_model(model, input=input, width=width, num_classes=classes)
+    findings = run_rules(result, only=rule)
+    show_ok = all_ or format in (Fmt.csv, Fmt.json)  # machine formats: every check
+    emit(render(rules_tables(result, findings, show_ok=show_ok, only=rule), format.value,
+                rules_payload(result, findings, only=rule)))
+    if fail_on is not None and fails(findings, fail_on.value):
+        raise typer.Exit(1)
