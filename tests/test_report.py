@@ -62,10 +62,14 @@ def test_report_comparison_and_sections(three):
     assert "| effnet | 32×32 | 5.64M | 1× |" in md
     lowest = min(flops, key=flops.get)
     assert f"Lowest FLOPs: **{lowest}**" in md
+    comparison = md.split("## Comparison")[1].split("\n## ")[0]
+    assert "**Data flow per stage — effnet, mobilenet, shufflenet (32×32 input)**" in comparison
     for r in results:
         section = md.split(f"\n## {r.model}\n")[1].split("\n## ")[0]
-        for heading in ("### Cost by layer type", "### Largest layers", "### Per layer"):
+        for heading in ("### Cost by layer type", "### Data flow", "### Largest layers",
+                        "### Per layer"):
             assert heading in section
+        assert f"**{r.model} — data flow per stage (3×32×32 input)**" in section
         assert f"<summary>All {len(r.rows)} layers of {r.model} (per-layer table)</summary>" \
             in section and section.rstrip().endswith("</details>")
         biggest = max(r.rows, key=lambda row: row.flops)  # the first of equals, as ranked

@@ -1,5 +1,5 @@
 """A self-contained Markdown cost report: conventions, the comparison, and per model its
-breakdown by layer type, largest layers and per-layer table, with plots beside it.
+breakdown by layer type, data flow, largest layers and per-layer table, with plots beside it.
 
 ``build_report`` evaluates and renders everything in memory (Markdown text + PNG bytes);
 ``write_report`` then writes the plots and the report. A failure in either leaves no
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from costmodel import api, views
+from costmodel.analysis.dataflow import dataflow_table
 from costmodel.errors import CostModelError
 from costmodel.evaluate import Options, Result, parse_input
 from costmodel.spec.model import ModelSpec
@@ -159,13 +160,15 @@ def summary_line(result: Result) -> str:
 
 
 def model_section(entry: Entry, assets: str, layer_plot: plot_data.LayerBars) -> str:
-    """One model: what it is, cost by layer type, largest layers, per-layer plot and table."""
+    """One model: what it is, cost by layer type, data flow (EffNet Table 1), largest layers,
+    per-layer plot and table."""
     r, o = entry.result, entry.result.options
     out = [f"## {entry.label}\n"]
     if entry.spec.description:
         out.append(f"_{entry.spec.description}_\n")
     out.append(summary_line(r) + "\n")
     out += ["### Cost by layer type\n", _table(views.breakdown_table(r), o)]
+    out += ["### Data flow\n", _table(dataflow_table([r]), o)]
     out += ["### Largest layers\n", _table(largest_layers_table(r, "flops", LARGEST_N), o),
             _table(largest_layers_table(r, "mac", LARGEST_N), o)]
     out += ["### Per layer\n", image(layer_plot.title, f"{assets}/{layer_plot.file}"),
@@ -198,6 +201,8 @@ def build_report(request: ReportRequest, output: str | Path) -> Report:
     if len(results) > 1:
         out.append("\n".join(f"- {line}" for line in highlights(labels, results)) + "\n")
     out.append(image(scatter.title, f"{assets}/{scatter.file}"))
+    if len(results) > 1:
+        out += ["### Data flow side by side\n", _table(dataflow_table(results), options)]
     out += [model_section(e, assets, p) for e, p in zip(entries, layer_plots)]
     return Report("\n".join(out).rstrip() + "\n", [scatter, *layer_plots], assets)
 
