@@ -70,6 +70,10 @@ def highlights(labels: list[str], results: list[Result]) -> list[str]:
     for m in METRICS:
         values = [getattr(r.totals, m) for r in results]
         low, high = min(values), max(values)
+        if low == high:
+            items.append(f"{METRIC_LABELS[m][:1].upper()}{METRIC_LABELS[m][1:]}: the same for "
+                         f"all ({si(low)}).")
+            continue
         best = [lab for lab, v in zip(labels, values) if v == low]
         worst = next(lab for lab, v in zip(labels, values) if v == high)
         spread = f"; the highest, {worst}, is {high / low:.3g}× that" if low else ""
