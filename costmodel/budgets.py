@@ -108,7 +108,7 @@ def _input(value: Any) -> Any:
 
 LimitValue = Annotated[Limit, BeforeValidator(parse_limit)]
 InputValue = Annotated[Union[tuple[int, int], None], BeforeValidator(_input)]
-Metric = Literal["flops", "params", "mac", "mac_bytes", "peak_activation"]
+Metric = Literal[METRICS]  # type: ignore[valid-type]
 
 
 class _Strict(BaseModel):

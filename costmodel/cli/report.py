@@ -31,7 +31,8 @@ def report(
     dtype: DtypeOption = DtypeOpt.float32,
 ):
     """A self-contained Markdown report comparing models: conventions, comparison table,
-    per-model breakdowns, largest layers and per-layer tables, with plots (matplotlib)."""
+    per-model breakdown by layer type, data flow, largest layers and per-layer table, with
+    plots (FLOPs vs params, per-layer FLOPs and MAC) saved beside it."""
     from costmodel.report.markdown import ReportRequest, build_report, write_report
 
     request = ReportRequest(tuple(models), input=input, width=width, num_classes=classes,

@@ -1,9 +1,9 @@
 """A self-contained Markdown cost report: conventions, the comparison, and per model its
 breakdown by layer type, data flow, largest layers and per-layer table, with plots beside it.
 
-``build_report`` evaluates and renders everything in memory (Markdown text + PNG bytes);
-``write_report`` then writes the plots and the report. A failure in either leaves no
-half-written report behind.
+``build_report`` evaluates the models and renders the Markdown and the plots' data in memory;
+``write_report`` draws every plot, and only then writes the plots and the report, so a
+failure leaves no half-written report behind.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from costmodel import api, views
 from costmodel.analysis.dataflow import dataflow_table
 from costmodel.errors import CostModelError
 from costmodel.evaluate import Options, Result, parse_input
-from costmodel.spec.model import ModelSpec
 from costmodel.render import Table
 from costmodel.render.format import si
 from costmodel.render.table import to_markdown
 from costmodel.report import plots as plot_data
 from costmodel.report.tables import (conventions_lines, highlights, largest_layers_table,
                                      where_cost_sits, without_conventions)
+from costmodel.spec.model import ModelSpec
 
 LARGEST_N = 8
 SCATTER_FILE = "flops-vs-params.png"
@@ -71,7 +71,7 @@ class ReportRequest:
 
 @dataclass
 class Report:
-    """A rendered report: its Markdown and its plots (file name → PNG bytes, drawn lazily)."""
+    """A rendered report: its Markdown and the data of its plots (drawn by ``images``)."""
 
     markdown: str
     plots: list[plot_data.Plot] = field(default_factory=list)
@@ -79,6 +79,7 @@ class Report:
     """The folder beside the report that holds the plots, relative to the report."""
 
     def images(self) -> dict[str, bytes]:
+        """File name → PNG bytes (matplotlib runs here)."""
         return {p.file: plot_data.draw(p) for p in self.plots}
 
 
