@@ -16,7 +16,7 @@ from costmodel.cli import app
 from costmodel.evaluate import Options
 from costmodel.report import plots
 from costmodel.report.markdown import details, slug, split_ref
-from costmodel.report.regenerate import CONFIG_NAME, REPORTS_DIR, check, compare_dirs, regenerate
+from costmodel.report.regenerate import CONFIG_NAME, check, compare_dirs, regenerate
 from costmodel.report.tables import largest_layer_records
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -210,7 +210,8 @@ def test_committed_reports_are_fresh():
     """Regenerate reports/ into a temporary folder; Markdown must match exactly, plots by the
     data they show (and pixel for pixel under the matplotlib version that drew them).
     Fix a failure with: python -m costmodel.report.regenerate"""
-    assert check(REPORTS_DIR / CONFIG_NAME, REPORTS_DIR) == []
+    reports = ROOT / "reports"
+    assert check(reports / CONFIG_NAME, reports) == []
 
 
 def test_staleness_is_detected(tmp_path):

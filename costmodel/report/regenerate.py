@@ -1,6 +1,6 @@
 """Regenerate the committed reports (``reports/``) from ``reports/comparisons.yaml``.
 
-    python -m costmodel.report.regenerate            # rewrite reports/
+    python -m costmodel.report.regenerate            # rewrite reports/ (from the repo root)
     python -m costmodel.report.regenerate --check    # exit 1 if a committed report is stale
 
 ``--check`` regenerates into a temporary folder and compares: Markdown text exactly; each
@@ -23,7 +23,8 @@ from costmodel.errors import CostModelError
 from costmodel.evaluate import Options
 from costmodel.report.markdown import ReportRequest, build_report, write_report
 
-REPORTS_DIR = Path(__file__).resolve().parents[2] / "reports"
+REPORTS_DIR = Path("reports")
+"""Relative to the working directory: run the command from the repository root."""
 CONFIG_NAME = "comparisons.yaml"
 COMMAND = "python -m costmodel.report.regenerate"
 
