@@ -245,3 +245,11 @@ def test_the_examples_run_and_pass(command, monkeypatch):
     res = runner.invoke(app, command[1:])
     assert res.exit_code == 0, res.output
     assert "all 10 limits met" in res.stdout
+
+
+def test_an_unwritable_summary_warns_and_keeps_the_exit_code(tmp_path, monkeypatch):
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "no" / "such" / "dir.md"))
+    res = check(tmp_path, "models: [{model: effnet, limits: {flops: 1k}}]")
+    assert res.exit_code == 1
+    assert "warning: cannot write the job summary" in res.stderr
+    assert "over budget: effnet (32×32): FLOPs" in res.stderr

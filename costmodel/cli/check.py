@@ -17,9 +17,14 @@ from costmodel.errors import CostModelError
 def _step_summary(markdown: str) -> None:
     """Append to the GitHub Actions job summary when running there."""
     target = os.environ.get("GITHUB_STEP_SUMMARY")
-    if target:
+    if not target:
+        return
+    try:
         with open(target, "a", encoding="utf-8") as f:
             f.write(markdown + "\n")
+    except OSError as e:  # the summary is a courtesy: the exit code still tells the result
+        sys.stderr.write(f"warning: cannot write the job summary {target}: "
+                         f"{e.strerror or e}\n")
 
 
 @app.command()
