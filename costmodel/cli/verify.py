@@ -34,7 +34,7 @@ def verify(
     try:  # the optional extra: without it, say what to install (exit code 2)
         from costmodel.torch.verify import verify_model
     except ImportError as e:
-        missing = e.name or "torch or fvcore"
+        missing = (e.name or "torch or fvcore").split(".")[0]
         raise fail(f"verify needs torch and fvcore, and {missing} is not installed: "
                    f"{EXTRA_HINT}") from None
     results = [verify_model(m, input=input, width=width, num_classes=classes) for m in models]

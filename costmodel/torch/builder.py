@@ -69,7 +69,7 @@ class BranchModule(nn.Module):
 
 def _conv(row: Row) -> nn.Module:
     layer, x = row.layer, row.inputs[0]
-    kernel, stride, padding, dilation = layer._geometry()
+    kernel, stride, padding, dilation = layer.geometry
     groups = x.c if row.type == "dwconv" else layer.groups
     args = dict(in_channels=x.c, out_channels=row.out.c, kernel_size=kernel, stride=stride,
                 dilation=dilation, groups=groups, bias=layer.bias)

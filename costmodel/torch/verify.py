@@ -9,14 +9,17 @@ with fvcore's reason instead of disappearing into the totals.
 
 from __future__ import annotations
 
-import logging
+import warnings
 from collections import Counter, defaultdict
 from typing import Mapping
 
 import torch
-from fvcore.nn import FlopCountAnalysis, parameter_count
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
+
+with warnings.catch_warnings():  # fvcore.nn scripts its loss functions at import time
+    warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", DeprecationWarning)
+    from fvcore.nn import FlopCountAnalysis, parameter_count
 
 from costmodel.api import load
 from costmodel.errors import CostModelError
@@ -149,7 +152,6 @@ def verify_result(result: Result, paper: Result) -> Verification:
     shapes, flop_counter = _run(model, x, paths)
 
     analysis = _FlopCount(model, (x,))
-    logging.getLogger("fvcore").setLevel(logging.ERROR)
     children = _children(model)
     own_flops = _own(analysis.by_module(), children)
     own_params = _own(parameter_count(model), children)
@@ -164,10 +166,10 @@ def verify_result(result: Result, paper: Result) -> Verification:
         params=result.totals.params, fvcore_params=int(parameter_count(model)[""]), numel=numel)
 
 
-def verify_model(model, *, input=None, width: float | None = None,
+def verify_model(model, *, input=None, width: float | None = None, depth: float | None = None,
                  num_classes: int | None = None) -> Verification:
     """Load, evaluate, build and check one model (zoo name, spec file or ModelSpec)."""
     spec = load(model)
-    kwargs = dict(input=input, width=width, num_classes=num_classes)
+    kwargs = dict(input=input, width=width, depth=depth, num_classes=num_classes)
     return verify_result(evaluate(spec, options=FVCORE_SCOPE, **kwargs),
                          evaluate(spec, options=FLOP_COUNTER_SCOPE, **kwargs))
