@@ -31,14 +31,31 @@ def verify(
     from costmodel.torch import EXTRA_HINT
     from costmodel.torch.report import verify_tables
 
-    try:  # the optional extra: without it, say what to install (exit code 2)
-        from costmodel.torch.verify import verify_model
-    except ImportError as e:
-        missing = (e.name or "torch or fvcore").split(".")[0]
+    missing = _missing_extra()
+    if missing is None:
+        try:
+            from costmodel.torch.verify import verify_model
+        except ImportError as e:  # installed but broken
+            missing = (e.name or "torch or fvcore").split(".")[0]
+    if missing is not None:
         raise fail(f"verify needs torch and fvcore, and {missing} is not installed: "
-                   f"{EXTRA_HINT}") from None
+                   f"{EXTRA_HINT}")
     results = [verify_model(m, input=input, width=width, num_classes=classes) for m in models]
     emit(render(verify_tables(results, every_layer), format.value,
                 [v.record() for v in results]))
     if not all(v.ok for v in results):
         raise typer.Exit(1)
+
+
+def _missing_extra() -> str | None:
+    """torch or fvcore if one cannot be found (found without importing torch, which takes
+    seconds), else None."""
+    import importlib.util
+
+    for name in ("torch", "fvcore"):
+        try:
+            if importlib.util.find_spec(name) is None:
+                return name
+        except ValueError:  # set to None in sys.modules: its import is blocked
+            return name
+    return None
