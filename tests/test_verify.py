@@ -18,7 +18,7 @@ from costmodel.errors import CostModelError
 from costmodel.layers import linear, norm, pool
 from costmodel.spec.zoo import zoo
 from costmodel.torch.builder import build, example_input
-from costmodel.torch.verify import FVCORE_SCOPE, _FlopCount, verify_model
+from costmodel.torch.verify import FVCORE_SCOPE, RecordingFlopCount, verify_model
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -87,7 +87,7 @@ def test_shufflenet_lists_what_fvcore_does_not_count():
 def test_unsupported_ops_match_fvcore_own_list():
     result = evaluate_model("effnet-shufflenet", options=FVCORE_SCOPE)
     model = build(result)
-    analysis = _FlopCount(model, (example_input(result),))
+    analysis = RecordingFlopCount(model, (example_input(result),))
     analysis.total()
     mine = {}
     for op, _, reason in analysis.uncounted:

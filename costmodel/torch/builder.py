@@ -106,10 +106,9 @@ def _global_pool(row: Row) -> nn.Module:
 
 def _upsample(row: Row) -> nn.Module:
     sh, sw = pair(row.layer.scale)
-    if row.layer.mode == "bilinear":
-        return nn.Upsample(scale_factor=(float(sh), float(sw)), mode="bilinear",
-                           align_corners=False)
-    return nn.Upsample(scale_factor=(float(sh), float(sw)), mode="nearest")
+    mode = row.layer.mode
+    return nn.Upsample(scale_factor=(float(sh), float(sw)), mode=mode,
+                       align_corners=False if mode == "bilinear" else None)
 
 
 def _leaky_relu(row: Row) -> nn.Module:

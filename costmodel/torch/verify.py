@@ -33,7 +33,7 @@ FLOP_COUNTER_SCOPE = Options(scope="paper", flops_per_madd=2, bn_params=True)
 """FlopCounterMode's: conv and matmul only, 2 FLOPs per multiply-add."""
 
 
-class _FlopCount(FlopCountAnalysis):
+class RecordingFlopCount(FlopCountAnalysis):
     """fvcore's FlopCountAnalysis, also noting each op it counts as nothing, and why.
 
     fvcore asks ``_should_ignore_node`` about every op it has no counter for: True means
@@ -151,7 +151,7 @@ def verify_result(result: Result, paper: Result) -> Verification:
     paths = [n.path for n in _walk(result.tree)]
     shapes, flop_counter = _run(model, x, paths)
 
-    analysis = _FlopCount(model, (x,))
+    analysis = RecordingFlopCount(model, (x,))
     children = _children(model)
     own_flops = _own(analysis.by_module(), children)
     own_params = _own(parameter_count(model), children)
