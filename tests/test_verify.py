@@ -1,0 +1,207 @@
+"""costmodel verify: every zoo model agrees exactly with fvcore, layer by layer; disagreements
+are caught; without torch, verify says what to install and nothing else needs torch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import verify_layers
+from typer.testing import CliRunner
+
+from costmodel.api import evaluate_model
+from costmodel.cli import app
+from costmodel.errors import CostModelError
+from costmodel.layers import linear, norm, pool
+from costmodel.spec.zoo import zoo
+from costmodel.torch.builder import build, example_input
+from costmodel.torch.verify import FVCORE_SCOPE, RecordingFlopCount, verify_model
+
+ROOT = Path(__file__).resolve().parent.parent
+runner = CliRunner()
+
+MADDS_BUDGET = 1_000_000_000
+"""Models above this many multiply-adds at their default input are verified at a smaller one
+(halved until under it, never below 32): the counts are closed-form in the input size, so a
+smaller input checks the same formulas while keeping the suite fast on 2 cores."""
+VARIANT_SIDE = 64
+"""Variants (widths, group counts) are verified at most at 64×64: what they change is channels,
+which the base model at its full input has already been checked with at every spatial size."""
+
+
+def zoo_models() -> list[tuple[str, bool]]:
+    """Every zoo entry (True) and each of its declared variants (False), found at test time."""
+    return [(name, name == e.name) for e in zoo()
+            for name in (e.name, *(f"{e.name}-{v}" for v in e.variants))]
+
+
+def test_input(model: str, base: bool) -> str:
+    h, w = evaluate_model(model).input
+    if not base:
+        h, w = min(h, VARIANT_SIDE), min(w, VARIANT_SIDE)
+    while evaluate_model(model, input=f"{h}x{w}").totals.flops > MADDS_BUDGET and min(h, w) > 32:
+        h, w = max(h // 2, 32), max(w // 2, 32)
+    return f"{h}x{w}"
+
+
+test_input.__test__ = False  # a helper, not a test
+
+
+@pytest.mark.parametrize("model,base", zoo_models(), ids=[m for m, _ in zoo_models()])
+def test_zoo_model_verifies_exactly(model, base):
+    size = test_input(model, base)
+    v = verify_model(model, input=size)
+    assert v.differing == []  # every layer: FLOPs, params and output shape
+    assert v.flops == v.fvcore_flops
+    assert v.madds_x2 == v.flop_counter
+    assert v.params == v.fvcore_params == v.numel
+    assert all(o.ok for o in v.ops) and v.ok
+    rows = evaluate_model(model, input=size).rows
+    # one check per primitive, plus one per parallel node (its split and merge together)
+    assert len(v.layers) == len({r.path if r.layer is not None else r.path.rsplit(".", 1)[0]
+                                 for r in rows})
+
+
+def test_shufflenet_lists_what_fvcore_does_not_count():
+    """ShuffleNet 1× g=3: 16 units in 3 stages (4 + 8 + 4), the first of each with stride 2
+    (concat with a 3×3 avg pool), the other 13 residual (add)."""
+    v = verify_model("shufflenet")
+    found = {u.op: (u.reason, u.occurrences) for u in v.uncounted}
+    units, stride2 = 4 + 8 + 4, 3
+    assert found == {
+        "aten::add": ("unsupported", units - stride2),
+        "aten::cat": ("ignored", stride2),
+        "aten::avg_pool2d": ("unsupported", stride2),
+        "aten::channel_shuffle": ("unsupported", units),
+        "aten::max_pool2d": ("unsupported", 1),
+        "aten::relu": ("ignored", 1 + 2 * units),  # conv1, and per unit after gconv1 and merge
+        "aten::flatten": ("ignored", 1),
+    }
+    adds = next(u for u in v.uncounted if u.op == "aten::add")
+    assert adds.layers[0] == "stage2.1.0.res" and len(adds.layers) == units - stride2
+
+
+def test_unsupported_ops_match_fvcore_own_list():
+    result = evaluate_model("effnet-shufflenet", options=FVCORE_SCOPE)
+    model = build(result)
+    analysis = RecordingFlopCount(model, (example_input(result),))
+    analysis.total()
+    mine = {}
+    for op, _, reason in analysis.uncounted:
+        if reason == "unsupported":
+            mine[op] = mine.get(op, 0) + 1
+    assert mine == dict(analysis.unsupported_ops())
+
+
+def test_a_wrong_flop_formula_is_caught(monkeypatch):
+    """Batch norm counted one FLOP too many: each BN layer, the operator and the total differ."""
+    right = norm.batch_norm_cost
+    monkeypatch.setattr(norm, "batch_norm_cost", lambda x, affine: right(x, affine)._replace(
+        fvcore_flops=right(x, affine).fvcore_flops + 1))
+    v = verify_model("effnet")
+    bns = [r.path for r in evaluate_model("effnet").rows if r.type == "bn"]
+    assert [c.path for c in v.differing] == bns
+    assert all(c.differs == ["flops"] and c.flops == c.fvcore_flops + 1 for c in v.differing)
+    assert {o.op: o.flops - o.fvcore_flops for o in v.ops if not o.ok} == {"batch_norm": len(bns)}
+    assert v.flops == v.fvcore_flops + len(bns) and not v.ok
+    res = runner.invoke(app, ["verify", "effnet", "-f", "markdown"])
+    assert res.exit_code == 1
+    assert f"{len(bns)} of {len(v.layers)} layers differ" in res.stdout
+    assert all(f"| {p} |" in res.stdout for p in bns)
+
+
+def test_a_wrong_param_count_is_caught(monkeypatch):
+    right = linear.linear_cost
+    monkeypatch.setattr(linear, "linear_cost", lambda n_in, n_out, bias: right(
+        n_in, n_out, bias)._replace(params=n_in * n_out))  # forgets the bias
+    v = verify_model("mobilenet-0.25", input=32)
+    assert [(c.path, c.differs, c.torch_params - c.params) for c in v.differing] == \
+        [("fc", ["params"], 1000)]
+    assert v.fvcore_params - v.params == v.numel - v.params == 1000 and not v.ok
+
+
+def test_a_wrong_shape_is_caught(monkeypatch):
+    right = pool.spatial_out
+    monkeypatch.setattr(pool, "spatial_out", lambda *a, **k: (right(*a, **k)[0] + 1,
+                                                              right(*a, **k)[1]))
+    v = verify_layers([{"type": "conv", "out": 4}, {"type": "max_pool", "kernel": 2}])
+    assert [(c.path, c.differs, c.shape, c.torch_shape) for c in v.differing] == \
+        [("1", ["shape"], [4, 5, 4], [4, 4, 4])]
+
+
+def test_a_layer_torch_cannot_run_is_named():
+    with pytest.raises(CostModelError) as e:
+        verify_layers([{"type": "conv", "out": 4},
+                       {"name": "pool", "type": "max_pool", "kernel": 2, "padding": 2}])
+    assert e.value.path == "pool" and "pad should be at most half" in str(e.value)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["verify", "missing.yaml"], "no such spec file"),
+    (["verify", "mobilenett"], "did you mean mobilenet"),
+    (["verify", "effnet", "--input", "0"], "positive"),
+])
+def test_verify_bad_input_exits_2(args, message):
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2 and message in res.stderr
+
+
+def test_verify_json_contract():
+    res = runner.invoke(app, ["verify", "effnet", "mobilenet-0.5", "--input", "32", "-f", "json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert [d["model"] for d in data] == ["effnet", "mobilenet-0.5"]
+    for d in data:
+        t = d["totals"]
+        expected = evaluate_model(d["model"], input=32, options=FVCORE_SCOPE).totals
+        assert t["flops"] == t["fvcore_flops"] == expected.flops
+        assert t["params"] == t["fvcore_params"] == t["numel"] == expected.params
+        assert t["madds_x2"] == t["flop_counter"] == 2 * evaluate_model(
+            d["model"], input=32).totals.flops
+        assert d["ok"] and d["differing"] == [] and all(c["ok"] for c in d["layers"])
+        assert {u["reason"] for u in d["uncounted"]} <= {"ignored", "unsupported"}
+    assert {u["op"] for u in data[0]["uncounted"]} >= {"aten::leaky_relu", "aten::max_pool2d"}
+
+
+@pytest.mark.parametrize("fmt,expected", [
+    ("table", "exact"), ("markdown", "| effnet | 32×32 |"), ("csv", "# Analytic counts vs fvcore"),
+])
+def test_verify_formats(fmt, expected):
+    res = runner.invoke(app, ["verify", "effnet", "-f", fmt, "--all"])
+    assert res.exit_code == 0, res.output
+    assert expected in res.stdout
+    assert "stage1.block.pw" in res.stdout  # --all lists every layer
+    assert "aten::leaky_relu" in res.stdout and "unsupported" in res.stdout
+
+
+def _cli(*args: str, block: str | None = None) -> subprocess.CompletedProcess:
+    """The CLI in a fresh interpreter, optionally with a package made unimportable; prints
+    whether torch / fvcore were imported."""
+    code = (f"import sys\nif {block!r}: sys.modules[{block!r}] = None\n"
+            f"sys.argv = ['costmodel', *{list(args)!r}]\nfrom costmodel.cli import main\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\nelse:\n    code = 0\n"
+            "print('imported:', sorted(m for m in ('torch', 'fvcore') if sys.modules.get(m)))\n"
+            "sys.exit(code)\n")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+
+
+@pytest.mark.parametrize("block", ["torch", "fvcore"])
+def test_verify_without_the_extra_says_what_to_install(block):
+    res = _cli("verify", "effnet", block=block)
+    assert res.returncode == 2, res.stderr
+    assert f"{block} is not installed" in res.stderr
+    assert 'pip install "costmodel[torch]"' in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize("args", [("compare", "effnet", "mobilenet", "shufflenet", "-i", "32"),
+                                  ("show", "shufflenet", "-f", "json"), ("list",)])
+def test_analytic_commands_never_import_torch(args):
+    res = _cli(*args)
+    assert res.returncode == 0 and "imported: []" in res.stdout, res.stderr
+    blocked = _cli(*args, block="torch")
+    assert blocked.returncode == 0, blocked.stderr
