@@ -65,16 +65,17 @@ class Inception(Block):
         c = {k: ctx.channels(getattr(self, k)) for k in
              ("c1", "c3_reduce", "c3", "c5_reduce", "c5", "pool_proj")}
         k5 = self.c5_kernel
+
+        def unit(name: str, out: int, kernel: int) -> LayerSpec:
+            return make(Sequential, name=name,
+                        layers=conv_unit("conv", out, kernel, padding=kernel // 2, bn=self.bn))
+
         branches = [
             conv_unit("conv", c["c1"], 1, bn=self.bn),
-            [make(Sequential, name="reduce", layers=conv_unit("conv", c["c3_reduce"], 1, bn=self.bn)),
-             make(Sequential, name="conv3x3", layers=conv_unit("conv", c["c3"], 3, bn=self.bn))],
-            [make(Sequential, name="reduce", layers=conv_unit("conv", c["c5_reduce"], 1, bn=self.bn)),
-             make(Sequential, name=f"conv{k5}x{k5}",
-                  layers=conv_unit("conv", c["c5"], k5, padding=k5 // 2, bn=self.bn))],
+            [unit("reduce", c["c3_reduce"], 1), unit("conv3x3", c["c3"], 3)],
+            [unit("reduce", c["c5_reduce"], 1), unit(f"conv{k5}x{k5}", c["c5"], k5)],
             [make(Pool, name="pool", type="max_pool", kernel=3, stride=1, padding=1,
-                  ceil_mode=True),
-             make(Sequential, name="proj", layers=conv_unit("conv", c["pool_proj"], 1, bn=self.bn))],
+                  ceil_mode=True), unit("proj", c["pool_proj"], 1)],
         ]
         return [make(Parallel, name="branches", merge="concat", branches=branches,
                      branch_names=["branch1", "branch2", "branch3", "branch4"])]
