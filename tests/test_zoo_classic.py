@@ -338,6 +338,22 @@ def test_skipnet_imagenet_adds_gates_to_resnet():
     assert plain.flops == evaluate_model("resnet50").totals.flops  # without the gates
 
 
+@pytest.mark.parametrize("name,most,at_07,at_01", [
+    ("skipnet-110", 0.978, 0.29, 0.88),
+    ("skipnet-imagenet", 0.915, 0.27, 0.82),
+])
+def test_skipnet_reductions_within_reach(name, most, at_07, at_01):
+    """REFERENCE §8.6: 'SkipNet reduces computation by 30-90%' (against the plain ResNet).
+    Skipping every gated block saves at most 1 − minimum/plain, which covers that range;
+    keeping blocks with p = 0.7 saves a little under 30% (the always-run first block, stem,
+    shortcuts and classifier stay), p = 0.1 over 80%."""
+    r = evaluate_model(name)
+    s = {p: skip_cost(r, p) for p in (0.7, 0.1)}
+    assert round(1 - s[0.7].minimum.flops / s[0.7].plain.flops, 3) == most
+    saved = [1 - s[p].expected[0] / s[p].plain.flops for p in (0.7, 0.1)]
+    assert [math.floor(100 * x) / 100 for x in saved] == [at_07, at_01]
+
+
 @pytest.mark.parametrize("p", [0.0, 0.25, 0.6, 1.0])
 def test_min_max_expected(p):
     r = evaluate_model("skipnet-38-ffgate2")
