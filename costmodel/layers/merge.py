@@ -1,5 +1,5 @@
-"""Multi-input primitives: the merges of a ``parallel`` node (concat, add, multiply) and the
-channel split that can feed its branches."""
+"""Multi-input primitives: the merges of a ``parallel`` node (concat, add, multiply,
+hierarchical feature fusion) and the channel split that can feed its branches."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from costmodel.errors import ShapeError
 from costmodel.layers.base import Cost
 from costmodel.shape import Shape
 
-MergeKind = Literal["concat", "add", "multiply"]
+MergeKind = Literal["concat", "add", "multiply", "hff"]
 
 
 def _maps(xs: list[Shape], what: str) -> None:
@@ -43,7 +43,8 @@ def add_cost(xs: list[Shape]) -> Cost:
 
 
 def multiply_cost(xs: list[Shape]) -> Cost:
-    """Element-wise product, broadcasting C×1×1 gates over C×H×W maps (SE gating).
+    """Element-wise product, broadcasting C×1×1 gates over C×H×W maps (SE gating) and 1×1×1
+    gates over whole maps (SkipNet's execute/skip decision).
 
     FLOPs = 0 in the papers' scope (fvcore does not count aten::mul)
     MAC   = Σ inputs + output
@@ -51,16 +52,35 @@ def multiply_cost(xs: list[Shape]) -> Cost:
     _maps(xs, "multiply")
     out = max(xs, key=lambda x: x.numel)
     for x in xs:
-        if x.c != out.c or (x.hw != 1 and (x.h, x.w) != (out.h, out.w)):
-            raise ShapeError("multiply needs equal shapes or a C×1×1 gate with the same C, got "
-                             + ", ".join(str(x) for x in xs), field="merge")
+        scalar = x.c == 1 and x.hw == 1
+        if not scalar and (x.c != out.c or (x.hw != 1 and (x.h, x.w) != (out.h, out.w))):
+            raise ShapeError("multiply needs equal shapes, a C×1×1 gate with the same C, or a "
+                             "1×1×1 gate, got " + ", ".join(str(x) for x in xs), field="merge")
     return Cost(out=out, mac=sum(x.numel for x in xs) + out.numel)
+
+
+def hff_cost(xs: list[Shape]) -> Cost:
+    """Hierarchical feature fusion (ESPNet): the running sums b1, b1+b2, b1+b2+b3, … of the
+    branches, concatenated.
+
+    FLOPs = 0 (additions, not multiply-adds)
+    MAC   = 3·(K−1)·s + Σ inputs + output, for K branches of s elements each: K−1 running
+            sums (each reads two maps and writes one), then the concatenation (a copy)
+    """
+    _maps(xs, "fuse")
+    if len(set(xs)) > 1:
+        raise ShapeError("hff needs branches of equal shape, got "
+                         + ", ".join(str(x) for x in xs), field="merge")
+    s = xs[0].numel
+    out = Shape(xs[0].c * len(xs), xs[0].h, xs[0].w)
+    return Cost(out=out, mac=3 * (len(xs) - 1) * s + len(xs) * s + out.numel)
 
 
 MERGES: dict[str, Callable[[list[Shape]], Cost]] = {
     "concat": concat_cost,
     "add": add_cost,
     "multiply": multiply_cost,
+    "hff": hff_cost,
 }
 
 

@@ -1,0 +1,45 @@
+"""skipnet: the minimum, maximum and expected cost of a network with skippable blocks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from costmodel import api, views
+from costmodel.cli import app, emit, handles_errors
+from costmodel.cli._options import (BnParamsOpt, ClassesOpt, DtypeOpt, DtypeOption, Fmt,
+                                    FlopsPerMaddOpt, FormatOpt, InputOpt, ScopeOpt, ScopeOption,
+                                    WidthOpt, make_options)
+from costmodel.render import render
+
+
+@app.command()
+@handles_errors
+def skipnet(
+    model: Annotated[str, typer.Argument(help="A model with gated_residual blocks "
+                                              "(skipnet-110, skipnet-imagenet) or a spec file.")],
+    keep_prob: Annotated[str, typer.Option(
+        "--keep-prob", "-p",
+        help="Probability that a gated block runs: one value for every block (0.6), or one "
+             "per gated block in execution order (0.9,0.8,…).")],
+    input: InputOpt = None,
+    width: WidthOpt = None,
+    classes: ClassesOpt = None,
+    format: FormatOpt = Fmt.table,
+    scope: ScopeOption = ScopeOpt.paper,
+    flops_per_madd: FlopsPerMaddOpt = 1,
+    bn_params: BnParamsOpt = True,
+    dtype: DtypeOption = DtypeOpt.float32,
+):
+    """SkipNet cost: minimum (every gated block skipped), maximum (every block runs) and the
+    expected cost for the given execution probabilities; gates are always paid."""
+    from costmodel import skip
+
+    probs = skip.parse_keep_prob(keep_prob)
+    options = make_options(scope, flops_per_madd, bn_params, dtype)
+    result = api.evaluate_model(model, input=input, width=width, num_classes=classes,
+                                options=options)
+    report = skip.skip_cost(result, probs)
+    emit(render([skip.summary_table(report), skip.blocks_table(report)], format.value,
+                skip.payload(report, views.conventions(options))))
