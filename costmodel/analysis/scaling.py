@@ -18,7 +18,7 @@ import itertools
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
@@ -549,7 +549,7 @@ class Point:
     depth: float
     resolution: float | None
     input: tuple[int, int]
-    totals: Totals
+    totals: Totals | None = None
 
 
 @dataclass(frozen=True)
@@ -624,6 +624,35 @@ def _describe(p: Point, axes: Sequence[Axis]) -> str:
     return ", ".join(parts) or "the model as named"
 
 
+def _settings(model: str | ModelSpec, variants: list[Axis] | None, var_axes: list[Axis] | None):
+    """(variant, variables, spec) for each variant × variable setting: the spec is loaded again
+    for each, since variants and variables change the layers themselves."""
+    from costmodel.api import load
+    from costmodel.spec.loader import load_spec
+    from costmodel.spec.zoo import locate
+
+    if not variants and not var_axes:
+        yield None, {}, load(model)
+        return
+    if isinstance(model, ModelSpec):
+        raise CostModelError("variant and variable axes need a zoo name or a spec file, "
+                             "not a loaded spec")
+    file, pieces = locate(model)
+    var_axes = var_axes or []
+    for variant in variants[0].values if variants else (None,):
+        extra = variant.lower().replace("_", "-").split("-") if variant else []
+        for setting in itertools.product(*(a.values for a in var_axes)):
+            var_set = {a.var: v for a, v in zip(var_axes, setting)}
+            try:
+                spec = load_spec(file, [*pieces, *extra], var_set)
+            except CostModelError as e:
+                what = [*([f"variant {variant}"] if variant else []),
+                        *(f"{k}={v}" for k, v in var_set.items())]
+                e.message = f"{e.message} ({', '.join(what)})"
+                raise
+            yield variant, var_set, spec
+
+
 def sweep(model: str | ModelSpec, axes: Sequence[Axis], *, budget: Budget = Budget(),
           options: Options = Options(), cost: Literal["params", "mac"] = "params",
           input=None, skip_invalid: bool = False) -> SweepResult:
@@ -635,10 +664,6 @@ def sweep(model: str | ModelSpec, axes: Sequence[Axis], *, budget: Budget = Budg
     configuration that does not evaluate (a collapsed feature map, groups that do not divide)
     is an error naming it, or, with ``skip_invalid``, is left out and listed in ``skipped``.
     """
-    from costmodel.api import load
-    from costmodel.spec.loader import load_spec
-    from costmodel.spec.zoo import locate
-
     by_kind: dict[str, list[Axis]] = {}
     for a in axes:
         if not a.values:
@@ -656,58 +681,30 @@ def sweep(model: str | ModelSpec, axes: Sequence[Axis], *, budget: Budget = Budg
         raise CostModelError(f"the grid has {size:,} configurations (at most "
                              f"{MAX_GRID_POINTS:,}); use coarser steps")
 
-    def one(kind: str) -> tuple:
+    def values(kind: str) -> tuple:
         return by_kind[kind][0].values if kind in by_kind else (None,)
-
-    var_axes = by_kind.get("var", [])
-    reloads = "variant" in by_kind or bool(var_axes)
-    if reloads and isinstance(model, ModelSpec):
-        raise CostModelError("variant and variable axes need a zoo name or a spec file, "
-                             "not a loaded spec")
-    name = model.name if isinstance(model, ModelSpec) else str(model)
-    source = locate(str(model)) if reloads else None
-    base_spec = None if reloads else load(model)
 
     points: list[Point] = []
     skipped: list[tuple[str, str]] = []
-    var_grid = list(itertools.product(*(a.values for a in var_axes)))
-    for variant in one("variant"):
-        for var_values in var_grid:
-            var_set = {a.var: v for a, v in zip(var_axes, var_values)}
-            if reloads:
-                file, pieces = source
-                extra = variant.lower().replace("_", "-").split("-") if variant else []
-                setting = ", ".join([*([f"variant {variant}"] if variant else []),
-                                     *(f"{k}={v}" for k, v in var_set.items())])
-                try:
-                    spec = load_spec(file, [*pieces, *extra], var_set)
-                except CostModelError as e:
-                    e.message = f"{e.message} ({setting})"
+    shapes = list(itertools.product(values("depth"), values("width"), values("resolution"),
+                                    values("input")))
+    for variant, var_set, spec in _settings(model, by_kind.get("variant"), by_kind.get("var")):
+        base_hw = parse_input(input) if input is not None else spec.input_hw
+        for depth, width, res, hw in shapes:
+            hw = scaled_input(base_hw, res) if res is not None else (hw or base_hw)
+            point = Point(spec.name, variant, var_set, width or 1.0, depth or 1.0, res, hw)
+            try:
+                totals = evaluate(spec, input=hw, width=spec.width * point.width,
+                                  depth=spec.depth * point.depth, options=options,
+                                  totals_only=True).totals
+            except CostModelError as e:
+                where = _describe(point, ordered)
+                if not skip_invalid:
+                    e.message = f"{e.message} (at {where})"
                     raise
-            else:
-                spec = base_spec
-            base_hw = parse_input(input) if input is not None else spec.input_hw
-            for depth in one("depth"):
-                for width in one("width"):
-                    for res in one("resolution"):
-                        for hw in one("input"):
-                            if res is not None:
-                                hw = scaled_input(base_hw, res)
-                            hw = hw or base_hw
-                            point = Point(spec.name, variant, var_set, width or 1.0,
-                                          depth or 1.0, res, hw, Totals(0, 0, 0, 0))
-                            try:
-                                result = evaluate(spec, input=hw, width=spec.width * point.width,
-                                                  depth=spec.depth * point.depth, options=options,
-                                                  totals_only=True)
-                            except CostModelError as e:
-                                where = _describe(point, ordered)
-                                if skip_invalid:
-                                    skipped.append((where, str(e)))
-                                    continue
-                                e.message = f"{e.message} (at {where})"
-                                raise
-                            points.append(Point(**{**point.__dict__, "totals": result.totals}))
+                skipped.append((where, str(e)))
+                continue
+            points.append(replace(point, totals=totals))
     if not points:
         raise CostModelError(f"no configuration of the grid evaluates ({len(skipped)} tried; "
                              f"first: {skipped[0][0]}: {skipped[0][1]})" if skipped else
@@ -723,6 +720,7 @@ def sweep(model: str | ModelSpec, axes: Sequence[Axis], *, budget: Budget = Budg
     best = min(fitting, key=lambda i: (-points[i].totals.flops, points[i].totals.params,
                                        points[i].totals.mac, i)) \
         if budget and fitting else None
+    name = model.name if isinstance(model, ModelSpec) else str(model)
     return SweepResult(name, ordered, tuple(points), front, cost, budget, fits, best,
                        tuple(skipped), options)
 
