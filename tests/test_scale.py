@@ -98,6 +98,12 @@ def test_depth_rounds_repeats_up_per_stage():
     assert s.factors[1].applied == f"{1 + 3 * 16 + 1} → {1 + 3 * (4 + 9 + 4 + 3) + 1} layers"
 
 
+def test_depth_never_removes_a_stage():
+    """ceil(n·d) ≥ 1 for any d > 0: a tiny depth keeps one unit per repeat."""
+    s = scale(load("shufflenet"), Multipliers(depth=0.01))
+    assert [g.scaled.layers for g in s.stages] == [1, 3 * 2, 3 * 2, 3 * 2, 1]
+
+
 def test_resolution_rounding_through_the_strides():
     """224·1.15 = 257.6 → 258; conv1 (3×3/2, pad 1) and the max pool (3×3/2, pad 1) and each
     stage's stride-2 unit give ceil-like sizes: the 7×7 last map becomes 9×9, not 8.05×8.05,
@@ -160,6 +166,7 @@ def test_stage_groups_without_stages_follow_top_level_layers():
     ({"resolution": 0}, "resolution multiplier must be positive"),
     ({"width": float("nan")}, "must be a finite number"),
     ({"depth": 1e6}, "implausibly large"),
+    ({"depth": 0}, "depth multiplier must be positive"),
 ])
 def test_bad_multipliers(kwargs, message):
     with pytest.raises(CostModelError, match=message):

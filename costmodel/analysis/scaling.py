@@ -305,6 +305,13 @@ def _at(what: str, fn, *args, **kwargs):
         raise
 
 
+def _rounding_text(spec: ModelSpec) -> str:
+    r = spec.rounding
+    if r.rule == "divisible":
+        return f"channels to multiples of {r.divisor}"
+    return f"channels truncated (at least {r.min})"
+
+
 def scale(spec: ModelSpec, multipliers: Multipliers, *, input=None, options: Options = Options(),
           resolution_multiple: int = 1, name: str | None = None) -> Scaling:
     """Scale ``spec`` (at ``input``, default the spec's) by ``multipliers`` and measure it.
@@ -329,7 +336,8 @@ def scale(spec: ModelSpec, multipliers: Multipliers, *, input=None, options: Opt
         return sum(row.category in WEIGHTED for row in r.rows)
 
     factors = (
-        Factor("width", m.width, f"α {spec.width:g} → {_fmt(spec.width * m.width)}",
+        Factor("width", m.width, f"α {spec.width:g} → {_fmt(spec.width * m.width)}, "
+                                 f"{_rounding_text(spec)}",
                Multipliers(width=m.width).predicted(), _growths(only_width.totals, base.totals)),
         Factor("depth", m.depth, f"{layers(base)} → {layers(only_depth)} layers",
                Multipliers(depth=m.depth).predicted(), _growths(only_depth.totals, base.totals)),
