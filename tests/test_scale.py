@@ -152,6 +152,34 @@ def test_written_spec_loads_back_to_the_scaled_model(tmp_path, model, fmt):
         assert evaluate(again, options=opts).totals == evaluate(s.spec, options=opts).totals
 
 
+# Every structural feature a spec can have, to check that a written spec keeps them all.
+FEATURES = {"name": "features", "input": [32, 24], "num_classes": 7,
+            "rounding": {"rule": "divisible", "divisor": 8, "min": 8}, "layers": [
+    {"name": "stem", "type": "conv", "out": 16, "kernel": [1, 3], "stride": [1, 2]},
+    {"name": "st", "type": "stage", "layers": [
+        {"name": "rep", "type": "repeat", "n": 2, "first": {"stride": 2},
+         "layers": [{"type": "dwsep", "out": 16, "activation": "relu6"}]}]},
+    {"name": "res", "type": "residual", "layers": [{"type": "conv", "out": 16, "kernel": 1}],
+     "shortcut": [{"type": "identity"}]},
+    {"name": "par", "type": "parallel", "merge": "concat", "split": "half",
+     "branch_names": ["a", "b"], "branches": [[{"type": "conv", "out": 8, "kernel": 1}], []]},
+    {"name": "se", "type": "se", "ratio": 0.25},
+    {"name": "head", "type": "conv", "out": 64, "kernel": 1, "channel_scaling": "no_shrink"},
+    {"type": "global_pool"}, {"type": "flatten"}, {"type": "linear", "out": "classes"}]}
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "json"])
+def test_written_spec_keeps_every_structure(tmp_path, fmt):
+    s = scale(validate_spec(FEATURES, "<features>"), Multipliers(width=2, depth=1.5,
+                                                                 resolution=1.5))
+    path = tmp_path / f"features.{fmt}"
+    path.write_text(spec_text(s.spec, fmt))
+    again = load_spec(path)
+    assert again.model_dump() == s.spec.model_dump()
+    assert again.input == [48, 36]
+    assert evaluate(again).totals == s.scaled.totals
+
+
 def test_stage_groups_without_stages_follow_top_level_layers():
     groups = stage_groups(evaluate_model("mobilenet"))
     assert list(groups) == ["conv1", "dws1", "dws2", "dws3", "dws4", "dws5", "dws6", "dws7_11",

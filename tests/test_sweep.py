@@ -291,6 +291,8 @@ def fails(*args: str) -> str:
     (["shufflenet", "--var", "q=1"], "declares no variable 'q'"),
     (["shufflenet", "--variant", "g7"], "has no variant 'g7'"),
     (["effnet", "--groups", "1,2"], "declares no group variable"),
+    (["shufflenet", "--groups", "1,8"], "not divisible by groups=8 (at g=8)"),
+    (["shufflenet", "--groups", "1,8"], "try --variant"),
     (["effnet", "--input", "1,32"], "layer 'stage1.block.pool'"),
     (["effnet", "--input", "1,32"], "(at input 1×1)"),
     (["mobilenet", "--width", "1", "-o", "grid.txt"], "use a .csv, .json, .md"),

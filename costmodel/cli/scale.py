@@ -15,7 +15,7 @@ from costmodel.analysis import scaling
 from costmodel.cli import app, emit, handles_errors
 from costmodel.cli._options import (BnParamsOpt, DtypeOpt, DtypeOption, Fmt, FlopsPerMaddOpt,
                                     FormatOpt, InputOpt, ScopeOpt, ScopeOption, make_options)
-from costmodel.errors import CostModelError
+from costmodel.errors import CostModelError, ShapeError
 from costmodel.render import render
 
 SPEC_FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
@@ -163,8 +163,13 @@ def sweep(
         if not sep or not key.strip():
             raise CostModelError(f"--var {item}: write NAME=VALUES, e.g. g=1,2,3,4,8")
         axes.append(scaling.parse_axis("var", values, key.strip()))
+    group_hint = ""
     if groups is not None:
-        axes.append(scaling.parse_axis("var", groups, scaling.groups_var(api.load(model))))
+        spec = api.load(model)
+        axes.append(scaling.parse_axis("var", groups, scaling.groups_var(spec)))
+        if spec.variants:
+            group_hint = (f"; a group count may need matching widths, which {spec.name}'s "
+                          f"variants set ({', '.join(spec.variants)}): try --variant")
     if not axes:
         raise CostModelError("nothing to sweep: give --width, --depth, --resolution, --input, "
                              "--var, --groups or --variant")
@@ -178,8 +183,12 @@ def sweep(
     if plot is not None:
         _suffix(plot, PLOT_FORMATS, "--plot")
 
-    result = scaling.sweep(model, axes, budget=budget, options=options, cost=pareto.value,
-                           skip_invalid=skip_invalid)
+    try:
+        result = scaling.sweep(model, axes, budget=budget, options=options, cost=pareto.value,
+                               skip_invalid=skip_invalid)
+    except ShapeError as e:
+        e.message += group_hint
+        raise
     table = scaling.sweep_table(result, raw=fmt is Fmt.csv, front_only=front_only)
     payload = scaling.sweep_payload(result, views.conventions(options))
     rendered = render(table, fmt.value, payload)
