@@ -47,28 +47,30 @@ from costmodel.analysis.scaling import parse_axis, sweep
 from costmodel.api import load
 load({model!r})  # the spec (cached on disk after the first run), not what is timed
 axes = [parse_axis("width", {widths!r}), parse_axis("input", {inputs!r})]
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 result = sweep({model!r}, axes)
-cold = time.perf_counter() - t
-t = time.perf_counter()
+cold, cold_cpu = time.perf_counter() - t, time.process_time() - c
+t, c = time.perf_counter(), time.process_time()
 for _ in range({repeat}):
     sweep({model!r}, axes)
-warm = (time.perf_counter() - t) / {repeat}
-print(len(result.points), cold, warm)
+warm, warm_cpu = (time.perf_counter() - t) / {repeat}, (time.process_time() - c) / {repeat}
+print(len(result.points), cold, cold_cpu, warm, warm_cpu)
 """
 
 
-def sweep_rates(model: str, runs: int) -> tuple[int, list[float], list[float]]:
-    colds, warms = [], []
+def sweep_rates(model: str, runs: int) -> tuple[int, dict[str, list[float]]]:
+    """Networks per second, by wall clock and by the process's CPU time (the machine is shared:
+    CPU time leaves out the time other processes hold the cores)."""
+    rates: dict[str, list[float]] = {"cold": [], "cold_cpu": [], "warm": [], "warm_cpu": []}
     n = 0
     for _ in range(runs):
         code = SWEEP.format(root=str(ROOT), model=model, widths=WIDTHS, inputs=INPUTS, repeat=3)
         out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                              text=True, cwd=ROOT).stdout.split()
-        n, cold, warm = int(out[0]), float(out[1]), float(out[2])
-        colds.append(n / cold)
-        warms.append(n / warm)
-    return n, colds, warms
+        n = int(out[0])
+        for key, seconds in zip(rates, out[1:]):
+            rates[key].append(n / float(seconds))
+    return n, rates
 
 
 def command_wall(model: str, runs: int) -> list[float]:
@@ -124,13 +126,16 @@ def main() -> None:
     ap.add_argument("--fvcore", action="store_true")
     args = ap.parse_args()
     model = model_ref()
-    n, colds, warms = sweep_rates(model, args.runs)
+    n, rates = sweep_rates(model, args.runs)
     walls = command_wall(model, args.runs)
     shown = model if "/" not in model else str(Path(model).relative_to(ROOT))
-    print(f"sweep {shown} --width {WIDTHS} --input {INPUTS}: {n} networks")
-    print(f"  cold sweep (fresh process): median {statistics.median(colds):,.0f} networks/s "
-          f"(min {min(colds):,.0f}, max {max(colds):,.0f}; {args.runs} runs)")
-    print(f"  warm sweep (same process):  median {statistics.median(warms):,.0f} networks/s")
+    print(f"sweep {shown} --width {WIDTHS} --input {INPUTS}: {n} networks, {args.runs} runs")
+    for key, label in (("cold", "cold sweep (fresh process)"), ("warm", "warm sweep (same process)")):
+        wall, cpu = rates[key], rates[f"{key}_cpu"]
+        print(f"  {label}: median {statistics.median(wall):,.0f} networks/s by wall clock "
+              f"(min {min(wall):,.0f}, max {max(wall):,.0f}), {statistics.median(cpu):,.0f} "
+              "by CPU time")
+    colds = rates["cold"]
     print(f"  `costmodel sweep ... -f csv` wall time, start-up included: median "
           f"{statistics.median(walls):.2f} s")
     if args.fvcore:

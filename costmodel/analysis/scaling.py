@@ -36,6 +36,9 @@ would expand into millions of layers, not designs."""
 MAX_GRID_POINTS = 100_000
 """A sweep refuses larger grids (a mistyped step), rather than run for hours."""
 
+METRIC_LABELS = {"flops": "FLOPs", "params": "params", "mac": "MAC",
+                 "peak_activation": "peak activation"}
+
 WEIGHTED = frozenset({"conv1x1", "depthwise", "conv", "fc"})
 """Row categories that hold multiply-adds: the layers counted as a stage's depth."""
 
@@ -267,8 +270,8 @@ def _phi_name(phi: float) -> str:
     return f"{phi:g}".replace("-", "m")
 
 
-def scaled_spec(spec: ModelSpec, m: Multipliers, input_hw: tuple[int, int],
-                name: str | None = None) -> ModelSpec:
+def scaled_spec(spec: ModelSpec, m: Multipliers, base_hw: tuple[int, int],
+                input_hw: tuple[int, int], name: str | None = None) -> ModelSpec:
     """The spec with the multipliers folded in (width and depth multiplied into the spec's own,
     the scaled input as its input): a spec of its own that evaluates to the scaled model.
 
@@ -281,16 +284,18 @@ def scaled_spec(spec: ModelSpec, m: Multipliers, input_hw: tuple[int, int],
     how = (f"compound scaling φ={m.phi:g} (α={m.coefficients.alpha:g}, β={m.coefficients.beta:g}, "
            f"γ={m.coefficients.gamma:g})" if m.phi is not None and m.coefficients else
            "scaling")
+    square = input_hw[0] == input_hw[1]
     if name is None:
+        size = str(input_hw[0]) if square else f"{input_hw[0]}x{input_hw[1]}"
         name = (f"{spec.name}-phi{_phi_name(m.phi)}" if m.phi is not None else
-                f"{spec.name}-w{m.width:g}-d{m.depth:g}-r{input_hw[0]}")
+                f"{spec.name}-w{m.width:g}-d{m.depth:g}-r{size}")
     data.update(
         name=name,
         width=spec.width * m.width,
         depth=spec.depth * m.depth,
-        input=input_hw[0] if input_hw[0] == input_hw[1] else list(input_hw),
+        input=input_hw[0] if square else list(input_hw),
         notes=[*spec.notes, f"Written by `costmodel scale` from {spec.name} at "
-               f"{_hw(spec.input_hw)}: {how}, width ×{_fmt(m.width)}, depth ×{_fmt(m.depth)}, "
+               f"{_hw(base_hw)}: {how}, width ×{_fmt(m.width)}, depth ×{_fmt(m.depth)}, "
                f"resolution ×{_fmt(m.resolution)} ({_hw(input_hw)})."],
     )
     return validate_spec(data, f"<{name}>")
@@ -323,14 +328,15 @@ def scale(spec: ModelSpec, multipliers: Multipliers, *, input=None, options: Opt
     base_hw = parse_input(input) if input is not None else spec.input_hw
     new_hw = scaled_input(base_hw, m.resolution, resolution_multiple)
     base = evaluate(spec, input=base_hw, options=options)
-    new_spec = scaled_spec(spec, m, new_hw, name)
-    where = (f"scaled to width ×{_fmt(m.width)}, depth ×{_fmt(m.depth)}, input {_hw(new_hw)}")
+    new_spec = scaled_spec(spec, m, base_hw, new_hw, name)
+    where = f"scaled to width ×{_fmt(m.width)}, depth ×{_fmt(m.depth)}, input {_hw(new_hw)}"
     scaled = _at(where, evaluate, new_spec, options=options)
     only_width = _at(f"width ×{_fmt(m.width)}", evaluate, spec, input=base_hw,
-                     width=spec.width * m.width, options=options)
+                     width=spec.width * m.width, options=options, totals_only=True)
     only_depth = _at(f"depth ×{_fmt(m.depth)}", evaluate, spec, input=base_hw,
                      depth=spec.depth * m.depth, options=options)
-    only_res = _at(f"input {_hw(new_hw)}", evaluate, spec, input=new_hw, options=options)
+    only_res = _at(f"input {_hw(new_hw)}", evaluate, spec, input=new_hw, options=options,
+                   totals_only=True)
 
     def layers(r: Result) -> int:
         return sum(row.category in WEIGHTED for row in r.rows)
@@ -513,9 +519,6 @@ class Budget:
     mac: float | None = None
     peak_activation: float | None = None
 
-    LABELS = {"flops": "FLOPs", "params": "params", "mac": "MAC",
-              "peak_activation": "peak activation"}
-
     @classmethod
     def parse(cls, **texts: str | None) -> "Budget":
         """From strings like ``300M``, ``2.5M``, ``300k``."""
@@ -528,13 +531,13 @@ class Budget:
             except ValueError:
                 v = None
             if v is None or not math.isfinite(v) or v <= 0:
-                raise CostModelError(f"--max-{key.replace('_', '-')}: '{text}' is not a positive "
+                raise CostModelError(f"{METRIC_LABELS[key]} budget '{text}' is not a positive "
                                      "number (e.g. 300M, 2.5M, 300k, 1.2G)")
             values[key] = v
         return cls(**values)
 
     def limits(self) -> dict[str, float]:
-        return {k: getattr(self, k) for k in self.LABELS if getattr(self, k) is not None}
+        return {k: getattr(self, k) for k in METRIC_LABELS if getattr(self, k) is not None}
 
     def __bool__(self) -> bool:
         return bool(self.limits())
@@ -543,7 +546,7 @@ class Budget:
         return all(getattr(t, k) <= v for k, v in self.limits().items())
 
     def describe(self) -> str:
-        return ", ".join(f"{self.LABELS[k]} ≤ {si(v)}" for k, v in self.limits().items())
+        return ", ".join(f"{METRIC_LABELS[k]} ≤ {si(v)}" for k, v in self.limits().items())
 
 
 @dataclass(frozen=True)
@@ -736,9 +739,6 @@ def sweep(model: str | ModelSpec, axes: Sequence[Axis], *, budget: Budget = Budg
 # --------------------------------------------------------------------------------------------
 # Views: records (JSON, CSV) and Tables
 # --------------------------------------------------------------------------------------------
-
-METRIC_LABELS = {"flops": "FLOPs", "params": "params", "mac": "MAC",
-                 "peak_activation": "peak activation"}
 
 
 def multipliers_record(m: Multipliers) -> dict[str, Any]:
@@ -997,8 +997,6 @@ def plot_sweep(result: SweepResult, fmt: str = "png") -> bytes:
     front = sorted(result.front, key=lambda i: (xs[i], ys[i]))
     ax.plot([xs[i] for i in front], [ys[i] for i in front], "-o", color="tab:orange", ms=4,
             lw=1.5, label=f"Pareto front (most FLOPs for the {cost})")
-    label = {"flops": "FLOPs", "params": "params", "mac": "MAC",
-             "peak_activation": "peak activation"}
     limits = result.budget.limits()
     if "flops" in limits:
         ax.axvline(limits["flops"], ls="--", color="tab:red", lw=1)
@@ -1012,7 +1010,7 @@ def plot_sweep(result: SweepResult, fmt: str = "png") -> bytes:
     ax.xaxis.set_major_formatter(ticks)
     ax.yaxis.set_major_formatter(ticks)
     ax.set_xlabel("FLOPs (multiply-adds)" if result.options.flops_per_madd == 1 else "FLOPs")
-    ax.set_ylabel(label[cost] + (" (elements read + written)" if cost == "mac" else ""))
+    ax.set_ylabel(METRIC_LABELS[cost] + (" (elements read + written)" if cost == "mac" else ""))
     axes = ", ".join(a.label for a in result.axes) or "no axes"
     ax.set_title(f"{result.model}: {len(xs)} configurations over {axes}")
     ax.grid(True, alpha=0.3)
