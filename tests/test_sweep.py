@@ -244,6 +244,13 @@ def test_sweep_groups_alias_and_table():
     assert "$g" in res.stdout and "front" in res.stdout and "multiply-add" in res.stdout
 
 
+def test_sweep_shows_the_inputs_variants_set():
+    res = run("sweep", "efficientnet", "--variant", "b0,b1", "-f", "markdown")
+    assert res.exit_code == 0, res.output
+    assert "| b0 | 224×224 |" in res.stdout and "| b1 | 240×240 |" in res.stdout
+    assert "input 224×224)" not in res.stdout
+
+
 def test_sweep_front_only_and_best_line():
     res = run("sweep", "mobilenet", "--width", "0.25:1.4:0.05", "--input", "96:224:16",
               "--max-flops", "300M", "--front-only", "-f", "markdown")

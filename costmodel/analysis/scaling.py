@@ -932,9 +932,11 @@ def sweep_table(result: SweepResult, *, raw: bool = False, front_only: bool = Fa
     for k in ("depth", "width", "resolution"):
         if k in swept or (raw and k != "resolution"):
             cols.append(Column(k, k))
+    # variants may set their own input sizes: show them whenever they differ
+    one_input = len({p.input for p in result.points}) == 1
     if raw:
         cols += [Column("input_h", "input_h"), Column("input_w", "input_w")]
-    elif swept & {"input", "resolution"}:
+    elif swept & {"input", "resolution"} or not one_input:
         cols.append(Column("input_hw", "input"))
     cols += [Column("flops", "FLOPs", "si"), Column("params", "params", "si"),
              Column("mac", "MAC", "si"), Column("peak_activation", "peak act.", "si")]
@@ -955,7 +957,7 @@ def sweep_table(result: SweepResult, *, raw: bool = False, front_only: bool = Fa
         cols += [Column("fits", "fits"), Column("best", "best")]
     first = result.points[0]
     fixed = [f"{k} {getattr(first, k):g}" for k in ("depth", "width") if k not in swept]
-    if not swept & {"input", "resolution"}:
+    if not swept & {"input", "resolution"} and one_input:
         fixed.append(f"input {_hw(first.input)}")
     title = (f"{result.model} sweep: {len(result.points)} configurations"
              + (f" ({', '.join(fixed)})" if fixed else ""))
