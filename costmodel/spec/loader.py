@@ -187,26 +187,36 @@ def _message(err: dict[str, Any]) -> str:
     return err["msg"]
 
 
-def load_spec(file: str | Path, variants: list[str] | None = None) -> ModelSpec:
-    """Load and validate a spec file, with optional variant suffixes applied.
+def load_spec(file: str | Path, variants: list[str] | None = None,
+              vars: dict[str, Any] | None = None) -> ModelSpec:
+    """Load and validate a spec file, with optional variant suffixes applied, then ``vars``
+    overriding declared variables (a sweep over groups).
 
     Validated specs are cached (see costmodel.spec.cache): a file that has not changed since it
     was last validated is not parsed or validated again.
     """
     file = Path(file)
     variants = list(variants or [])
-    cached = cache.load(file, variants)
+    vars = dict(vars or {})
+    key = [*variants, *(f"${k}={v!r}" for k, v in sorted(vars.items()))]  # "$" names no variant
+    cached = cache.load(file, key)
     if cached is not None:
         return cached
-    spec = _load_uncached(file, variants)
-    cache.store(file, variants, spec)
+    spec = _load_uncached(file, variants, vars)
+    cache.store(file, key, spec)
     return spec
 
 
-def _load_uncached(file: Path, variants: list[str]) -> ModelSpec:
+def _load_uncached(file: Path, variants: list[str], overrides: dict[str, Any]) -> ModelSpec:
     data = read_document(file)
     data = apply_variants(data, variants, str(file))
     variables = dict(data.get("vars") or {})
+    for key in overrides:
+        if key not in variables:
+            raise SpecError(f"the spec declares no variable '{key}' "
+                            f"(declared: {', '.join(variables) or 'none'})", file=str(file))
+    variables.update(overrides)
+    data["vars"] = variables
     # a variable may name another ("c1: $c1_quarter"), so variants can combine
     variables = {k: substitute_vars(v, variables, str(file)) for k, v in variables.items()}
     data = {k: v if k in ("vars", "variants") else substitute_vars(v, variables, str(file))

@@ -83,10 +83,17 @@ def is_spec_path(ref: str) -> bool:
 @lru_cache(maxsize=256)
 def resolve(ref: str) -> ModelSpec:
     """A zoo name (with variant suffixes) or a spec file path → a validated ModelSpec."""
+    file, variants = locate(ref)
+    return load_spec(file, variants)
+
+
+def locate(ref: str) -> tuple[Path, list[str]]:
+    """A zoo name or a spec file path → (the spec file, the variant suffixes to apply), for
+    callers that load the file themselves (a sweep over its ``vars``)."""
     if is_spec_path(ref) or Path(ref).is_file():
         if not Path(ref).is_file():
             raise UnknownModelError(f"no such spec file: {ref}")
-        return load_spec(ref)
+        return Path(ref), []
     found = _split(ref, _files())
     if found is None:
         aliases = {a: e.file for e in zoo() for a in e.aliases}
@@ -96,5 +103,4 @@ def resolve(ref: str) -> ModelSpec:
         close = difflib.get_close_matches(normalize(ref), names, n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise UnknownModelError(f"unknown model '{ref}'{hint} (`costmodel list` shows the zoo)")
-    file, variants = found
-    return load_spec(file, variants)
+    return found

@@ -1,0 +1,318 @@
+"""costmodel sweep: grid parsing, every point equal to a direct evaluation, the Pareto front,
+the largest configuration within a budget, variable and variant axes, outputs, bad input."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from costmodel.analysis.scaling import Budget, parse_axis, pareto_front, sweep
+from costmodel.api import evaluate_model, load
+from costmodel.cli import app
+from costmodel.errors import CostModelError
+from costmodel.evaluate import Options, evaluate
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args))
+
+
+@pytest.mark.parametrize("kind,text,expected", [
+    ("width", "0.25:1.4:0.05", [round(0.25 + 0.05 * i, 10) for i in range(24)]),  # ends included
+    ("width", "0.5,0.75,1", [0.5, 0.75, 1.0]),
+    ("width", "0.5:1:0.25,2", [0.5, 0.75, 1.0, 2.0]),
+    ("depth", "1:2:0.5", [1.0, 1.5, 2.0]),
+    ("depth", "1:1.9:0.5", [1.0, 1.5]),                 # a step that does not land on stop
+    ("input", "96:224:16", [(s, s) for s in range(96, 225, 16)]),
+    ("input", "224x160,128", [(224, 160), (128, 128)]),
+    ("resolution", "0.5,1", [0.5, 1.0]),
+    ("variant", "g1,g8", ["g1", "g8"]),
+    ("width", "1,1.0,0.5", [1.0, 0.5]),                 # duplicates once
+])
+def test_parse_axis(kind, text, expected):
+    assert list(parse_axis(kind, text).values) == expected
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("1,2,3", [1, 2, 3]), ("1:4:1", [1, 2, 3, 4]), ("0.5,true,abc", [0.5, True, "abc"]),
+])
+def test_parse_var_axis_types(text, expected):
+    values = parse_axis("var", text, "g").values
+    assert list(values) == expected
+    assert [type(v) for v in values] == [type(v) for v in expected]
+
+
+@pytest.mark.parametrize("kind,text,message", [
+    ("width", "0.25:1.4:0", "step of '0.25:1.4:0' must be positive"),
+    ("width", "0.25:1.4:-0.1", "must be positive"),
+    ("width", "1.4:0.25:0.05", "is empty (stop < start)"),
+    ("width", "0:1:0.25", "width multiplier must be positive, got 0"),
+    ("width", "-1", "must be positive"),
+    ("width", "0.5:1", "a range is start:stop:step"),
+    ("width", "a:b:c", "'a' is not a number"),
+    ("width", "1,,2", "empty or malformed list"),
+    ("width", "", "empty or malformed list"),
+    ("width", "nan", "not a number"),
+    ("depth", "0", "depth multiplier must be positive"),
+    ("resolution", "0:1:0.5", "resolution multiplier must be positive"),
+    ("input", "96:224:7.5", "must be whole numbers"),
+    ("input", "0:224:16", "input sizes must be positive"),
+    ("input", "0", "positive integers"),
+    ("width", "0.001:100:0.0001", "at most 100,000"),
+])
+def test_parse_axis_errors(kind, text, message):
+    with pytest.raises(CostModelError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_axis(kind, text)
+
+
+@pytest.mark.parametrize("texts,limits", [
+    ({"flops": "300M"}, {"flops": 300e6}),
+    ({"params": "2.5M", "mac": "1.2G"}, {"params": 2.5e6, "mac": 1.2e9}),
+    ({"peak_activation": "300k"}, {"peak_activation": 300e3}),
+    ({"flops": "1e6"}, {"flops": 1e6}),
+])
+def test_budget_parse(texts, limits):
+    assert Budget.parse(**texts).limits() == limits
+
+
+@pytest.mark.parametrize("text", ["abc", "-5M", "0", "", "M", "inf"])
+def test_budget_parse_errors(text):
+    with pytest.raises(CostModelError, match="is not a positive number"):
+        Budget.parse(flops=text)
+
+
+@pytest.mark.parametrize("points,front", [
+    ([(10, 5), (8, 3), (8, 4), (5, 5), (12, 6), (12, 6)], {0, 1, 4, 5}),
+    ([(1, 1)], {0}),
+    ([(1, 1), (2, 2), (3, 3)], {0, 1, 2}),       # more FLOPs always cost more: all on it
+    ([(3, 1), (2, 2), (1, 3)], {0}),             # the first dominates both
+    ([(5, 2), (5, 2), (5, 3)], {0, 1}),          # equal points are both on it
+])
+def test_pareto_front(points, front):
+    assert pareto_front(points) == front
+
+
+def _dominated(p, q) -> bool:
+    """q dominates p: at least p's gain for at most its cost, one strictly."""
+    return q[0] >= p[0] and q[1] <= p[1] and (q[0] > p[0] or q[1] < p[1])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 20), st.integers(0, 20)), min_size=1, max_size=40))
+def test_pareto_front_matches_the_definition(points):
+    expected = {i for i, p in enumerate(points) if not any(_dominated(p, q) for q in points)}
+    assert pareto_front(points) == expected
+
+
+def test_every_point_equals_a_direct_evaluation():
+    axes = [parse_axis("width", "0.5:1:0.25"), parse_axis("input", "128,224x160"),
+            parse_axis("depth", "1,2")]
+    options = Options(scope="fvcore", bn_params=False)
+    result = sweep("mobilenet", axes, options=options)
+    spec = load("mobilenet")
+    # grid order: depth outermost, then width, then input
+    assert [(p.depth, p.width, p.input) for p in result.points] == [
+        (d, w, hw) for d in (1.0, 2.0) for w in (0.5, 0.75, 1.0) for hw in ((128, 128), (224, 160))]
+    for p in result.points:
+        assert p.totals == evaluate(spec, input=p.input, width=p.width, depth=p.depth,
+                                    options=options).totals
+
+
+def test_resolution_axis_multiplies_the_spec_input():
+    result = sweep("effnet", [parse_axis("resolution", "0.5,1,1.5")])
+    assert [p.input for p in result.points] == [(16, 16), (32, 32), (48, 48)]
+    assert result.points[2].totals == evaluate_model("effnet", input=48).totals
+
+
+def test_widths_are_relative_to_the_model_as_named():
+    result = sweep("mobilenet-0.5", [parse_axis("width", "1,2")])
+    assert [p.totals for p in result.points] == [evaluate_model("mobilenet-0.5").totals,
+                                                 evaluate_model("mobilenet").totals]
+
+
+def test_largest_within_budget_and_front_within_budget():
+    budget = Budget.parse(flops="300M", params="3M")
+    result = sweep("mobilenet", [parse_axis("width", "0.25:1.4:0.05"),
+                                 parse_axis("input", "96:224:16")], budget=budget)
+    assert len(result.points) == 24 * 9
+    fits = [p.totals.flops <= 300e6 and p.totals.params <= 3e6 for p in result.points]
+    assert list(result.fits) == fits
+    best = result.points[result.best]
+    assert best.totals.flops == max(p.totals.flops for p, ok in zip(result.points, fits) if ok)
+    assert result.best in result.front
+    assert all(fits[i] for i in result.front)  # with a budget, the front of what fits
+    inside = [(p.totals.flops, p.totals.params) for p, ok in zip(result.points, fits) if ok]
+    for i in result.front:
+        p = result.points[i].totals
+        assert not any(_dominated((p.flops, p.params), q) for q in inside)
+
+
+def test_front_over_mac_and_no_budget():
+    result = sweep("shufflenet", [parse_axis("width", "0.5,1,1.5"),
+                                  parse_axis("input", "160,224")], cost="mac")
+    assert result.best is None and not result.budget
+    pts = [(p.totals.flops, p.totals.mac) for p in result.points]
+    assert result.front == pareto_front(pts)
+
+
+def test_nothing_fits():
+    result = sweep("mobilenet", [parse_axis("width", "0.5,1")], budget=Budget(flops=1e3))
+    assert result.best is None and not any(result.fits)
+
+
+def test_variant_axis_sweeps_shufflenet_groups():
+    result = sweep("shufflenet", [parse_axis("variant", "g1,g2,g3,g4,g8")])
+    assert [p.model for p in result.points] == [f"shufflenet-g{g}" for g in (1, 2, 3, 4, 8)]
+    for p in result.points:
+        assert p.totals == evaluate_model(p.model).totals
+
+
+def test_variant_axis_combines_with_width_and_named_variants():
+    result = sweep("shufflenet-0.5", [parse_axis("variant", "g3,g4"),
+                                      parse_axis("width", "1,2")])
+    assert result.points[0].totals == evaluate_model("shufflenet-0.5-g3").totals
+    assert result.points[3].model == "shufflenet-0.5-g4"
+    assert result.points[3].totals == evaluate_model("shufflenet-0.5-g4", width=1.0).totals
+
+
+def test_var_axes_set_spec_variables():
+    """Setting ShuffleNet's variables by hand gives its g1 variant."""
+    axes = [parse_axis("var", "1", "g"), parse_axis("var", "4", "div"),
+            parse_axis("var", "144", "c2"), parse_axis("var", "288", "c3"),
+            parse_axis("var", "576", "c4")]
+    (point,) = sweep("shufflenet", axes).points
+    assert point.vars == {"g": 1, "div": 4, "c2": 144, "c3": 288, "c4": 576}
+    assert point.totals == evaluate_model("shufflenet-g1").totals
+
+
+def test_groups_that_do_not_divide_fail_or_are_skipped():
+    axes = [parse_axis("var", "1,3,8", "g")]  # g=8 with 240 channels: bottleneck 60
+    with pytest.raises(CostModelError, match=r"60 channels are not divisible by groups=8 "
+                                             r"\(at g=8\)") as e:
+        sweep("shufflenet", axes)
+    assert e.value.path == "stage2.0.res.main.shuffle"
+    result = sweep("shufflenet", axes, skip_invalid=True)
+    assert [p.vars["g"] for p in result.points] == [1, 3]
+    assert result.skipped[0][0] == "g=8" and "not divisible" in result.skipped[0][1]
+
+
+# ---- the command ----------------------------------------------------------------------------
+
+def test_sweep_json_contract():
+    res = run("sweep", "mobilenet", "--width", "0.5:1:0.25", "--input", "160,224",
+              "--max-flops", "300M", "-f", "json")
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)
+    assert [a["axis"] for a in d["axes"]] == ["width", "input"]
+    assert d["budget"] == {"flops": 300e6}
+    assert d["pareto"]["cost"] == "params" and d["pareto"]["among"] == "within budget"
+    assert len(d["rows"]) == 6
+    row = d["rows"][-1]
+    assert (row["width"], row["input"]) == (1.0, [224, 224])
+    assert row["flops"] == 568_740_352 and isinstance(row["params"], int)
+    assert row["fits"] is False and row["pareto"] is False
+    best = d["best"]
+    assert best == next(r for r in d["rows"] if r["best"])
+    assert best["flops"] == max(r["flops"] for r in d["rows"] if r["fits"])
+    assert d["conventions"]["flops"] == "multiply-adds"
+
+
+def test_sweep_csv_has_raw_columns():
+    res = run("sweep", "shufflenet", "--variant", "g1,g8", "--input", "224x160", "-f", "csv")
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(line for line in io.StringIO(res.stdout)
+                               if not line.startswith("#")))
+    assert [r["variant"] for r in rows] == ["g1", "g8"]
+    assert (rows[0]["input_h"], rows[0]["input_w"]) == ("224", "160")
+    assert int(rows[1]["flops"]) == evaluate_model("shufflenet-g8", input="224x160").totals.flops
+    assert rows[0]["pareto"] in ("0", "1")
+
+
+def test_sweep_groups_alias_and_table():
+    res = run("sweep", "shufflenet", "--groups", "1,3", "--width", "0.5,1")
+    assert res.exit_code == 0, res.output
+    assert "$g" in res.stdout and "front" in res.stdout and "multiply-add" in res.stdout
+
+
+def test_sweep_shows_the_inputs_variants_set():
+    res = run("sweep", "efficientnet", "--variant", "b0,b1", "-f", "markdown")
+    assert res.exit_code == 0, res.output
+    assert "| b0 | 224×224 |" in res.stdout and "| b1 | 240×240 |" in res.stdout
+    assert "input 224×224)" not in res.stdout
+
+
+def test_sweep_front_only_and_best_line():
+    res = run("sweep", "mobilenet", "--width", "0.25:1.4:0.05", "--input", "96:224:16",
+              "--max-flops", "300M", "--front-only", "-f", "markdown")
+    assert res.exit_code == 0, res.output
+    table = [line for line in res.stdout.splitlines() if line.startswith("| 0") or
+             line.startswith("| 1")]
+    assert table and all("●" in line for line in table)
+    assert "largest within FLOPs ≤ 300.0M" in res.stdout
+
+
+def test_sweep_writes_output_and_plot(tmp_path):
+    out, png = tmp_path / "grid.csv", tmp_path / "front.png"
+    res = run("sweep", "mobilenet", "--width", "0.5,1", "--input", "128,224", "-o", str(out),
+              "--plot", str(png), "--max-params", "2M")
+    assert res.exit_code == 0, res.output
+    assert "wrote 4 configurations" in res.stdout and "largest within params ≤ 2.00M" in res.stdout
+    assert out.read_text().startswith("# mobilenet sweep")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_sweep_never_imports_matplotlib_without_a_plot():
+    code = ("import sys\nfrom typer.testing import CliRunner\nfrom costmodel.cli import app\n"
+            "r = CliRunner().invoke(app, ['sweep', 'effnet', '--width', '0.5,1'])\n"
+            "assert r.exit_code == 0, r.output\n"
+            "bad = {'matplotlib', 'torch', 'fvcore'} & set(sys.modules)\n"
+            "assert not bad, bad\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def fails(*args: str) -> str:
+    res = run(*args)
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output
+    assert res.stdout == ""
+    return res.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["mobilenet"], "nothing to sweep"),
+    (["mobilenet", "--width", "0.25:1.4:0"], "must be positive"),
+    (["mobilenet", "--width", "0:1:0.25"], "width multiplier must be positive, got 0"),
+    (["mobilenet", "--width", "1", "--max-flops", "lots"], "FLOPs budget 'lots' is not a positive"),
+    (["mobilenet", "--width", "1", "--max-activation", "-1"], "peak activation budget '-1'"),
+    (["mobilenet", "--input", "96", "--resolution", "1"], "not both"),
+    (["mobilenet", "--var", "g"], "NAME=VALUES"),
+    (["shufflenet", "--var", "q=1"], "declares no variable 'q'"),
+    (["shufflenet", "--variant", "g7"], "has no variant 'g7'"),
+    (["effnet", "--groups", "1,2"], "declares no group variable"),
+    (["shufflenet", "--groups", "1,8"], "not divisible by groups=8 (at g=8)"),
+    (["shufflenet", "--groups", "1,8"], "try --variant"),
+    (["effnet", "--input", "1,32"], "layer 'stage1.block.pool'"),
+    (["effnet", "--input", "1,32"], "(at input 1×1)"),
+    (["mobilenet", "--width", "1", "-o", "grid.txt"], "use a .csv, .json, .md"),
+    (["mobilenet", "--width", "1", "--plot", "front.jpg"], "use a .png, .svg, .pdf"),
+    (["mobilenet", "--width", "1", "-o", "grid.csv", "-f", "table"], "csv, json or markdown"),
+    (["mobilenet", "--width", "1e3"], "implausibly large"),
+])
+def test_bad_parameters_exit_2(args, message):
+    assert message in fails("sweep", *args)
+
+
+def test_failed_sweep_writes_nothing(tmp_path):
+    out, png = tmp_path / "grid.json", tmp_path / "front.png"
+    fails("sweep", "effnet", "--input", "1,32", "-o", str(out), "--plot", str(png))
+    assert not out.exists() and not png.exists()
