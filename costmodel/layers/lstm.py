@@ -17,7 +17,9 @@ def lstm_cost(n_in: int, hidden: int, bias: bool, shared: bool = False) -> Cost:
     FLOPs  = 4·h·(n_in + h): the four gates' input-to-hidden and hidden-to-hidden products
              (the gates' sigmoid/tanh and the element-wise c = f⊙c + i⊙g, h = o⊙tanh(c) are
              not multiply-adds of a weight; bias adds are not counted). fvcore counts 0: it has
-             no rule for aten::lstm (and neither has torch's FlopCounterMode).
+             no rule for aten::lstm. torch's FlopCounterMode sees the kernel torch runs instead:
+             on CPU with oneDNN aten.mkldnn_rnn_layer, which it has no formula for (0); without
+             oneDNN the two products as aten.addmm, which it counts (2 per multiply-add).
     params = 4·h·(n_in + h) + 8·h·[bias] (torch keeps two bias vectors, b_ih and b_hh), or 0
              when ``shared``: the cell's weights are counted where they are first used
     MAC    = n_in + 2h (x, h_{t−1}, c_{t−1}) + 2h (h_t, c_t) + weights

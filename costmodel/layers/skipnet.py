@@ -57,7 +57,8 @@ def rnn_gate_cost(embed: int, hidden: int, shared: bool) -> Cost:
     projection hidden → 1 (with bias) and a sigmoid.
 
     FLOPs  = 4·h·(e + h) + h   (LSTM step, see lstm_cost; projection)
-    fvcore = h   (fvcore has no rule for aten::lstm; it counts the projection)
+    fvcore = h   (fvcore has no rule for aten::lstm; it counts the projection. So does torch's
+                  FlopCounterMode where the step runs as one fused kernel: see lstm_cost)
     params = 4·h·(e + h) + 8·h + h + 1, or 0 when ``shared``: every gate of a SkipNet runs the
              same controller, whose weights count once
     MAC    = the LSTM step's + the projection's (h + 1 + weights) + the sigmoid's 2

@@ -6,13 +6,19 @@ The module mirrors the evaluation tree (``Result.tree``): a ``Seq`` becomes an
 path, so ``dict(model.named_modules())`` is keyed by the spec's layer paths. A branch's split
 and merge are functional ops inside its BranchModule (their rows, ``<branch>.split`` and
 ``<branch>.<merge>``, belong to the branch's module).
+
+A layer whose weights other layers share (SkipNet's recurrent gate controller, a shared LSTM
+cell) runs an inner module, ``<layer>.rnn``: the layer that owns the weights registers it, so
+its parameters count there; the others borrow it unregistered (see :class:`SharedWeights`).
+Such inner modules are part of their layer, not layers of their own.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Hashable
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +26,7 @@ from torch import nn
 
 from costmodel.errors import CostModelError
 from costmodel.evaluate import Branch, Node, Result, Row, Seq, name_of
+from costmodel.layers.lstm import lstm_cost
 from costmodel.layers.merge import channel_split
 from costmodel.shape import pair, same_padding
 
@@ -43,7 +50,10 @@ class PaddedConv2d(nn.Conv2d):
 MERGES: dict[str, Callable[[list[torch.Tensor]], torch.Tensor]] = {
     "concat": lambda xs: torch.cat(xs, dim=1),
     "add": lambda xs: functools.reduce(torch.add, xs),
-    "multiply": lambda xs: functools.reduce(torch.mul, xs),  # broadcasts C×1×1 gates (SE)
+    # broadcasts C×1×1 gates (SE) and 1×1×1 gates over a whole map (SkipNet's decision)
+    "multiply": lambda xs: functools.reduce(torch.mul, xs),
+    # ESPNet's hierarchical feature fusion: the running sums b1, b1+b2, … concatenated
+    "hff": lambda xs: torch.cat(list(itertools.accumulate(xs, torch.add)), dim=1),
 }
 
 
@@ -64,6 +74,113 @@ class BranchModule(nn.Module):
         return f"merge={self.merge}" + (f", split={self.split}" if self.split else "")
 
 
+class ChannelSlice(nn.Module):
+    """Channels [start, stop) of the input: x[:, start:stop] (a view)."""
+
+    def __init__(self, start: int, stop: int):
+        super().__init__()
+        self.start, self.stop = start, stop
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, self.start:self.stop]
+
+    def extra_repr(self) -> str:
+        return f"{self.start}:{self.stop}"
+
+
+def _decide(p: torch.Tensor, training: bool) -> torch.Tensor:
+    """SkipNet's execute/skip decision from P(execute): 1 where p > 0.5, else 0; in training
+    the official straight-through estimator (the forward value is the same, the gradient
+    is p's)."""
+    hard = (p > 0.5).to(p.dtype)
+    return hard - p.detach() + p if training else hard
+
+
+class GateDecision(nn.Module):
+    """A feed-forward gate's last step: N×2×1×1 logits (skip, execute) → softmax → P(execute)
+    → the decision, N×1×1×1."""
+
+    def forward(self, logits: torch.Tensor) -> torch.Tensor:
+        return _decide(torch.softmax(logits, dim=1)[:, 1:2], self.training)
+
+
+class RecurrentController(nn.Module):
+    """SkipNet's recurrent gate controller (RNNGatePolicy in ucbdrive/skipnet): one LSTM step
+    (embed → hidden), a linear projection hidden → 1 and a sigmoid, run once per gated block.
+    Its LSTM state runs on from one gate to the next and starts at zero in every forward pass
+    (``reset``)."""
+
+    def __init__(self, embed: int, hidden: int):
+        super().__init__()
+        self.lstm = nn.LSTM(embed, hidden)
+        self.proj = nn.Linear(hidden, 1)
+        self.state: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def reset(self) -> None:
+        self.state = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # N×E×1×1 → P(execute), N×1×1×1
+        out, self.state = self.lstm(x.flatten(1).unsqueeze(0), self.state)  # 1 step, N, E
+        return torch.sigmoid(self.proj(out[0])).view(-1, 1, 1, 1)
+
+
+class SharedWeights:
+    """The modules with shared weights in one build, by what they are (their kind and sizes).
+
+    A layer that owns the weights takes the current module (making it if there is none, or
+    a new one if another layer already owns it) and registers it; a layer that shares them
+    borrows the current module without registering it, so that torch's parameter count,
+    like the analytic one, counts the weights once, on their owner. Shared weights with no
+    owner (every user marked shared) are counted nowhere, as analytically."""
+
+    def __init__(self):
+        self._current: dict[Hashable, tuple[nn.Module, bool]] = {}  # key → (module, owned)
+        self.made: list[nn.Module] = []
+
+    def get(self, key: Hashable, make: Callable[[], nn.Module], own: bool) -> nn.Module:
+        module, owned = self._current.get(key, (None, False))
+        if module is None or (own and owned):
+            module, owned = make(), False
+            self.made.append(module)
+        self._current[key] = (module, owned or own)
+        return module
+
+
+class RecurrentLayer(nn.Module):
+    """A layer running a recurrent module (``rnn``) that it owns (a submodule: its parameters
+    count here) or borrows from its owner (hidden from nn.Module: counted there)."""
+
+    def __init__(self, rnn: nn.Module, own: bool):
+        super().__init__()
+        self.own = own
+        if own:
+            self.rnn = rnn
+        else:
+            self.borrowed = (rnn,)  # in a tuple, so that nn.Module does not register it
+
+    def run(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.rnn if self.own else self.borrowed[0])(x)
+
+    def extra_repr(self) -> str:
+        return "own weights" if self.own else "shared weights"
+
+
+class LSTMStep(RecurrentLayer):
+    """One step of a single-layer nn.LSTM from a zero state, on N×C vectors or N×C×1×1 maps:
+    returns the hidden state in the same form."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.run(x.flatten(1).unsqueeze(0))  # sequence of 1 step, batch N
+        return out[0].view(x.shape[0], -1, *x.shape[2:])
+
+
+class RNNGate(RecurrentLayer):
+    """SkipNet's recurrent gate: the (shared) controller's P(execute) → the decision."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _decide(self.run(x), self.training)
+
+
 # --- one torch module per primitive type -------------------------------------------------
 
 
@@ -80,6 +197,13 @@ def _conv(row: Row) -> nn.Module:
             return PaddedConv2d(**args, pad=(left, right, top, bottom))
         padding = (top, left)
     return nn.Conv2d(**args, padding=(0, 0) if padding == "valid" else pair(padding))
+
+
+def _deconv(row: Row) -> nn.Module:
+    layer, x = row.layer, row.inputs[0]
+    return nn.ConvTranspose2d(x.c, row.out.c, pair(layer.kernel), pair(layer.stride),
+                              pair(layer.padding), pair(layer.output_padding), layer.groups,
+                              layer.bias, pair(layer.dilation))
 
 
 def _linear(row: Row) -> nn.Module:
@@ -100,8 +224,30 @@ def _pool(row: Row) -> nn.Module:
     return pool(kernel, stride, pair(layer.padding), ceil_mode=layer.ceil_mode)
 
 
-def _global_pool(row: Row) -> nn.Module:
-    return nn.AdaptiveAvgPool2d(1) if row.layer.mode == "avg" else nn.AdaptiveMaxPool2d(1)
+def _adaptive_pool(size: int | tuple[int, int], mode: str) -> nn.Module:
+    return nn.AdaptiveAvgPool2d(size) if mode == "avg" else nn.AdaptiveMaxPool2d(size)
+
+
+def _adaptive_avg_op(row: Row) -> str | None:
+    return "adaptive_avg_pool2d" if row.layer.mode == "avg" else None
+
+
+def _prelu(row: Row) -> nn.Module:
+    return nn.PReLU(1 if row.layer.shared else row.inputs[0].c)
+
+
+def _lstm(row: Row, shared: SharedWeights) -> nn.Module:
+    layer, n_in = row.layer, row.inputs[0].c
+    cell = shared.get(("lstm", n_in, layer.hidden, layer.bias),
+                      lambda: nn.LSTM(n_in, layer.hidden, bias=layer.bias), not layer.shared)
+    return LSTMStep(cell, own=not layer.shared)
+
+
+def _rnn_gate(row: Row, shared: SharedWeights) -> nn.Module:
+    layer, embed = row.layer, row.inputs[0].c
+    controller = shared.get(("rnn_gate", embed, layer.hidden),
+                            lambda: RecurrentController(embed, layer.hidden), not layer.shared)
+    return RNNGate(controller, own=not layer.shared)
 
 
 def _upsample(row: Row) -> nn.Module:
@@ -123,12 +269,19 @@ def _fixed(module: Callable[[], nn.Module]) -> Callable[[Row], nn.Module]:
 class TorchLayer:
     """How a primitive type runs in torch, and under which fvcore operator its FLOPs count.
 
-    ``build`` makes the module from the layer's row (its spec and input shape); ``fvcore_op``
-    names the operator fvcore's by_operator() reports its FLOPs under (None: fvcore counts the
-    module's ops as nothing)."""
+    ``build`` makes the module from the layer's row (its spec and input shape), and also
+    takes the build's :class:`SharedWeights` when ``shares_weights``; ``fvcore_op`` names the
+    operator fvcore's by_operator() reports its FLOPs under (None: fvcore counts the module's
+    ops as nothing); ``lstm_madds`` says how many of the layer's multiply-adds (paper scope)
+    run inside an LSTM kernel, which a flop counter may not see (see verify)."""
 
-    build: Callable[[Row], nn.Module]
+    build: Callable[..., nn.Module]
     fvcore_op: Callable[[Row], str | None] = lambda row: None
+    lstm_madds: Callable[[Row], int] = lambda row: 0
+    shares_weights: bool = False
+
+    def module(self, row: Row, shared: SharedWeights) -> nn.Module:
+        return self.build(row, shared) if self.shares_weights else self.build(row)
 
 
 PRIMITIVES: dict[str, TorchLayer] = {
@@ -148,14 +301,27 @@ PRIMITIVES: dict[str, TorchLayer] = {
     "tanh": TorchLayer(_fixed(nn.Tanh)),
     "max_pool": TorchLayer(_pool),
     "avg_pool": TorchLayer(_pool),
-    "global_pool": TorchLayer(
-        _global_pool, lambda row: "adaptive_avg_pool2d" if row.layer.mode == "avg" else None),
+    "global_pool": TorchLayer(lambda row: _adaptive_pool(1, row.layer.mode), _adaptive_avg_op),
+    "adaptive_pool": TorchLayer(lambda row: _adaptive_pool(pair(row.layer.size), row.layer.mode),
+                                _adaptive_avg_op),
     "flatten": TorchLayer(_fixed(lambda: nn.Flatten(1))),
     "channel_shuffle": TorchLayer(lambda row: nn.ChannelShuffle(row.layer.groups)),
     "shuffle": TorchLayer(lambda row: nn.ChannelShuffle(row.layer.groups)),
     "upsample": TorchLayer(_upsample, lambda row: f"upsample_{row.layer.mode}2d"),
     "dropout": TorchLayer(lambda row: nn.Dropout(row.layer.p)),
     "identity": TorchLayer(_fixed(nn.Identity)),
+    "deconv": TorchLayer(_deconv, lambda row: "conv"),  # fvcore's conv rule, transposed
+    "conv_transpose": TorchLayer(_deconv, lambda row: "conv"),
+    "prelu": TorchLayer(_prelu),
+    "slice": TorchLayer(lambda row: ChannelSlice(row.layer.start, row.layer.stop)),
+    "gate_decision": TorchLayer(_fixed(GateDecision)),
+    "lstm": TorchLayer(
+        _lstm, lstm_madds=lambda row: lstm_cost(row.inputs[0].c, row.layer.hidden,
+                                                row.layer.bias).flops, shares_weights=True),
+    "rnn_gate": TorchLayer(  # the LSTM step is fvcore's aten::lstm (no rule); the projection
+        _rnn_gate, lambda row: "linear",
+        lstm_madds=lambda row: lstm_cost(row.inputs[0].c, row.layer.hidden, True).flops,
+        shares_weights=True),
 }
 """Every primitive's row type (an activation's row type is its ``fn``) → its torch module."""
 
@@ -180,13 +346,13 @@ def _add(container: nn.Module, name: str, module: nn.Module, path: str) -> None:
                              path=f"{path}.{name}" if path else name, field="name") from None
 
 
-def build_node(node: Node) -> nn.Module:
+def build_node(node: Node, shared: SharedWeights) -> nn.Module:
     if isinstance(node, Row):
-        return torch_layer(node).build(node)
+        return torch_layer(node).module(node, shared)
     if isinstance(node, Seq):
         module = nn.Sequential()
         for child in node.children:
-            _add(module, name_of(child.path), build_node(child), node.path)
+            _add(module, name_of(child.path), build_node(child, shared), node.path)
         return module
     if isinstance(node, Branch):
         split = None
@@ -195,15 +361,25 @@ def build_node(node: Node) -> nn.Module:
             split = [p.c for p in parts]
         module = BranchModule(node.merge.type, split)
         for name, seq in zip(node.names, node.branches):
-            _add(module, name, build_node(seq), node.path)
+            _add(module, name, build_node(seq, shared), node.path)
         return module
     raise TypeError(f"not a node: {node!r}")  # pragma: no cover
 
 
 def build(result: Result) -> nn.Module:
     """The evaluated network as an ``nn.Module`` in eval mode, its submodules named by layer
-    path."""
-    return build_node(result.tree).eval()
+    path. Recurrent controllers start every forward pass from a zero state."""
+    shared = SharedWeights()
+    model = build_node(result.tree, shared).eval()
+    controllers = [m for m in shared.made if isinstance(m, RecurrentController)]
+
+    def reset(module: nn.Module, args) -> None:
+        for controller in controllers:
+            controller.reset()
+
+    if controllers:
+        model.register_forward_pre_hook(reset)
+    return model
 
 
 def example_input(result: Result, batch: int = 1) -> torch.Tensor:
