@@ -6,18 +6,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import verify_layers
 from typer.testing import CliRunner
 
 from costmodel.api import evaluate_model
 from costmodel.cli import app
-from costmodel.errors import CostModelError
+from costmodel.errors import CostModelError, ShapeError
 from costmodel.layers import linear, norm, pool
 from costmodel.spec.zoo import zoo
-from costmodel.torch.builder import build, example_input
+from costmodel.torch.builder import PRIMITIVES, build, example_input
 from costmodel.torch.verify import FVCORE_SCOPE, RecordingFlopCount, verify_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,12 +40,26 @@ def zoo_models() -> list[tuple[str, bool]]:
             for name in (e.name, *(f"{e.name}-{v}" for v in e.variants))]
 
 
+def _madds(model: str, h: int, w: int) -> int | None:
+    """The model's multiply-adds at h×w; None where it cannot run at that size (a fixed pool
+    window: SkipNet-ImageNet's 7×7 average pool needs the 224×224 input)."""
+    try:
+        return evaluate_model(model, input=f"{h}x{w}").totals.flops
+    except ShapeError:
+        return None
+
+
 def test_input(model: str, base: bool) -> str:
+    """The largest size under MADDS_BUDGET among the model's input and its halvings (from
+    VARIANT_SIDE for a variant), never below 32; else the smallest of them the model runs
+    at; else its own input."""
     h, w = evaluate_model(model).input
-    if not base:
-        h, w = min(h, VARIANT_SIDE), min(w, VARIANT_SIDE)
-    while evaluate_model(model, input=f"{h}x{w}").totals.flops > MADDS_BUDGET and min(h, w) > 32:
-        h, w = max(h // 2, 32), max(w // 2, 32)
+    sizes = [(h, w) if base else (min(h, VARIANT_SIDE), min(w, VARIANT_SIDE))]
+    while min(sizes[-1]) > 32:
+        sizes.append((max(sizes[-1][0] // 2, 32), max(sizes[-1][1] // 2, 32)))
+    runs = [(s, m) for s in sizes if (m := _madds(model, *s)) is not None]
+    under = [s for s, m in runs if m <= MADDS_BUDGET]
+    h, w = under[0] if under else runs[-1][0] if runs else (h, w)
     return f"{h}x{w}"
 
 
@@ -56,10 +72,14 @@ def test_zoo_model_verifies_exactly(model, base):
     v = verify_model(model, input=size)
     assert v.differing == []  # every layer: FLOPs, params and output shape
     assert v.flops == v.fvcore_flops
-    assert v.madds_x2 == v.flop_counter
+    rows = evaluate_model(model, input=size).rows
+    # FlopCounterMode: exact, but for LSTM cells it cannot see, each 2 × the cell's madds
+    lstm_rows = {r.path for r in rows if r.type in ("lstm", "rnn_gate")}
+    assert {g.path for g in v.counter_gaps} <= lstm_rows
+    assert all(g.explained and g.unseen == g.lstm_x2 for g in v.counter_gaps)
+    assert v.madds_x2 == v.flop_counter + v.unseen
     assert v.params == v.fvcore_params == v.numel
     assert all(o.ok for o in v.ops) and v.ok
-    rows = evaluate_model(model, input=size).rows
     # one check per primitive, plus one per parallel node (its split and merge together)
     assert len(v.layers) == len({r.path if r.layer is not None else r.path.rsplit(".", 1)[0]
                                  for r in rows})
@@ -82,6 +102,60 @@ def test_shufflenet_lists_what_fvcore_does_not_count():
     }
     adds = next(u for u in v.uncounted if u.op == "aten::add")
     assert adds.layers[0] == "stage2.1.0.res" and len(adds.layers) == units - stride2
+
+
+RNN_GATE_STEP = 2 * 4 * 10 * (10 + 10)
+"""2 × one step of SkipNet's LSTM(10 → 10): the multiply-adds FlopCounterMode cannot see."""
+
+
+ONEDNN = pytest.mark.skipif(not torch.backends.mkldnn.is_available(),
+                            reason="this torch has no oneDNN: the LSTM runs as aten.addmm "
+                                   "(test_without_onednn_flop_counter_counts_the_lstm)")
+
+
+@ONEDNN
+def test_flop_counter_misses_exactly_the_lstm_steps():
+    """SkipNet-38 (n = 6): 5 + 6 + 6 gated blocks, one recurrent gate step each. On CPU torch
+    runs the step as oneDNN's fused aten.mkldnn_rnn_layer, which FlopCounterMode has no
+    formula for: it counts each gate's projection (2·10) but not its LSTM step."""
+    v = verify_model("skipnet-cifar-38")
+    gates = [r.path for r in evaluate_model("skipnet-cifar-38").rows if r.type == "rnn_gate"]
+    assert len(gates) == 5 + 6 + 6
+    assert [(g.path, g.madds_x2, g.flop_counter, g.lstm_x2, g.ops) for g in v.counter_gaps] == \
+        [(p, RNN_GATE_STEP + 2 * 10, 2 * 10, RNN_GATE_STEP, ("aten.mkldnn_rnn_layer",))
+         for p in gates]
+    assert v.unseen == (5 + 6 + 6) * RNN_GATE_STEP == v.madds_x2 - v.flop_counter
+    assert v.ok and v.verdict == "explained"
+    # fvcore's uncounted aten::lstm: one per gate, charged to the gate that ran the step
+    lstm = next(u for u in v.uncounted if u.op == "aten::lstm")
+    assert (lstm.reason, lstm.occurrences, list(lstm.layers)) == ("unsupported", 17, gates)
+
+
+LSTM_LAYERS = [{"type": "global_pool"}, {"type": "flatten"},
+               {"name": "cell", "type": "lstm", "hidden": 5}]
+
+
+@pytest.mark.filterwarnings("ignore:TF32 acceleration on top of oneDNN")
+def test_without_onednn_flop_counter_counts_the_lstm():
+    """Without oneDNN the LSTM step decomposes into aten.addmm, which FlopCounterMode counts:
+    no gap, the totals agree exactly."""
+    with torch.backends.mkldnn.flags(enabled=False):
+        v = verify_layers(LSTM_LAYERS, in_channels=6)
+    assert v.counter_gaps == () and v.verdict == "exact"
+    assert v.madds_x2 == v.flop_counter == 2 * 4 * 5 * (6 + 5)
+
+
+@ONEDNN
+def test_an_unexplained_flop_counter_gap_is_caught(monkeypatch):
+    """The LSTM's madds declared wrongly (one too few): the gap no longer matches, verify
+    says DIFFERS and exits 1."""
+    right = PRIMITIVES["lstm"]
+    monkeypatch.setitem(PRIMITIVES, "lstm", replace(
+        right, lstm_madds=lambda row: right.lstm_madds(row) - 1))
+    v = verify_layers(LSTM_LAYERS, in_channels=6)
+    assert [(g.path, g.unseen, g.lstm_x2, g.explained) for g in v.counter_gaps] == \
+        [("cell", 2 * 4 * 5 * (6 + 5), 2 * 4 * 5 * (6 + 5) - 2, False)]
+    assert v.unseen == 0 and not v.totals_ok and not v.ok and v.verdict == "DIFFERS"
 
 
 def test_unsupported_ops_match_fvcore_own_list():
@@ -163,7 +237,26 @@ def test_verify_json_contract():
             d["model"], input=32).totals.flops
         assert d["ok"] and d["differing"] == [] and all(c["ok"] for c in d["layers"])
         assert {u["reason"] for u in d["uncounted"]} <= {"ignored", "unsupported"}
+        assert d["flop_counter_gaps"] == [] and t["flop_counter_unseen"] == 0
     assert {u["op"] for u in data[0]["uncounted"]} >= {"aten::leaky_relu", "aten::max_pool2d"}
+
+
+@ONEDNN
+def test_verify_lists_flop_counter_gaps():
+    res = runner.invoke(app, ["verify", "skipnet-cifar-38", "-f", "json"])
+    assert res.exit_code == 0, res.output
+    (d,) = json.loads(res.stdout)
+    t = d["totals"]
+    assert d["ok"] and t["flop_counter_unseen"] == (5 + 6 + 6) * RNN_GATE_STEP
+    assert t["madds_x2"] == t["flop_counter"] + t["flop_counter_unseen"]
+    assert len(d["flop_counter_gaps"]) == 5 + 6 + 6
+    assert d["flop_counter_gaps"][0] == {
+        "path": "group1.gated.0.res.main.gated.gate.rnn", "type": "rnn_gate",
+        "madds_x2": RNN_GATE_STEP + 2 * 10, "flop_counter": 2 * 10, "lstm_x2": RNN_GATE_STEP,
+        "ops": ["aten.mkldnn_rnn_layer"], "unseen": RNN_GATE_STEP, "explained": True}
+    md = runner.invoke(app, ["verify", "skipnet-cifar-38", "-f", "markdown"])
+    assert md.exit_code == 0 and "| explained |" in md.stdout
+    assert "layers FlopCounterMode counts differently" in md.stdout
 
 
 @pytest.mark.parametrize("fmt,expected", [

@@ -5,16 +5,26 @@ module's parameter count and its output shape from a real forward pass. Per oper
 by_operator(). In total: fvcore, and independently torch.utils.flop_counter.FlopCounterMode
 (2 FLOPs per multiply-add) and sum(p.numel()). The ops fvcore counts as nothing are collected
 with fvcore's reason instead of disappearing into the totals.
+
+FlopCounterMode is also read per layer: a layer whose count is not its analytic 2×madds is
+listed with the ops that read its weights but have no FlopCounterMode formula. The one such
+gap the analytic side explains is an LSTM step: torch on CPU runs nn.LSTM as oneDNN's fused
+aten.mkldnn_rnn_layer, which FlopCounterMode has no formula for, so the cell's multiply-adds
+go uncounted (without oneDNN the cell decomposes into aten.addmm, which it counts). Such a gap
+is explained when it is exactly 2× the cell's multiply-adds; any other gap is a difference.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections import Counter, defaultdict
-from typing import Mapping
+from dataclasses import dataclass
+from typing import Callable, Mapping
 
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 from torch.utils.flop_counter import FlopCounterMode
 
 with warnings.catch_warnings():  # fvcore.nn scripts its loss functions at import time
@@ -25,7 +35,7 @@ from costmodel.api import load
 from costmodel.errors import CostModelError
 from costmodel.evaluate import Branch, Options, Result, Row, Seq, evaluate
 from costmodel.torch.builder import build, example_input, torch_layer
-from costmodel.torch.report import LayerCheck, OpCheck, Uncounted, Verification
+from costmodel.torch.report import CounterGap, LayerCheck, OpCheck, Uncounted, Verification
 
 FVCORE_SCOPE = Options(scope="fvcore", flops_per_madd=1, bn_params=True)
 """fvcore's conventions: its default ops, 1 per multiply-add, params as torch counts them."""
@@ -38,20 +48,46 @@ class RecordingFlopCount(FlopCountAnalysis):
 
     fvcore asks ``_should_ignore_node`` about every op it has no counter for: True means
     ignored (its list of free ops, and prim:: bookkeeping), False unsupported. This records
-    the answer and the module the op ran in; fvcore's own counts are untouched."""
+    the answer and the modules running when the op ran (outermost first); fvcore's own counts
+    are untouched.
+
+    Ancestor mode "caller": an op counts for every module whose forward was running, so a
+    layer that runs shared weights it does not own (SkipNet's recurrent gates) is charged
+    for its own step. fvcore's default, "owner", would charge the owner's ancestors instead;
+    where no module is shared the two are the same."""
 
     def __init__(self, model: nn.Module, inputs: tuple[torch.Tensor, ...]):
         super().__init__(model, inputs)
         self.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-        self.uncounted: list[tuple[str, str, str]] = []  # (op, module, reason)
+        self.ancestor_mode("caller")
+        self.uncounted: list[tuple[str, tuple[str, ...], str]] = []  # (op, modules, reason)
 
     def _should_ignore_node(self, node) -> bool:
         ignored = super()._should_ignore_node(node)
         kind = node.kind()
         if not (ignored and kind.startswith("prim::")):  # prim:: nodes are not computation
-            module = node.scopeName().split("/")[-1]
-            self.uncounted.append((kind, module, "ignored" if ignored else "unsupported"))
+            modules = tuple(node.scopeName().split("/"))
+            self.uncounted.append((kind, modules, "ignored" if ignored else "unsupported"))
         return ignored
+
+
+class WeightOpsWithoutFormula(TorchDispatchMode):
+    """Notes, per layer, each op that reads weights (tensors that require grad) and has no
+    FlopCounterMode formula, views left out: where a layer's multiply-adds can run unseen by
+    FlopCounterMode (a fused kernel such as oneDNN's LSTM, aten.mkldnn_rnn_layer). Batch norm
+    and PReLU appear too; they hold no multiply-adds in FlopCounterMode's scope."""
+
+    def __init__(self, registry: Mapping, layer: Callable[[], str | None]):
+        super().__init__()
+        self.registry, self.layer = registry, layer
+        self.found: dict[str | None, list[str]] = defaultdict(list)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if (func.overloadpacket not in self.registry and not func.is_view
+                and any(isinstance(t, torch.Tensor) and t.requires_grad
+                        for t in tree_leaves((args, kwargs)))):
+            self.found[self.layer()].append(str(func.overloadpacket))
+        return func(*args, **(kwargs or {}))
 
 
 def _own(inclusive: Mapping[str, int], children: Mapping[str, list[str]]) -> dict[str, int]:
@@ -60,9 +96,21 @@ def _own(inclusive: Mapping[str, int], children: Mapping[str, list[str]]) -> dic
             for name, kids in children.items()}
 
 
-def _children(model: nn.Module) -> dict[str, list[str]]:
-    return {name: [f"{name}.{c}" if name else c for c, _ in module.named_children()]
-            for name, module in model.named_modules()}
+def _children(model: nn.Module, rows: set[str]) -> dict[str, list[str]]:
+    """The modules of the layer tree (containers and layers, the model as ''), each with its
+    direct children among them. A layer's module may have submodules of its own (a recurrent
+    gate's controller): they are part of the layer, so its counts are inclusive."""
+    found: dict[str, list[str]] = {}
+
+    def visit(name: str, module: nn.Module) -> None:
+        kids = [] if name in rows else \
+            [(f"{name}.{c}" if name else c, m) for c, m in module.named_children()]
+        found[name] = [k for k, _ in kids]
+        for kid, m in kids:
+            visit(kid, m)
+
+    visit("", model)
+    return found
 
 
 def _walk(node) -> list[Row | Branch]:
@@ -74,34 +122,50 @@ def _walk(node) -> list[Row | Branch]:
     return [node, *(n for seq in node.branches for n in _walk(seq))]
 
 
-def _run(model: nn.Module, x: torch.Tensor, paths: list[str]) -> tuple[dict[str, list[int]], int]:
-    """One forward pass: every listed module's output shape (one sample) and FlopCounterMode's
-    total. A module torch cannot run becomes an error naming its layer."""
+@dataclass
+class ForwardPass:
+    """What one forward pass under FlopCounterMode found: per listed module its output shape
+    (one sample) and FlopCounterMode's count (its ops and its submodules'); per layer the ops
+    that read weights without a FlopCounterMode formula; FlopCounterMode's total."""
+
+    shapes: dict[str, list[int]]
+    counted: dict[str, int]
+    without_formula: dict[str | None, list[str]]
+    total: int
+
+
+def _run(model: nn.Module, x: torch.Tensor, paths: list[str]) -> ForwardPass:
+    """One forward pass over the listed modules. A module torch cannot run becomes an error
+    naming its layer."""
     modules = dict(model.named_modules())
+    counter = FlopCounterMode(display=False)
     shapes: dict[str, list[int]] = {}
-    running: list[str] = []  # the modules whose forward has started and not finished
+    counted: dict[str, int] = {}
+    started: list[tuple[str, int]] = []  # the modules running, with the count when they began
 
     def enter(path: str):
-        return lambda module, args: running.append(path)
+        return lambda module, args: started.append((path, counter.get_total_flops()))
 
     def leave(path: str):
         def hook(module, args, out) -> None:  # returns None: the output stays as it is
             shapes[path] = list(out.shape[1:])
-            running.pop()
+            counted[path] = counter.get_total_flops() - started.pop()[1]
         return hook
 
     handles = [h for path in paths for h in (modules[path].register_forward_pre_hook(enter(path)),
                                              modules[path].register_forward_hook(leave(path)))]
+    recorder = WeightOpsWithoutFormula(counter.flop_registry,
+                                       lambda: started[-1][0] if started else None)
     try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        with torch.no_grad(), counter, recorder:
             model(x)
     except RuntimeError as e:
         raise CostModelError(f"torch cannot run this layer: {str(e).splitlines()[0]}",
-                             path=running[-1] if running else None) from None
+                             path=started[-1][0] if started else None) from None
     finally:
         for h in handles:
             h.remove()
-    return shapes, counter.get_total_flops()
+    return ForwardPass(shapes, counted, recorder.found, counter.get_total_flops())
 
 
 def _layer_checks(result: Result, own_flops: dict[str, int], own_params: dict[str, int],
@@ -135,9 +199,25 @@ def _op_checks(result: Result, by_operator: Mapping[str, int]) -> list[OpCheck]:
     return [OpCheck(op, analytic[op], int(by_operator.get(op, 0))) for op in ops]
 
 
-def _uncounted(records: list[tuple[str, str, str]]) -> list[Uncounted]:
+def _counter_gaps(paper: Result, run: ForwardPass) -> list[CounterGap]:
+    """The layers whose FlopCounterMode count is not their analytic 2×madds."""
+    gaps = []
+    for row in paper.rows:
+        if row.layer is None or run.counted.get(row.path, 0) == row.flops:
+            continue
+        lstm = torch_layer(row).lstm_madds(row) * FLOP_COUNTER_SCOPE.flops_per_madd
+        gaps.append(CounterGap(row.path, row.type, row.flops, run.counted.get(row.path, 0), lstm,
+                               tuple(dict.fromkeys(run.without_formula.get(row.path, ())))))
+    return gaps
+
+
+def _uncounted(records: list[tuple[str, tuple[str, ...], str]],
+               layers: Mapping[str, list[str]]) -> list[Uncounted]:
+    """fvcore's uncounted ops by (op, reason), each charged to the innermost layer-tree module
+    running it (a shared controller's ops to the layer that ran them, not to their owner)."""
     found: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for op, module, reason in records:
+    for op, modules, reason in records:
+        module = next((m for m in reversed(modules) if m in layers), "")
         found[(op, reason)].append(module)
     return [Uncounted(op, reason, len(mods), tuple(dict.fromkeys(mods)))
             for (op, reason), mods in sorted(found.items(), key=lambda kv: (kv[0][1], kv[0][0]))]
@@ -148,22 +228,23 @@ def verify_result(result: Result, paper: Result) -> Verification:
     the same model evaluated in FLOP_COUNTER_SCOPE."""
     model = build(result)
     x = example_input(result)
-    paths = [n.path for n in _walk(result.tree)]
-    shapes, flop_counter = _run(model, x, paths)
+    nodes = _walk(result.tree)
+    run = _run(model, x, [n.path for n in nodes])
 
     analysis = RecordingFlopCount(model, (x,))
-    children = _children(model)
+    children = _children(model, {n.path for n in nodes if isinstance(n, Row)})
     own_flops = _own(analysis.by_module(), children)
     own_params = _own(parameter_count(model), children)
     numel = sum(p.numel() for p in model.parameters())
     return Verification(
         model=result.model, input=result.input,
-        layers=tuple(_layer_checks(result, own_flops, own_params, shapes)),
+        layers=tuple(_layer_checks(result, own_flops, own_params, run.shapes)),
         ops=tuple(_op_checks(result, analysis.by_operator())),
-        uncounted=tuple(_uncounted(analysis.uncounted)),
+        uncounted=tuple(_uncounted(analysis.uncounted, children)),
         flops=result.totals.flops, fvcore_flops=int(analysis.total()),
-        madds_x2=paper.totals.flops, flop_counter=int(flop_counter),
-        params=result.totals.params, fvcore_params=int(parameter_count(model)[""]), numel=numel)
+        madds_x2=paper.totals.flops, flop_counter=int(run.total),
+        params=result.totals.params, fvcore_params=int(parameter_count(model)[""]), numel=numel,
+        counter_gaps=tuple(_counter_gaps(paper, run)))
 
 
 def verify_model(model, *, input=None, width: float | None = None, depth: float | None = None,
