@@ -38,6 +38,8 @@ def fails(*args: str) -> str:
      ["layer 'r'", "add needs equal shapes", "8×32×32, 3×32×32"]),
     ("  - {type: stage, name: st, layers: [{name: x, type: linear, out: 4}]}\n",
      ["layer 'st.x'", "flatten"]),
+    ("  - {name: mp, type: max_pool, kernel: 3, padding: [1, 2]}\n",
+     ["layer 'mp'", "field 'padding'", "padding 1×2 is more than half the 3×3 window"]),
     ("  - {type: conv, out: 8\n", ["invalid YAML", "line"]),
     ("  - {type: conv, out: 2}\n  - {name: unit, type: shufflenet_unit, out: 2, groups: 1}\n",
      ["layer 'unit.res.main.gconv1'", "field 'out'", "would have 0 output channels"]),

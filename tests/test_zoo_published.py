@@ -143,6 +143,18 @@ def test_shufflenet_default_is_1x_g3():
     assert evaluate_model("shufflenet").totals == evaluate_model("shufflenet-g3-1.0").totals
 
 
+
+@pytest.mark.parametrize("g", [1, 2, 3, 4, 8])
+@pytest.mark.parametrize("scale", ["0.25", "0.5", "1.0", "1.5", "2.0"])
+def test_every_shufflenet_group_and_scale_evaluates(g, scale):
+    """Every g × scale combination the variants offer builds a valid network."""
+    r = evaluate_model(f"shufflenet-g{g}-{scale}")
+    conv1 = next(row for row in r.rows if row.path == "conv1")
+    small = 16 if g == 8 else 12  # official code: g8 0.5× has a 16-channel conv1
+    assert conv1.out.c == {"0.25": small, "0.5": small, "1.0": 24, "1.5": 24, "2.0": 48}[scale]
+    stage2 = next(row for row in r.rows if row.path.startswith("stage2.0.res.main.gconv2"))
+    assert stage2.out.c % g == 0
+
 # ---- EffNet ---------------------------------------------------------------------------------
 
 def test_effnet_shapes_follow_keras_effnet():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from costmodel.layers.base import Context, Cost, Primitive, require_map
+from costmodel.errors import ShapeError
 from costmodel.layers.conv import NonNeg2, Size2
 from costmodel.shape import Shape, pair, spatial_out
 
@@ -33,6 +34,11 @@ class Pool(Primitive):
     def cost(self, x: Shape, ctx: Context) -> Cost:
         k = pair(self.kernel)
         s = k if self.stride is None else pair(self.stride)
+        pad = pair(self.padding)
+        if pad[0] > k[0] // 2 or pad[1] > k[1] // 2:
+            # torch refuses this (padding would make windows of padding alone)
+            raise ShapeError(f"padding {pad[0]}×{pad[1]} is more than half the "
+                             f"{k[0]}×{k[1]} window", field="padding")
         h, w = spatial_out(x, k, s, self.padding, ceil_mode=self.ceil_mode)
         return pool_cost(x, Shape(x.c, h, w))
 

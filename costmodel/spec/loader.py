@@ -217,7 +217,7 @@ def _load_uncached(file: Path, variants: list[str], overrides: dict[str, Any]) -
                             f"(declared: {', '.join(variables) or 'none'})", file=str(file))
     variables.update(overrides)
     data["vars"] = variables
-    # a variable may name another ("c1: $c1_quarter"), so variants can combine
+    # a variable may name another ("c1: $c1_small"), so variants can combine
     variables = {k: substitute_vars(v, variables, str(file)) for k, v in variables.items()}
     data = {k: v if k in ("vars", "variants") else substitute_vars(v, variables, str(file))
             for k, v in data.items()}
