@@ -6,7 +6,7 @@ about any particular layer type.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, ClassVar, Literal, NamedTuple, TypeVar, Union
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -98,12 +98,42 @@ def check_groups(c_in: int, c_out: int, groups: int) -> None:
                          field="groups")
 
 
+_IMMUTABLE = (type(None), bool, int, float, str, tuple, frozenset)
+_DEFAULTS: dict[type, tuple[tuple[str, ...], dict[str, Any]] | None] = {}
+
+
+def _defaults(cls: type) -> tuple[tuple[str, ...], dict[str, Any]] | None:
+    """(field names in order, defaults) of a layer class, or None where a default is mutable
+    (model_construct then copies it for each instance)."""
+    if cls not in _DEFAULTS:
+        fields = cls.model_fields
+        defaults = {n: f.get_default(call_default_factory=True)
+                    for n, f in fields.items() if not f.is_required()}
+        safe = all(isinstance(v, _IMMUTABLE) for v in defaults.values())
+        _DEFAULTS[cls] = (tuple(fields), defaults) if safe else None
+    return _DEFAULTS[cls]
+
+
 def make(cls: type[L], **fields) -> L:
     """A layer built from sizes a block computed, without Pydantic validation: blocks expand on
     every evaluation, and validating would build each class's validator at start-up. Values
     from the user's spec are validated when the spec loads; sizes a block derives are checked
-    by the formulas (a conv refuses 0 channels)."""
-    return cls.model_construct(**fields)
+    by the formulas (a conv refuses 0 channels).
+
+    It is Pydantic's ``model_construct`` with the class's defaults looked up once (that method
+    resolves every default again on each call, most of a sweep's expansion time); the instance
+    is the same: fields in declaration order, ``model_fields_set`` the fields given."""
+    known = _defaults(cls)
+    if known is None or cls.__pydantic_post_init__:
+        return cls.model_construct(**fields)
+    names, defaults = known
+    m = cls.__new__(cls)
+    setattr_ = object.__setattr__
+    setattr_(m, "__dict__", {n: fields[n] if n in fields else defaults[n] for n in names})
+    setattr_(m, "__pydantic_fields_set__", set(fields))
+    setattr_(m, "__pydantic_extra__", None)
+    setattr_(m, "__pydantic_private__", None)
+    return m
 
 
 class LayerSpec(BaseModel):
