@@ -260,6 +260,30 @@ def _plan(layers: list[LayerSpec], prefix: str) -> tuple[tuple[str, LayerSpec, s
     return _PLANS[id(layers)][1]
 
 
+_KEYS: dict[int, tuple[LayerSpec, tuple]] = {}
+
+
+def _content_key(block: LayerSpec) -> tuple:
+    """What a block is, its name aside: its class and field values (nested lists and layers by
+    identity: specs are immutable, and the entry keeps them alive). A repeat's copies, which
+    differ only in name, share one key."""
+    hit = _KEYS.get(id(block))
+    if hit is not None and hit[0] is block:
+        return hit[1]
+    parts: list = [type(block)]
+    for k, v in block.__dict__.items():
+        if k != "name":
+            try:
+                hash(v)
+            except TypeError:
+                v = ("id", id(v))
+            parts.append((k, v))
+    if len(_KEYS) > _MEMO_LIMIT:
+        _KEYS.clear()
+    _KEYS[id(block)] = (block, tuple(parts))
+    return _KEYS[id(block)][1]
+
+
 class _Walker:
     """Walks layers in execution order, summing totals; unless ``lean``, it also keeps the
     rows and the tree (a sweep needs only the totals)."""
@@ -273,6 +297,7 @@ class _Walker:
         self.bn_params = options.bn_params
         self.rows: list[Row] = []
         self.flops = self.params = self.mac = self.peak = 0
+        self.repeated: dict[tuple, tuple] = {}
 
     def layers(self, layers: list[LayerSpec], x: Shape, prefix: str, stage: str | None,
                owner: LayerSpec | None = None) -> tuple[Shape, Seq | None]:
@@ -284,6 +309,8 @@ class _Walker:
                     x, node = self.primitive(layer, x, path, stage)
                 elif kind is _BRANCHING:
                     x, node = self.branching(layer, x, path, stage)
+                elif self.lean:
+                    x, node = self.block_totals(layer, x, path), None
                 else:
                     x, node = self.layers(self.expand(layer, x), x, path,
                                           path if layer.stage else stage, layer)
@@ -293,6 +320,29 @@ class _Walker:
                 raise
             children.append(node)
         return x, (None if self.lean else Seq(prefix, tuple(children), owner))
+
+    def block_totals(self, block: Block, x: Shape, path: str) -> Shape:
+        """A block's contribution to the totals (lean walks). A block equal to one already
+        walked in this evaluation, on the same input (the copies of a repeat), adds that one's
+        totals again instead of being walked again: its cost is a function of its fields, its
+        input and the context, all the same."""
+        key = (_content_key(block), x)
+        hit = self.repeated.get(key)
+        if hit is None:
+            flops, params, mac, peak = self.flops, self.params, self.mac, self.peak
+            self.peak = 0
+            out, _ = self.layers(self.expand(block, x), x, path, None, block)
+            hit = self.repeated[key] = (out, self.flops - flops, self.params - params,
+                                        self.mac - mac, self.peak)
+            self.peak = max(peak, self.peak)
+            return out
+        out, flops, params, mac, peak = hit
+        self.flops += flops
+        self.params += params
+        self.mac += mac
+        if peak > self.peak:
+            self.peak = peak
+        return out
 
     def expand(self, block: Block, x: Shape) -> list[LayerSpec]:
         # expansions depend on the input's channels and the context, not on its spatial size

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from costmodel.analysis.scaling import Budget, parse_axis, pareto_front, sweep
 from costmodel.api import evaluate_model, load
 from costmodel.cli import app
-from costmodel.errors import CostModelError
+from costmodel.errors import CostModelError, ShapeError
 from costmodel.evaluate import Options, evaluate
 
 runner = CliRunner()
@@ -316,3 +316,33 @@ def test_failed_sweep_writes_nothing(tmp_path):
     out, png = tmp_path / "grid.json", tmp_path / "front.png"
     fails("sweep", "effnet", "--input", "1,32", "-o", str(out), "--plot", str(png))
     assert not out.exists() and not png.exists()
+
+
+def _zoo_names() -> list[str]:
+    from costmodel.spec.zoo import zoo
+    return [e.name for e in zoo()]
+
+
+@pytest.mark.parametrize("model", _zoo_names())
+def test_totals_only_equals_the_full_evaluation(model):
+    """Sweeps evaluate with totals_only, which adds a repeated block's totals again instead of
+    walking it again: the totals must equal the sum over the full evaluation's rows, for the
+    model and each of its variants, in both scopes and at a second input size."""
+    from costmodel.spec.zoo import zoo
+    entry = next(e for e in zoo() if e.name == model)
+    for name in (model, *(f"{model}-{v}" for v in entry.variants)):
+        for options in (Options(), Options(scope="fvcore", bn_params=False)):
+            for size in (None, 96):
+                spec = load(name)
+                try:
+                    full = evaluate(spec, input=size, options=options)
+                except ShapeError as e:  # a fixed pool window needs the full input: so
+                    with pytest.raises(ShapeError) as lean_error:  # does the lean walk
+                        evaluate(spec, input=size, options=options, totals_only=True)
+                    assert (lean_error.value.path, lean_error.value.message) == \
+                        (e.path, e.message)
+                    continue
+                lean = evaluate(spec, input=size, options=options, totals_only=True)
+                assert lean.totals == full.totals, (name, size, options)
+                assert lean.output == full.output and lean.rows == ()
+                assert full.totals.flops == sum(r.flops for r in full.rows)

@@ -11,7 +11,6 @@ from typing import Annotated, Optional
 import typer
 
 from costmodel import api, views
-from costmodel.analysis import scaling
 from costmodel.cli import app, emit, handles_errors
 from costmodel.cli._options import (BnParamsOpt, DtypeOpt, DtypeOption, Fmt, FlopsPerMaddOpt,
                                     FormatOpt, InputOpt, ScopeOpt, ScopeOption, make_options)
@@ -72,6 +71,8 @@ def scale(
 ):
     """Scale a model by width, depth and resolution (or compound φ): its cost next to the
     growth the multipliers predict, factor by factor and stage by stage."""
+    from costmodel.analysis import scaling  # here, not at start-up: every command pays imports
+
     options = make_options(scope, flops_per_madd, bn_params, dtype)
     direct = {"--width": width, "--depth": depth, "--resolution": resolution}
     coefficients = {"alpha": alpha, "beta": beta, "gamma": gamma}
@@ -152,6 +153,8 @@ def sweep(
 ):
     """Evaluate a grid of widths, depths, resolutions, groups or variants: every
     configuration's cost, the Pareto front, and the largest one within a budget."""
+    from costmodel.analysis import scaling
+
     options = make_options(scope, flops_per_madd, bn_params, dtype)
     budget = scaling.Budget.parse(flops=max_flops, params=max_params, mac=max_mac,
                                   peak_activation=max_activation)
