@@ -8,6 +8,7 @@ a list of layers.
 from __future__ import annotations
 
 import math
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
@@ -53,12 +54,16 @@ class Repeat(Block):
         for key in self.first:
             if not any(key in type(layer).model_fields for layer in self.layers):
                 raise ValueError(f"'first' sets '{key}', which no layer of the repeat has")
+        self.first_copy  # validated here, with the spec (and cached with it)
         return self
 
     def count(self, ctx: Context) -> int:
         return math.ceil(self.n * ctx.depth) if self.depth_scaling else self.n
 
-    def _first_copy(self) -> list[LayerSpec]:
+    @cached_property
+    def first_copy(self) -> list[LayerSpec]:
+        """The first copy's layers, ``first`` applied and validated: once per repeat (the copy
+        depends neither on the input nor on the width), when the spec is validated."""
         if not self.first:
             return self.layers
         copies = []
@@ -69,7 +74,7 @@ class Repeat(Block):
         return copies
 
     def expand(self, x: Shape, ctx: Context) -> list[LayerSpec]:
-        bodies = [self._first_copy()] + [self.layers] * (self.count(ctx) - 1)
+        bodies = [self.first_copy] + [self.layers] * (self.count(ctx) - 1)
         if len(self.layers) == 1:
             return [body[0].model_copy(update={"name": str(i)}) for i, body in enumerate(bodies)]
         return [make(Sequential, name=str(i), layers=body) for i, body in enumerate(bodies)]
