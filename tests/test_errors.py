@@ -40,6 +40,8 @@ def fails(*args: str) -> str:
      ["layer 'st.x'", "flatten"]),
     ("  - {name: mp, type: max_pool, kernel: 3, padding: [1, 2]}\n",
      ["layer 'mp'", "field 'padding'", "padding 1×2 is more than half the 3×3 window"]),
+    ("  - {name: st, type: repeat, n: 2, first: {stride: 0}, layers: [{type: conv, out: 8}]}\n",
+     ["layer 'st'", "field 'stride'", "greater than 0"]),
     ("  - {type: conv, out: 8\n", ["invalid YAML", "line"]),
     ("  - {type: conv, out: 2}\n  - {name: unit, type: shufflenet_unit, out: 2, groups: 1}\n",
      ["layer 'unit.res.main.gconv1'", "field 'out'", "would have 0 output channels"]),
