@@ -185,6 +185,15 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, args, message):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_report_without_matplotlib_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed
+    res = runner.invoke(app, ["report", "effnet", "-o", str(tmp_path / "r.md")])
+    assert res.exit_code == 2
+    assert "matplotlib, which is not installed" in res.stderr
+    assert 'pip install "costmodel[plots]"' in res.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_rerun_removes_plots_of_models_no_longer_reported(tmp_path):
     out = tmp_path / "r.md"
     assert runner.invoke(app, ["report", "effnet", "effnet-baseline", "-o", str(out)]).exit_code == 0

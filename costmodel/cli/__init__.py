@@ -8,7 +8,7 @@ matplotlib: commands that need them import them inside their own bodies.
 from __future__ import annotations
 
 import functools
-import importlib
+import importlib.util
 import sys
 from pathlib import Path
 from typing import Callable
@@ -32,6 +32,18 @@ def fail(message: str) -> typer.Exit:
     """Print ``error: message`` on stderr; the caller raises the returned Exit(2)."""
     sys.stderr.write(f"error: {message}\n")
     return typer.Exit(2)
+
+
+def first_missing(*modules: str) -> str | None:
+    """The first of ``modules`` that cannot be found, else None; found without importing it
+    (torch takes seconds to import)."""
+    for name in modules:
+        try:
+            if importlib.util.find_spec(name) is None:
+                return name
+        except ValueError:  # set to None in sys.modules: its import is blocked
+            return name
+    return None
 
 
 def handles_errors(fn: Callable) -> Callable:

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from costmodel.cli import app, emit, fail, handles_errors
+from costmodel.cli import app, emit, fail, first_missing, handles_errors
 from costmodel.cli._options import ClassesOpt, Fmt, FormatOpt, InputOpt, WidthOpt
 from costmodel.render import render
 
@@ -31,7 +31,7 @@ def verify(
     from costmodel.torch import EXTRA_HINT
     from costmodel.torch.report import verify_tables
 
-    missing = _missing_extra()
+    missing = first_missing("torch", "fvcore")
     if missing is None:
         try:
             from costmodel.torch.verify import verify_model
@@ -46,16 +46,3 @@ def verify(
     if not all(v.ok for v in results):
         raise typer.Exit(1)
 
-
-def _missing_extra() -> str | None:
-    """torch or fvcore if one cannot be found (found without importing torch, which takes
-    seconds), else None."""
-    import importlib.util
-
-    for name in ("torch", "fvcore"):
-        try:
-            if importlib.util.find_spec(name) is None:
-                return name
-        except ValueError:  # set to None in sys.modules: its import is blocked
-            return name
-    return None
