@@ -271,6 +271,16 @@ def test_sweep_writes_output_and_plot(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_sweep_plot_without_matplotlib_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed
+    res = run("sweep", "mobilenet", "--width", "0.5,1", "-o", str(tmp_path / "g.csv"),
+              "--plot", str(tmp_path / "front.png"))
+    assert res.exit_code == 2
+    assert 'sweep --plot draws its plots with matplotlib, which is not installed: ' \
+           'pip install "costmodel[plots]"' in res.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_sweep_never_imports_matplotlib_without_a_plot():
     code = ("import sys\nfrom typer.testing import CliRunner\nfrom costmodel.cli import app\n"
             "r = CliRunner().invoke(app, ['sweep', 'effnet', '--width', '0.5,1'])\n"

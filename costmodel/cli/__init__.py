@@ -46,6 +46,13 @@ def first_missing(*modules: str) -> str | None:
     return None
 
 
+def require_matplotlib(what: str) -> None:
+    """Exit 2, before any work, naming the extra to install when matplotlib is missing."""
+    if first_missing("matplotlib"):
+        raise fail(f"{what} draws its plots with matplotlib, which is not installed: "
+                   'pip install "costmodel[plots]"')
+
+
 def handles_errors(fn: Callable) -> Callable:
     """Turn library errors (bad specs, unknown models, bad options) into exit code 2."""
 

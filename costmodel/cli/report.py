@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from costmodel.cli import app, fail, first_missing, handles_errors
+from costmodel.cli import app, handles_errors, require_matplotlib
 from costmodel.cli._options import (BnParamsOpt, ClassesOpt, DtypeOpt, DtypeOption,
                                     FlopsPerMaddOpt, InputOpt, ScopeOpt, ScopeOption, WidthOpt,
                                     make_options)
@@ -33,9 +33,7 @@ def report(
     """A self-contained Markdown report comparing models: conventions, comparison table,
     per-model breakdown by layer type, data flow, largest layers and per-layer table, with
     plots (FLOPs vs params, per-layer FLOPs and MAC) saved beside it."""
-    if first_missing("matplotlib"):  # before any work: a report without its plots is no report
-        raise fail('report draws its plots with matplotlib, which is not installed: '
-                   'pip install "costmodel[plots]"')
+    require_matplotlib("report")
     from costmodel.report.markdown import ReportRequest, build_report, write_report
 
     request = ReportRequest(tuple(models), input=input, width=width, num_classes=classes,

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from costmodel import api, views
-from costmodel.cli import app, emit, handles_errors
+from costmodel.cli import app, emit, handles_errors, require_matplotlib
 from costmodel.cli._options import (BnParamsOpt, DtypeOpt, DtypeOption, Fmt, FlopsPerMaddOpt,
                                     FormatOpt, InputOpt, ScopeOpt, ScopeOption, make_options)
 from costmodel.errors import CostModelError, ShapeError
@@ -185,6 +185,7 @@ def sweep(
     fmt = fmt or Fmt.table
     if plot is not None:
         _suffix(plot, PLOT_FORMATS, "--plot")
+        require_matplotlib("sweep --plot")
 
     try:
         result = scaling.sweep(model, axes, budget=budget, options=options, cost=pareto.value,
