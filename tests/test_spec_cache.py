@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 from costmodel.spec import cache
 from costmodel.spec.loader import load_spec
@@ -55,3 +57,30 @@ def test_cache_can_be_turned_off(tmp_path, monkeypatch):
     f.write_text(SPEC % 4)
     load_spec(f)
     assert not (tmp_path / "cache").exists()
+
+
+def _fresh(code: str, cache_dir) -> str:
+    env = {**os.environ, "COSTMODEL_CACHE_DIR": str(cache_dir)}
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True, timeout=120).stdout
+
+
+def test_a_cached_spec_imports_only_its_own_layer_modules(tmp_path):
+    loaded = ("import sys\nfrom costmodel.api import evaluate_model\n"
+              "print(evaluate_model('effnet').totals.flops)\n"
+              "print(sorted(m for m in sys.modules if m.startswith('costmodel.layers.')))\n")
+    validated = _fresh(loaded, tmp_path).splitlines()  # a cache miss: the whole layer union
+    cached = _fresh(loaded, tmp_path).splitlines()
+    assert cached[0] == validated[0]
+    assert "'costmodel.layers.ghost'" in validated[1]
+    assert "'costmodel.layers.effnet'" in cached[1]
+    assert "'costmodel.layers.ghost'" not in cached[1]  # no GhostNet layer in EffNet
+
+
+def test_a_spec_validates_in_a_fresh_process_without_the_loader(tmp_path):
+    # the union of layer types is built by the first schema that holds layers, whoever asks
+    code = ("from costmodel.spec.model import ModelSpec\n"
+            "m = ModelSpec.model_validate({'name': 'x', 'layers': [{'type': 'sequential', "
+            "'layers': [{'type': 'conv', 'out': 4}, {'type': 'ghost_module', 'out': 8}]}]})\n"
+            "print(type(m.layers[0].layers[1]).__name__)\n")
+    assert _fresh(code, tmp_path).strip() == "GhostModule"

@@ -1,24 +1,23 @@
 """Layer types of the spec language.
 
 Each module here defines layer types (Pydantic models with a literal ``type``) next to the
-closed-form formulas they use. Adding a layer type means adding one module: the union below
-is built from whatever the modules define.
+closed-form formulas they use. Adding a layer type means adding one module: the union of layer
+types is built from whatever the modules define, when a spec is first validated. Until then
+only the modules a command touches are imported (a cached spec imports its own layers' modules
+as it is unpickled), which keeps a cold ``costmodel compare`` short.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 from pathlib import Path
-from typing import Annotated, Union
+from typing import Annotated, Any, Union
 
 from pydantic import Field
 
-from costmodel.layers.base import Block, Context, Cost, LayerSpec, Primitive, Rounding
+from costmodel.layers.base import Block, Context, Cost, Layer, LayerSpec, Primitive, Rounding
 from costmodel.layers.structure import Branching
-
-for _module in sorted(p.stem for p in Path(__file__).parent.glob("*.py")):
-    if _module != "__init__":
-        importlib.import_module(f"{__name__}.{_module}")
 
 
 def _concrete(cls: type) -> list[type[LayerSpec]]:
@@ -30,24 +29,29 @@ def _concrete(cls: type) -> list[type[LayerSpec]]:
     return list(dict.fromkeys(found))
 
 
-LAYER_TYPES: tuple[type[LayerSpec], ...] = tuple(_concrete(LayerSpec))
-Layer = Annotated[Union[LAYER_TYPES], Field(discriminator="type")]  # type: ignore[valid-type]
-"""Any layer of a spec, told apart by its ``type``."""
+@functools.cache
+def layer_types() -> tuple[type[LayerSpec], ...]:
+    """Every layer type (every module of this package imported, once)."""
+    for module in sorted(p.stem for p in Path(__file__).parent.glob("*.py")):
+        if module != "__init__":
+            importlib.import_module(f"{__name__}.{module}")
+    return tuple(_concrete(LayerSpec))
 
-# Layers that hold layers name the union as "Layer"; their schemas are built on first use
-# (defer_build), when the name resolves in their module.
-for _cls in LAYER_TYPES:
-    setattr(importlib.import_module(_cls.__module__), "Layer", Layer)
+
+@functools.cache
+def layer_union() -> Any:
+    """The type ``Layer`` stands for: the union of every layer type, told apart by ``type``."""
+    return Annotated[Union[layer_types()], Field(discriminator="type")]  # type: ignore[valid-type]
 
 
 def type_names() -> dict[str, type[LayerSpec]]:
     """Every ``type`` tag and the class it selects."""
     names = {}
-    for cls in LAYER_TYPES:
+    for cls in layer_types():
         tags = cls.model_fields["type"].annotation.__args__
         names.update({tag: cls for tag in tags})
     return names
 
 
-__all__ = ["Block", "Branching", "Context", "Cost", "Layer", "LAYER_TYPES", "LayerSpec",
-           "Primitive", "Rounding", "type_names"]
+__all__ = ["Block", "Branching", "Context", "Cost", "Layer", "LayerSpec", "Primitive",
+           "Rounding", "layer_types", "layer_union", "type_names"]

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from costmodel.layers.base import Block, Context, LayerSpec, make
+from costmodel.layers.base import Block, Context, Layer, LayerSpec, make
 from costmodel.layers.merge import MergeKind
 from costmodel.shape import Shape
 
@@ -22,7 +22,7 @@ class Sequential(Block):
     """Layers applied in order."""
 
     type: Literal["sequential"] = "sequential"
-    layers: list["Layer"] = Field(min_length=1)
+    layers: list[Layer] = Field(min_length=1)
 
     def expand(self, x: Shape, ctx: Context) -> list[LayerSpec]:
         return self.layers
@@ -45,7 +45,7 @@ class Repeat(Block):
 
     type: Literal["repeat"] = "repeat"
     n: int = Field(ge=1)
-    layers: list["Layer"] = Field(min_length=1)
+    layers: list[Layer] = Field(min_length=1)
     first: dict[str, Any] = {}
     depth_scaling: bool = True
 
@@ -84,7 +84,7 @@ class Branching(LayerSpec):
     """A graph node: branches joined by one merge. The evaluator and the torch builder handle
     every subclass through ``branching()``."""
 
-    def branching(self) -> tuple[list[str], list[list["Layer"]], MergeKind,
+    def branching(self) -> tuple[list[str], list[list[Layer]], MergeKind,
                                  list[int] | Literal["half"] | None]:
         """(branch names, branches, merge, split)."""
         raise NotImplementedError  # pragma: no cover - abstract
@@ -98,7 +98,7 @@ class Parallel(Branching):
     """
 
     type: Literal["parallel"] = "parallel"
-    branches: list[list["Layer"]] = Field(min_length=1)
+    branches: list[list[Layer]] = Field(min_length=1)
     merge: MergeKind
     split: list[Annotated[int, Field(gt=0)]] | Literal["half"] | None = None
     branch_names: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]+$")]] | None = None
@@ -123,8 +123,8 @@ class Residual(Branching):
     ``merge`` (add)."""
 
     type: Literal["residual"] = "residual"
-    layers: list["Layer"] = Field(min_length=1)
-    shortcut: list["Layer"] = []
+    layers: list[Layer] = Field(min_length=1)
+    shortcut: list[Layer] = []
     merge: MergeKind = "add"
 
     def branching(self):
