@@ -146,17 +146,19 @@ class LayerSpec(BaseModel):
     name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_\-]+$")
 
 
-class Layer:
-    """Any layer of a spec, told apart by its ``type``: the annotation of every field that holds
-    layers. Its schema is the discriminated union of every layer type, built (every layer module
-    imported) when the first schema that needs it is built — so reading a cached spec imports
-    only the modules its own layers come from."""
+class _AnyLayerType:
+    """Validation of a field that holds layers: the discriminated union of every layer type,
+    built (every layer module imported) when the first schema that needs it is built — so
+    reading a cached spec imports only the modules its own layers come from."""
 
-    @classmethod
-    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
         from costmodel.layers import layer_union
 
-        return handler(layer_union())
+        return handler.generate_schema(layer_union())
+
+
+Layer = Annotated[LayerSpec, _AnyLayerType()]
+"""Any layer of a spec, told apart by its ``type``: the annotation of fields that hold layers."""
 
 
 class Primitive(LayerSpec):
