@@ -84,3 +84,18 @@ def test_a_spec_validates_in_a_fresh_process_without_the_loader(tmp_path):
             "'layers': [{'type': 'conv', 'out': 4}, {'type': 'ghost_module', 'out': 8}]}]})\n"
             "print(type(m.layers[0].layers[1]).__name__)\n")
     assert _fresh(code, tmp_path).strip() == "GhostModule"
+
+
+def test_only_the_newest_entries_are_kept(tmp_path, monkeypatch):
+    monkeypatch.setenv("COSTMODEL_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(cache, "MAX_ENTRIES", 3)
+    files = []
+    for i in range(5):
+        f = tmp_path / f"c{i}.yaml"
+        f.write_text(SPEC % (i + 1))
+        load_spec(f)  # a miss: validated and stored
+        entry = cache._entry(f, [])
+        os.utime(entry, ns=(i * 10**9, i * 10**9))  # stored in this order, whatever the clock
+        files.append(f)
+    assert len(list((tmp_path / "cache").glob("*.pickle"))) == 3
+    assert [cache.load(f, []) is not None for f in files] == [False, False, True, True, True]

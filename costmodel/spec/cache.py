@@ -6,7 +6,8 @@ Entries live in $COSTMODEL_CACHE_DIR, else $XDG_CACHE_HOME/costmodel, else ~/.ca
 COSTMODEL_CACHE=0 turns the cache off. An entry is keyed by the spec file (absolute path,
 size, modification time), the variants applied, and a fingerprint of the code that defines
 specs (the package version and the modification times of its spec and layer modules), so any
-change to either makes a new entry. Unreadable entries are ignored; writes are atomic.
+change to either makes a new entry; only the newest MAX_ENTRIES are kept. Unreadable entries
+are ignored; writes are atomic.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from costmodel.spec.model import ModelSpec
 
 _PACKAGE = Path(__file__).resolve().parent.parent
+MAX_ENTRIES = 256
+"""Entries kept: every store beyond this removes the oldest (each code version makes new ones)."""
 
 
 def enabled() -> bool:
@@ -88,5 +91,16 @@ def store(file: Path, variants: list[str], spec: "ModelSpec") -> None:
         with os.fdopen(fd, "wb") as f:
             pickle.dump(spec, f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, entry)
+        _prune(entry.parent)
     except OSError:
         pass
+
+
+def _prune(folder: Path) -> None:
+    """Keep the newest MAX_ENTRIES entries (by modification time)."""
+    entries = list(folder.glob("*.pickle"))
+    if len(entries) <= MAX_ENTRIES:
+        return
+    entries.sort(key=lambda p: p.stat().st_mtime_ns)
+    for old in entries[:len(entries) - MAX_ENTRIES]:
+        old.unlink(missing_ok=True)
