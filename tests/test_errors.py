@@ -42,6 +42,8 @@ def fails(*args: str) -> str:
      ["layer 'mp'", "field 'padding'", "padding 1×2 is more than half the 3×3 window"]),
     ("  - {name: st, type: repeat, n: 2, first: {stride: 0}, layers: [{type: conv, out: 8}]}\n",
      ["layer 'st'", "field 'stride'", "greater than 0"]),
+    ("  - {name: up, type: deconv, out: 4, stride: 2, dilation: [1, 3], output_padding: 2}\n",
+     ["layer 'up'", "field 'output_padding'", "smaller than the stride (2, 2) or the dilation"]),
     ("  - {type: conv, out: 8\n", ["invalid YAML", "line"]),
     ("  - {type: conv, out: 2}\n  - {name: unit, type: shufflenet_unit, out: 2, groups: 1}\n",
      ["layer 'unit.res.main.gconv1'", "field 'out'", "would have 0 output channels"]),

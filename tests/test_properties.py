@@ -55,6 +55,21 @@ def dwconv(draw):
 
 
 @st.composite
+def deconv(draw):
+    c_in = draw(st.integers(1, 8))
+    groups = draw(st.sampled_from([g for g in range(1, c_in + 1) if c_in % g == 0]))
+    stride, dilation = [draw(st.integers(1, 3)) for _ in "hw"], [draw(st.integers(1, 2))
+                                                                 for _ in "hw"]
+    layer = {"type": "deconv", "out": groups * draw(st.integers(1, 3)), "groups": groups,
+             "kernel": draw(size2(1, 4)), "stride": stride, "dilation": dilation,
+             "padding": draw(size2(0, 2)), "bias": draw(st.booleans()),
+             # torch: output padding below the stride or the dilation, per axis
+             "output_padding": [draw(st.integers(0, max(s, d) - 1))
+                                for s, d in zip(stride, dilation)]}
+    return [layer], c_in
+
+
+@st.composite
 def pool(draw):
     kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     kernel = kh if kh == kw and draw(st.booleans()) else [kh, kw]
@@ -147,6 +162,12 @@ def test_conv(case, hw):
 @SETTINGS
 @given(case=dwconv(), hw=small)
 def test_depthwise_conv(case, hw):
+    check(*case, hw)
+
+
+@SETTINGS
+@given(case=deconv(), hw=small)
+def test_transposed_conv(case, hw):
     check(*case, hw)
 
 

@@ -60,12 +60,11 @@ class Deconv(Primitive):
         return ctx.channels(self.out, self.channel_scaling)
 
     def cost(self, x: Shape, ctx: Context) -> Cost:
-        op = pair(self.output_padding)
-        s = pair(self.stride)
-        if op[0] >= s[0] or op[1] >= s[1]:
-            raise ShapeError(f"output_padding {op} must be smaller than the stride {s}",
-                             field="output_padding")
+        op, s, d = pair(self.output_padding), pair(self.stride), pair(self.dilation)
+        if any(op[i] >= max(s[i], d[i]) for i in (0, 1)):  # torch's rule
+            raise ShapeError(f"output_padding {op} must be smaller than the stride {s} or the "
+                             f"dilation {d}", field="output_padding")
         return deconv2d_cost(x, self.out_channels(ctx), pair(self.kernel), s,
-                             pair(self.padding), op, pair(self.dilation), self.groups, self.bias)
+                             pair(self.padding), op, d, self.groups, self.bias)
 
 
