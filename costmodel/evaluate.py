@@ -280,8 +280,9 @@ def _content_key(block: LayerSpec) -> tuple:
             parts.append((k, v))
     if len(_KEYS) > _MEMO_LIMIT:
         _KEYS.clear()
-    _KEYS[id(block)] = (block, tuple(parts))
-    return _KEYS[id(block)][1]
+    key = tuple(parts)
+    _KEYS[id(block)] = (block, key)
+    return key
 
 
 class _Walker:

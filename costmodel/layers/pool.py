@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from costmodel.layers.base import Context, Cost, Primitive, require_map
 from costmodel.errors import ShapeError
+from costmodel.layers.base import Context, Cost, Primitive, require_map
 from costmodel.layers.conv import NonNeg2, Size2
 from costmodel.shape import Shape, pair, spatial_out
 
