@@ -285,6 +285,34 @@ def _content_key(block: LayerSpec) -> tuple:
     return key
 
 
+def _moved(node: Node, old: str, new: str, rows: list[Row]) -> Node:
+    """A copy of the subtree ``node`` (walked at path ``old``) at path ``new``: every path, and
+    every stage inside it, re-rooted; its rows, in execution order, appended to ``rows``."""
+    n = len(old)
+    inside = old + "."
+
+    def row(r: Row) -> Row:
+        stage = r.stage
+        if stage is not None and (stage == old or stage.startswith(inside)):
+            stage = new + stage[n:]  # a stage that is the node itself or lies inside it
+        moved = Row(new + r.path[n:], r.type, r.category, stage, r.inputs, r.out, r.flops,
+                    r.params, r.mac, r.layer)
+        rows.append(moved)
+        return moved
+
+    def move(node: Node) -> Node:  # in the walker's order: split, branches, merge
+        if type(node) is Row:
+            return row(node)
+        if type(node) is Seq:
+            return Seq(new + node.path[n:], tuple(map(move, node.children)), node.layer)
+        split = None if node.split is None else row(node.split)
+        branches = tuple(map(move, node.branches))
+        return Branch(new + node.path[n:], node.names, branches, row(node.merge), split,
+                      node.layer)
+
+    return move(node)
+
+
 class _Walker:
     """Walks layers in execution order, summing totals; unless ``lean``, it also keeps the
     rows and the tree (a sweep needs only the totals)."""
@@ -308,13 +336,8 @@ class _Walker:
             try:
                 if kind is _PRIMITIVE:
                     x, node = self.primitive(layer, x, path, stage)
-                elif kind is _BRANCHING:
-                    x, node = self.branching(layer, x, path, stage)
-                elif self.lean:
-                    x, node = self.block_totals(layer, x, path), None
                 else:
-                    x, node = self.layers(self.expand(layer, x), x, path,
-                                          path if layer.stage else stage, layer)
+                    x, node = self.composite(layer, kind, x, path, stage)
             except ShapeError as e:
                 if e.path is None:
                     e.path = path
@@ -322,28 +345,39 @@ class _Walker:
             children.append(node)
         return x, (None if self.lean else Seq(prefix, tuple(children), owner))
 
-    def block_totals(self, block: Block, x: Shape, path: str) -> Shape:
-        """A block's contribution to the totals (lean walks). A block equal to one already
-        walked in this evaluation, on the same input (the copies of a repeat), adds that one's
-        totals again instead of being walked again: its cost is a function of its fields, its
-        input and the context, all the same."""
-        key = (_content_key(block), x)
+    def composite(self, layer: LayerSpec, kind: str, x: Shape, path: str,
+                  stage: str | None) -> tuple[Shape, Node | None]:
+        """A block or a branching node. One equal to a node already walked in this evaluation,
+        on the same input and in the same stage (the copies of a repeat), is not walked again:
+        its cost is a function of its fields, its input and the context, all the same, so its
+        totals are added again and its rows and subtree are the first one's, moved to its path.
+        """
+        inner = path if kind is _BLOCK and layer.stage else stage
+        key = (_content_key(layer), x, None if inner is path else stage)
         hit = self.repeated.get(key)
-        if hit is None:
-            flops, params, mac, peak = self.flops, self.params, self.mac, self.peak
-            self.peak = 0
-            out, _ = self.layers(self.expand(block, x), x, path, None, block)
-            hit = self.repeated[key] = (out, self.flops - flops, self.params - params,
-                                        self.mac - mac, self.peak)
-            self.peak = max(peak, self.peak)
-            return out
-        out, flops, params, mac, peak = hit
+        if hit is not None:
+            return self.replay(hit, path)
+        flops, params, mac, peak = self.flops, self.params, self.mac, self.peak
+        self.peak = 0
+        if kind is _BRANCHING:
+            out, node = self.branching(layer, x, path, stage)
+        else:
+            out, node = self.layers(self.expand(layer, x), x, path, inner, layer)
+        self.repeated[key] = (out, path, node, self.flops - flops, self.params - params,
+                              self.mac - mac, self.peak)
+        self.peak = max(peak, self.peak)
+        return out, node
+
+    def replay(self, hit: tuple, path: str) -> tuple[Shape, Node | None]:
+        out, first, node, flops, params, mac, peak = hit
         self.flops += flops
         self.params += params
         self.mac += mac
         if peak > self.peak:
             self.peak = peak
-        return out
+        if self.lean:
+            return out, None
+        return out, _moved(node, first, path, self.rows)
 
     def expand(self, block: Block, x: Shape) -> list[LayerSpec]:
         # expansions depend on the input's channels and the context, not on its spatial size
