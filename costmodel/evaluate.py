@@ -7,6 +7,7 @@ The evaluator knows three kinds of layer and nothing about any particular type: 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Literal, NamedTuple, Union
 
 from pydantic import ValidationError
@@ -106,6 +107,11 @@ class Row(NamedTuple):
     def __repr__(self) -> str:
         return ("Row(" + ", ".join(f"{n}={v!r}" for n, v in zip(self._fields[:9], self))
                 + ")")
+
+
+_row = partial(tuple.__new__, Row)
+"""Row from a tuple of its ten fields, without NamedTuple's Python-level ``__new__`` (a third
+of what making a row costs; the walker makes one per layer per evaluation)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,8 +301,7 @@ def _moved(node: Node, old: str, new: str, rows: list[Row]) -> Node:
         stage = r.stage
         if stage is not None and (stage == old or stage.startswith(inside)):
             stage = new + stage[n:]  # a stage that is the node itself or lies inside it
-        moved = Row(new + r.path[n:], r.type, r.category, stage, r.inputs, r.out, r.flops,
-                    r.params, r.mac, r.layer)
+        moved = _row((new + r.path[n:], r.type, r.category, stage, *r[4:]))
         rows.append(moved)
         return moved
 
@@ -407,8 +412,8 @@ class _Walker:
             self.peak = n
         if self.lean:
             return None
-        row = Row(path, type_, category, stage, tuple(inputs), cost.out, flops, params,
-                  cost.mac, layer)
+        row = _row((path, type_, category, stage, inputs, cost.out, flops, params, cost.mac,
+                    layer))
         self.rows.append(row)
         return row
 
@@ -443,7 +448,7 @@ class _Walker:
         except ShapeError as e:
             e.path = e.path or path
             raise
-        merge_row = self.add(f"{path}.{merge}", merge, "other", stage, outs, cost)
+        merge_row = self.add(f"{path}.{merge}", merge, "other", stage, tuple(outs), cost)
         if self.lean:
             return cost.out, None
         return cost.out, Branch(path, tuple(names), tuple(seqs), merge_row, split_row, node)
