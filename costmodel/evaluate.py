@@ -298,10 +298,12 @@ def _moved(node: Node, old: str, new: str, rows: list[Row]) -> Node:
     inside = old + "."
 
     def row(r: Row) -> Row:
-        stage = r.stage
+        stage = r[3]
         if stage is not None and (stage == old or stage.startswith(inside)):
-            stage = new + stage[n:]  # a stage that is the node itself or lies inside it
-        moved = _row((new + r.path[n:], r.type, r.category, stage, *r[4:]))
+            # a stage that is the node itself or lies inside it moves with it
+            moved = _row((new + r[0][n:], r[1], r[2], new + stage[n:]) + r[4:])
+        else:
+            moved = _row((new + r[0][n:],) + r[1:])
         rows.append(moved)
         return moved
 
