@@ -68,8 +68,8 @@ test_input.__test__ = False  # a helper, not a test
 
 _VERIFIED: list[tuple[tuple, list, str]] = []
 """Networks verified in this run, as (rows, their layers, model): a variant that is the same
-network as a case already verified (a default it only names, or a depth the test size does not
-change) is not built and traced again."""
+network as a case already verified (one that names the model's default, such as
+skipnet-cifar-110) is not built and traced again."""
 
 
 @pytest.mark.parametrize("model,base", zoo_models(), ids=[m for m, _ in zoo_models()])
