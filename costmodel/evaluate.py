@@ -403,7 +403,8 @@ class _Walker:
             hit = self.expansions[key] = (block, layers)
         return hit[1]
 
-    def add(self, path, type_, category, stage, inputs, cost, layer=None) -> Row | None:
+    def add(self, path: str, type_: str, category: str, stage: str | None,
+            inputs: tuple[Shape, ...], cost: Cost, layer: LayerSpec | None = None) -> Row | None:
         flops = (cost.flops if self.paper else cost.fvcore_flops) * self.per_madd
         params = cost.params if (self.bn_params or category != "bn") else 0
         self.flops += flops
