@@ -1,4 +1,15 @@
-"""Errors a user can cause. The CLI turns every one into a short message and exit code 2."""
+"""Errors a user can cause. The CLI turns every one into a short message and exit code 2.
+
+Exit codes of the command line, one meaning each:
+
+- 0: done; every check that was asked for passed.
+- 1: a computed verdict: over budget (``check``), differs (``verify``, ``explain``), a rule at
+  or above ``--fail-on`` (``rules``). Never for invalid input or a crash.
+- 2: invalid input (a ``CostModelError``): the message names the file, the layer path and
+  the field.
+- 3: an internal error (a bug in costmodel): one line, no traceback unless
+  ``COSTMODEL_DEBUG=1``.
+"""
 
 from __future__ import annotations
 
@@ -39,3 +50,14 @@ class ShapeError(CostModelError):
 
 class UnknownModelError(CostModelError):
     """A model name that is neither in the zoo nor a spec file."""
+
+
+class LimitError(CostModelError):
+    """An input would take more work than a documented limit allows (``costmodel.limits``)."""
+
+
+class OutputError(CostModelError):
+    """An output file cannot be written safely (a directory, a device, a read-only file...)."""
+
+
+EXIT_OK, EXIT_VERDICT, EXIT_INVALID, EXIT_INTERNAL = 0, 1, 2, 3
