@@ -132,3 +132,66 @@ def test_main_reports_a_deep_recursion_as_exit_3(debug):
     if not debug:
         assert len(proc.stderr.splitlines()) == 1
     assert proc.stdout == ""
+
+
+# --- verify: what torch cannot build is invalid input (2), never a crash ------------------------
+
+TINY = """\
+name: tiny
+input: 8
+layers:
+  - {type: conv, name: c, out: 4}
+  - {type: global_pool}
+  - {type: flatten}
+  - {type: linear, out: 2}
+"""
+
+
+@pytest.fixture
+def torch_verify():
+    pytest.importorskip("torch")
+    pytest.importorskip("fvcore")
+    import costmodel.torch.verify as v
+    return v
+
+
+def test_verify_refuses_what_would_not_fit_in_memory(tmp_path, monkeypatch, torch_verify):
+    """Refused up front (the estimate: 4 bytes × (input + every layer's output + weights)),
+    before torch allocates anything."""
+    from costmodel.api import evaluate_model
+
+    result = evaluate_model("mobilenet", input=4000)
+    h = w = 4000
+    assert torch_verify.memory_needed(result) == 4 * (
+        3 * h * w + sum(r.out.numel for r in result.rows) + result.totals.params)
+    monkeypatch.setattr(torch_verify, "memory_available", lambda: 8 * 10**9)
+    monkeypatch.setattr(torch_verify, "build", _raise(AssertionError("must not be built")))
+    res = runner.invoke(app, ["verify", "--input", "4000", "mobilenet"])
+    assert res.exit_code == EXIT_INVALID, res.output
+    assert "too large to build in torch: mobilenet at 4000×4000 needs about 19.5 GB" in \
+        res.stderr and "8 GB of memory is available" in res.stderr
+
+
+@pytest.mark.parametrize("exc", [
+    RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't "
+                 "allocate memory: you tried to allocate 1024000000 bytes. Error code 12"),
+    MemoryError()])
+def test_verify_allocation_failure_is_exit_2(tmp_path, monkeypatch, torch_verify, exc):
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY)
+    monkeypatch.setattr(torch_verify, "example_input", _raise(exc))
+    res = runner.invoke(app, ["verify", str(spec)])
+    assert res.exit_code == EXIT_INVALID, res.output
+    assert res.stderr.startswith(f"error: {spec}: field 'input': too large to build in torch:")
+
+
+@pytest.mark.parametrize("name", ["forward", "training", "eval", "to"])
+def test_verify_layer_named_like_a_module_attribute(tmp_path, torch_verify, name):
+    spec = tmp_path / "named.yaml"
+    spec.write_text(TINY.replace("{type: conv, name: c, out: 4}",
+                                 f"{{type: sequential, name: blk, layers: "
+                                 f"[{{type: conv, name: {name}, out: 4}}]}}"))
+    res = runner.invoke(app, ["verify", str(spec)])
+    assert res.exit_code == EXIT_INVALID, res.output
+    assert res.stderr.startswith(f"error: {spec}: layer 'blk.{name}': field 'name': torch "
+                                 f"cannot name a submodule '{name}'")
