@@ -52,7 +52,8 @@ def test_dwsep_ratio_is_one_over_n_plus_one_over_dk2(k, m, n, df):
 def test_conv_and_grouped_conv(g):
     d = explain_formula("conv", k=3, m=64, n=128, df=10, g=g)
     assert d.ok
-    assert d.steps[0].engine == 3 * 3 * (64 // g) * 128 * 10 * 10
+    flops = "standard conv FLOPs" if g == 1 else "grouped conv FLOPs"
+    assert d.step(flops).engine == 3 * 3 * (64 // g) * 128 * 10 * 10
     if g > 1:
         assert d.step("grouped / dense").engine == Fraction(1, g)
 
@@ -208,3 +209,82 @@ def test_cli_csv_has_raw_numbers():
     assert int(by["ρ = 0.714 FLOPs"]["value"]) == int(by["ρ = 0.714 FLOPs"]["engine"]) == \
         3 * 3 * 384 * 10 * 10 + 384 * 384 * 10 * 10
     assert by["ρ cost ratio"]["exact"] == "25/49"
+
+
+# --- any kernel, stride and padding: the formula's output side is the engine's ----------------
+
+PADDINGS = [None, "same", "valid", 0, 1, 3]
+
+
+def _expected_side(df: int, k: int, s: int, padding) -> int:
+    """The output side as torch and TensorFlow define it, written here independently."""
+    if padding == "same":
+        return math.ceil(df / s)
+    p = {None: (k - 1) // 2, "valid": 0}.get(padding, padding)
+    return math.floor((df + 2 * p - k) / s) + 1
+
+
+@pytest.mark.parametrize("padding", PADDINGS)
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("k", range(1, 8))
+def test_conv_and_dwsep_agree_with_the_engine_for_any_kernel_and_padding(k, stride, padding):
+    m, n, df = 6, 10, 9
+    do = _expected_side(df, k, stride, padding)
+    conv = explain_formula("conv", k=k, m=m, n=n, df=df, stride=stride, padding=padding)
+    assert conv.ok, [s for s in conv.steps if s.match is False]
+    assert conv.step("output side Do").value == conv.step("output side Do").engine == do
+    flops = conv.steps[1]  # after the output side: 'standard conv FLOPs', '1×1 conv FLOPs'
+    assert flops.quantity.endswith("conv FLOPs") and flops.engine == k * k * m * n * do * do
+    assert conv.symbols["Do"] == do and conv.symbols["padding"]
+    group = explain_formula("group", k=k, m=m, n=n, df=df, g=2, stride=stride, padding=padding)
+    assert group.ok and group.steps[1].engine == k * k * (m // 2) * n * do * do
+    dwsep = explain_formula("dwsep", k=k, m=m, n=n, df=df, stride=stride, padding=padding)
+    assert dwsep.ok, [s for s in dwsep.steps if s.match is False]
+    assert dwsep.step("depthwise separable FLOPs").engine == k * k * m * do * do + m * n * do * do
+
+
+@pytest.mark.parametrize("padding", ["default", "same", "valid", "2"])
+@pytest.mark.parametrize("k", [1, 2, 4, 7])
+def test_cli_conv_even_kernels_exit_0_and_print_the_padding(k, padding):
+    res = runner.invoke(app, ["explain", "conv", "--k", str(k), "--m", "8", "--n", "8",
+                              "--df", "8", "--padding", padding, "--stride", "2", "-f", "json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["ok"] and all(s["match"] for s in data["steps"])
+    assert data["symbols"]["padding"].startswith(
+        {"default": "default", "same": "'same'", "valid": "'valid'", "2": "2 per side"}[padding])
+
+
+def test_the_issue_case_even_kernel_default_padding():
+    """`explain conv --k 2 --m 8 --n 8 --df 8` said '✗ differs': the default padding (0 for
+    k = 2) makes the output 7×7, and the formula now counts 7² positions."""
+    res = runner.invoke(app, ["explain", "conv", "--k", "2", "--m", "8", "--n", "8", "--df", "8"])
+    assert res.exit_code == 0, res.output
+    assert "differs" not in res.stdout and "Do = 7" in res.stdout
+    d = explain_formula("conv", k=2, m=8, n=8, df=8)
+    assert d.step("standard conv FLOPs").value == 2 * 2 * 8 * 8 * 7 * 7
+
+
+@pytest.mark.parametrize("k", range(1, 8))
+def test_mobilenet_chain_for_any_kernel(k):
+    d = explain_formula("mobilenet", k=k)
+    assert d.ok, [s for s in d.steps if s.match is False]
+    do, rdo = _expected_side(14, k, 1, None), _expected_side(10, k, 1, None)
+    assert d.step("ρ = 0.714 FLOPs").engine == k * k * 384 * rdo * rdo + 384 * 384 * rdo * rdo
+    assert d.step("standard conv FLOPs").engine == k * k * 512 * 512 * do * do
+
+
+@pytest.mark.parametrize("args,field", [
+    (["mobilenet", "--alpha", "nan"], "alpha"), (["mobilenet", "--alpha", "inf"], "alpha"),
+    (["mobilenet", "--alpha", "1e300"], "alpha"), (["mobilenet", "--alpha", "-inf"], "alpha"),
+    (["mobilenet", "--rho", "nan"], "rho"), (["mobilenet", "--rho", "inf"], "rho"),
+    (["mobilenet", "--rho", "1e300"], "rho"), (["mobilenet", "--alpha", "0"], "alpha"),
+    (["conv", "--padding", "sideways"], "padding"), (["conv", "--padding", "-1"], "padding"),
+    (["conv", "--stride", "0"], "stride"), (["conv", "--k", "9", "--df", "4",
+                                             "--padding", "valid"], "df"),
+    (["conv", "--m", "1" + "0" * 40], "m"),
+])
+def test_bad_numbers_exit_2_naming_the_option(args, field):
+    res = runner.invoke(app, ["explain", *args])
+    assert res.exit_code == 2, res.output
+    assert f"field '{field}'" in res.stderr and "Traceback" not in res.output

@@ -13,6 +13,13 @@ Formulas (``FORMULAS``):
 - ``group``: grouped convolution, Dk²·(M/g)·N·Df², 1/g of the dense conv.
 - ``dwsep``: depthwise separable, Dk²·M·Df² + M·N·Df², 1/N + 1/Dk² of the standard conv
   (MobileNet eq. 5).
+
+The papers write these for a Df×Df output as large as the input. Here Df is the input's side
+and the output's side Do is its own step, computed with the textbook formula for the padding
+chosen (``padding``: the engine's default (Dk−1)//2, ``same``, ``valid`` or a number) and the
+stride, and checked against the engine's output shape: an even kernel with the default padding
+loses a pixel, and the formulas then use Do, not Df. ``mobilenet`` assumes stride 1 and the
+default padding.
 - ``mobilenet``: MobileNet's Table 3 chain: standard conv → depthwise separable → width
   multiplier α → resolution multiplier ρ (cost ∝ α², ρ²).
 - ``effnet``: EffNet's separable pooling, 1×3 dw → 2×1 pool → 3×1 dw = 3·Df²·M +
@@ -36,6 +43,7 @@ from typing import Any, Callable
 
 from costmodel.analysis._tree import WEIGHTED, find_node, node_input, node_output, rows_of
 from costmodel.errors import CostModelError
+from costmodel.limits import INPUT_SIDE, INT_DIGITS
 from costmodel.evaluate import Branch, Node, Options, Result, Row, Seq, evaluate
 from costmodel.render import Column, Table
 from costmodel.render.format import si
@@ -140,9 +148,9 @@ def _area(h: int, w: int) -> str:
 
 def conv_steps(k: int, m: int, n: int, df: int, g: int = 1, *, kh: int | None = None,
                kw: int | None = None, ho: int | None = None, wo: int | None = None,
-               bias: bool = False, engine_rows=None) -> list[Step]:
-    """Standard (g = 1) or grouped conv: FLOPs, params (weights, + N with a bias); Df is the
-    output map's side."""
+               bias: bool = False, engine_rows=None, side: str = "Df") -> list[Step]:
+    """Standard (g = 1) or grouped conv: FLOPs, params (weights, + N with a bias); ``df`` (or
+    ``ho``×``wo``) is the output map's side, written ``side`` in the formulas."""
     kh, kw = kh or k, kw or k
     ho, wo = ho or df, wo or df
     rows = engine_rows if engine_rows is not None else engine_run(
@@ -150,7 +158,7 @@ def conv_steps(k: int, m: int, n: int, df: int, g: int = 1, *, kh: int | None = 
     pointwise = (kh, kw) == (1, 1)
     ksym = "" if pointwise else ("Dk²·" if kh == kw else "Kh·Kw·")
     kval = "" if pointwise else (_sq(kh) + "·" if kh == kw else f"{kh}·{kw}·")
-    dsym = "Df²" if ho == wo else "Ho·Wo"
+    dsym = f"{side}²" if ho == wo else "Ho·Wo"
     msym, mval = ("M", f"{m}") if g == 1 else ("(M/g)", f"({m}/{g})")
     flops = kh * kw * (m // g) * n * ho * wo
     weights = kh * kw * (m // g) * n
@@ -163,30 +171,117 @@ def conv_steps(k: int, m: int, n: int, df: int, g: int = 1, *, kh: int | None = 
                  _weights(rows), "params")]
 
 
-def derive_conv(k: int = 3, m: int = 512, n: int = 512, df: int = 14, g: int = 1) -> Derivation:
-    _positive(k=k, m=m, n=n, df=df, g=g)
+# --- the output's side, by the padding chosen ---------------------------------------------------
+
+Padding = int | str | None
+"""None: the engine's default, (Dk−1)//2 per side; 'same' (TensorFlow's); 'valid' (none); or
+a number of pixels per side."""
+
+
+def parse_padding(value: Padding) -> Padding:
+    """``padding`` as the engine takes it: None, 'same', 'valid' or a whole number ≥ 0 (also
+    given as text, as the command line does; 'default' is None)."""
+    if value is None or isinstance(value, int) and not isinstance(value, bool):
+        if value is not None and value < 0:
+            raise CostModelError(f"padding must be at least 0, got {value}", field="padding")
+        return value
+    text = str(value).strip().lower()
+    if text in ("default", ""):
+        return None
+    if text in ("same", "valid"):
+        return text
+    if text.isdigit() and len(text) <= 9:
+        return int(text)
+    raise CostModelError(f"padding must be default, same, valid or a number of pixels, got "
+                         f"{value!r}", field="padding")
+
+
+def describe_padding(padding: Padding, k: int) -> str:
+    if padding is None:
+        return f"default, (Dk−1)//2 = {(k - 1) // 2} per side"
+    if padding == "same":
+        return "'same' (TensorFlow's: Do = ⌈Df/s⌉, an odd extra pixel after)"
+    if padding == "valid":
+        return "'valid' (none)"
+    return f"{padding} per side"
+
+
+def output_side(df: int, k: int, stride: int, padding: Padding) -> tuple[int, str, str]:
+    """The output's side Do by the textbook formula for ``padding``, written out: (Do,
+    formula, substituted). Computed here, not taken from the engine, so that the engine's
+    output shape is checked against it."""
+    if padding == "same":
+        return -(-df // stride), "⌈Df/s⌉", f"⌈{df}/{stride}⌉"
+    if padding == "valid":
+        return (df - k) // stride + 1, "⌊(Df − Dk)/s⌋ + 1", f"⌊({df} − {k})/{stride}⌋ + 1"
+    p = (k - 1) // 2 if padding is None else padding
+    return ((df + 2 * p - k) // stride + 1, "⌊(Df + 2p − Dk)/s⌋ + 1",
+            f"⌊({df} + 2·{p} − {k})/{stride}⌋ + 1")
+
+
+def _side_step(df: int, k: int, stride: int, padding: Padding, engine: int) -> Step:
+    do, formula, substituted = output_side(df, k, stride, padding)
+    return Step("output side Do", formula, substituted, do, engine, "pixels")
+
+
+def _checked_side(df: int, k: int, stride: int, padding: Padding) -> int:
+    """Do, or an error when the kernel does not fit (before the engine says it less plainly)."""
+    do = output_side(df, k, stride, padding)[0]
+    if do < 1:
+        raise CostModelError(f"a {k}×{k} kernel does not fit a {df}×{df} input with padding "
+                             f"{describe_padding(padding, k)}: Do = {do}", field="df")
+    return do
+
+
+def _geometry(k: int, stride: int, padding: Padding) -> dict:
+    """The engine's layer fields for the kernel, stride and padding."""
+    return {"kernel": k, "stride": stride, **({} if padding is None else {"padding": padding})}
+
+
+def _side_notes(df: int, do: int, stride: int, padding: Padding, k: int) -> list[str]:
+    notes = [f"Df is the input's side, Do the output's: padding {describe_padding(padding, k)}, "
+             f"stride {stride}"]
+    if do != df:
+        notes.append(f"Do = {do} ≠ Df = {df}: the formulas count the output's Do×Do positions "
+                     "(the paper's Df² assumes an output as large as the input)")
+    return notes
+
+
+def derive_conv(k: int = 3, m: int = 512, n: int = 512, df: int = 14, g: int = 1,
+                stride: int = 1, padding: Padding = None) -> Derivation:
+    _positive(k=k, m=m, n=n, df=df, g=g, stride=stride)
     _divides(g, m=m, n=n)
-    steps = conv_steps(k, m, n, df, g)
-    notes = ["Df is the output map's side (stride 1, 'same' padding)"]
+    padding = parse_padding(padding)
+    do = _checked_side(df, k, stride, padding)
+    geometry = _geometry(k, stride, padding)
+    rows = engine_run([{"type": "conv", "out": n, "groups": g, **geometry}], m, df).rows
+    side = "Df" if do == df else "Do"
+    steps = [_side_step(df, k, stride, padding, rows[0].out.h),
+             *conv_steps(k, m, n, do, g, engine_rows=rows, side=side)]
     if g > 1:
-        dense = conv_steps(k, m, n, df, 1)
+        dense_rows = engine_run([{"type": "conv", "out": n, **geometry}], m, df).rows
+        dense = conv_steps(k, m, n, do, 1, engine_rows=dense_rows, side=side)
         steps += dense
         steps.append(Step("grouped / dense", "1/g", f"1/{g}", Fraction(1, g),
-                          Fraction(steps[0].engine, dense[0].engine), "ratio"))
+                          Fraction(steps[1].engine, dense[0].engine), "ratio"))
     title = "Standard convolution (MobileNet eq. 2)" if g == 1 else \
         "Grouped convolution: 1/g of the dense conv's FLOPs and weights"
-    return Derivation(title, "formula conv", {"Dk": k, "M": m, "N": n, "Df": df, "g": g},
-                      steps, notes)
+    return Derivation(title, "formula conv",
+                      {"Dk": k, "M": m, "N": n, "Df": df, "g": g, "s": stride,
+                       "padding": describe_padding(padding, k), "Do": do},
+                      steps, _side_notes(df, do, stride, padding, k))
 
 
-def derive_group(k: int = 3, m: int = 512, n: int = 512, df: int = 14, g: int = 4
-                 ) -> Derivation:
-    return derive_conv(k, m, n, df, g)
+def derive_group(k: int = 3, m: int = 512, n: int = 512, df: int = 14, g: int = 4,
+                 stride: int = 1, padding: Padding = None) -> Derivation:
+    return derive_conv(k, m, n, df, g, stride, padding)
 
 
-def dwsep_steps(k: int, m: int, n: int, ho: int, wo: int, rows, conv_rows) -> list[Step]:
-    """Depthwise separable vs standard conv at the same sizes (Ho×Wo: the output map)."""
-    dsym = "Df²" if ho == wo else "Ho·Wo"
+def dwsep_steps(k: int, m: int, n: int, ho: int, wo: int, rows, conv_rows,
+                side: str = "Df") -> list[Step]:
+    """Depthwise separable vs standard conv at the same sizes (Ho×Wo: the output map, written
+    ``side`` in the formulas when square)."""
+    dsym = f"{side}²" if ho == wo else "Ho·Wo"
     area = _area(ho, wo)
     dw = k * k * m * ho * wo
     pw = m * n * ho * wo
@@ -206,24 +301,41 @@ def dwsep_steps(k: int, m: int, n: int, ho: int, wo: int, rows, conv_rows) -> li
     ]
 
 
-def derive_dwsep(k: int = 3, m: int = 512, n: int = 512, df: int = 14) -> Derivation:
-    _positive(k=k, m=m, n=n, df=df)
-    rows = engine_run([{"type": "dwsep", "out": n, "kernel": k}], m, df).rows
-    conv_rows = engine_run([{"type": "conv", "out": n, "kernel": k}], m, df).rows
+def derive_dwsep(k: int = 3, m: int = 512, n: int = 512, df: int = 14, stride: int = 1,
+                 padding: Padding = None) -> Derivation:
+    _positive(k=k, m=m, n=n, df=df, stride=stride)
+    padding = parse_padding(padding)
+    do = _checked_side(df, k, stride, padding)
+    geometry = _geometry(k, stride, padding)
+    if padding is None:  # the engine's own block
+        rows = engine_run([{"type": "dwsep", "out": n, **geometry}], m, df).rows
+    else:  # the block has no padding field: its two convs
+        rows = engine_run([{"type": "dwconv", **geometry},
+                           {"type": "conv", "out": n, "kernel": 1}], m, df).rows
+    conv_rows = engine_run([{"type": "conv", "out": n, **geometry}], m, df).rows
+    dw = next(r for r in rows if r.category == "depthwise")
+    side = "Df" if do == df else "Do"
     return Derivation("Depthwise separable convolution (MobileNet eqs. 3–5)", "formula dwsep",
-                      {"Dk": k, "M": m, "N": n, "Df": df},
-                      dwsep_steps(k, m, n, df, df, rows, conv_rows),
-                      ["Df is the output map's side (stride 1)"])
+                      {"Dk": k, "M": m, "N": n, "Df": df, "s": stride,
+                       "padding": describe_padding(padding, k), "Do": do},
+                      [_side_step(df, k, stride, padding, dw.out.h),
+                       *dwsep_steps(k, m, n, do, do, rows, conv_rows, side)],
+                      _side_notes(df, do, stride, padding, k))
 
 
 def derive_mobilenet(k: int = 3, m: int = 512, n: int = 512, df: int = 14,
                      alpha: float = 0.75, rho: float = 0.714) -> Derivation:
-    """MobileNet Table 3: 462M → 52.3M → 29.6M → 15.1M mult-adds at the defaults."""
+    """MobileNet Table 3: 462M → 52.3M → 29.6M → 15.1M mult-adds at the defaults (stride 1,
+    the engine's default padding; an even Dk makes the output Do = Df − 1)."""
     _positive(k=k, m=m, n=n, df=df, alpha=alpha, rho=rho)
     am, an = max(int(alpha * m), 1), max(int(alpha * n), 1)  # slim's int(d·α)
+    _bounded_int(am, "alpha")
+    _bounded_int(an, "alpha")
     rdf = round(rho * df)
     if rdf < 1:
         raise CostModelError(f"ρ·Df = {rho * df:g} rounds below 1", field="rho")
+    INPUT_SIDE.check(rdf, field="rho")
+    do, rdo = _checked_side(df, k, 1, None), _checked_side(rdf, k, 1, None)
     conv = engine_run([{"type": "conv", "out": n, "kernel": k}], m, df).rows
     sep = engine_run([{"type": "dwsep", "out": n, "kernel": k}], m, df).rows
     # α through the engine's own width multiplier (the input's channels come from the
@@ -233,24 +345,32 @@ def derive_mobilenet(k: int = 3, m: int = 512, n: int = 512, df: int = 14,
                        rounding=rounding).rows
     sep_ar = engine_run([{"type": "dwsep", "out": n, "kernel": k}], am, rdf, width=alpha,
                         rounding=rounding).rows
-    d2, r2 = _sq(df), _sq(rdf)
-    std = k * k * m * n * df * df
-    dws = k * k * m * df * df + m * n * df * df
-    a = k * k * am * df * df + am * an * df * df
-    ar = k * k * am * rdf * rdf + am * an * rdf * rdf
+    # the output's sides: Df and ρDf as the paper writes them when the padding keeps the size
+    D, R = ("Df", "(ρDf)") if do == df else ("Do", "Do'")
+    d2, r2 = _sq(do), _sq(rdo)
+    std = k * k * m * n * do * do
+    dws = k * k * m * do * do + m * n * do * do
+    a = k * k * am * do * do + am * an * do * do
+    ar = k * k * am * rdo * rdo + am * an * rdo * rdo
+    side, rside = _side_step(df, k, 1, None, conv[0].out.h), \
+        _side_step(rdf, k, 1, None, sep_ar[0].out.h)
     steps = [
-        Step("standard conv FLOPs", "Dk²·M·N·Df²", f"{_sq(k)}·{m}·{n}·{d2}", std, _flops(conv)),
+        side,
+        Step("standard conv FLOPs", f"Dk²·M·N·{D}²", f"{_sq(k)}·{m}·{n}·{d2}", std,
+             _flops(conv)),
         Step("standard conv params", "Dk²·M·N", f"{_sq(k)}·{m}·{n}", k * k * m * n,
              _weights(conv), "params"),
-        Step("depthwise separable FLOPs", "Dk²·M·Df² + M·N·Df²",
+        Step("depthwise separable FLOPs", f"Dk²·M·{D}² + M·N·{D}²",
              f"{_sq(k)}·{m}·{d2} + {m}·{n}·{d2}", dws, _flops(sep)),
         Step("depthwise separable params", "Dk²·M + M·N", f"{_sq(k)}·{m} + {m}·{n}",
              k * k * m + m * n, _weights(sep), "params"),
-        Step(f"α = {alpha:g} FLOPs", "Dk²·αM·Df² + αM·αN·Df²",
+        Step(f"α = {alpha:g} FLOPs", f"Dk²·αM·{D}² + αM·αN·{D}²",
              f"{_sq(k)}·{am}·{d2} + {am}·{an}·{d2}", a, _flops(sep_a)),
         Step(f"α = {alpha:g} params", "Dk²·αM + αM·αN", f"{_sq(k)}·{am} + {am}·{an}",
              k * k * am + am * an, _weights(sep_a), "params"),
-        Step(f"ρ = {rho:g} FLOPs", "Dk²·αM·(ρDf)² + αM·αN·(ρDf)²",
+        Step(rside.quantity + " at ρDf", rside.formula.replace("Df", "ρDf"), rside.substituted,
+             rside.value, rside.engine, rside.unit),
+        Step(f"ρ = {rho:g} FLOPs", f"Dk²·αM·{R}² + αM·αN·{R}²",
              f"{_sq(k)}·{am}·{r2} + {am}·{an}·{r2}", ar, _flops(sep_ar)),
         Step(f"ρ = {rho:g} params", "Dk²·αM + αM·αN (ρ changes no weights)",
              f"{_sq(k)}·{am} + {am}·{an}", k * k * am + am * an, _weights(sep_ar), "params"),
@@ -258,17 +378,21 @@ def derive_mobilenet(k: int = 3, m: int = 512, n: int = 512, df: int = 14,
              f"{k * k * am + am * an:,} / {k * k * m + m * n:,}",
              Fraction(k * k * am + am * an, k * k * m + m * n),
              Fraction(_flops(sep_a), _flops(sep)), "ratio"),
-        Step("ρ cost ratio", "(ρDf)² / Df² = ρ²", f"{r2} / {d2}", Fraction(rdf * rdf, df * df),
-             Fraction(_flops(sep_ar), _flops(sep_a)), "ratio"),
+        Step("ρ cost ratio", f"{R}² / {D}²" + (" = ρ²" if do == df else ""), f"{r2} / {d2}",
+             Fraction(rdo * rdo, do * do), Fraction(_flops(sep_ar), _flops(sep_a)), "ratio"),
     ]
     notes = [f"αM = int({alpha:g}·{m}) = {am}, αN = int({alpha:g}·{n}) = {an} (truncated, as "
              f"MobileNet's code does); ρDf = round({rho:g}·{df}) = {rdf} (ρ is applied "
              f"through the input resolution)",
              f"α² = {alpha * alpha:.4g}: the pointwise term scales by α², the depthwise term "
-             f"by α, so the ratio is a little above α²"]
+             f"by α, so the ratio is a little above α²",
+             *_side_notes(df, do, 1, None, k)]
+    if do != df:
+        notes.append(f"Do' = {rdo}: the output's side for the input ρDf = {rdf}")
     return Derivation("MobileNet: depthwise separable, width α and resolution ρ (Table 3)",
                       "formula mobilenet",
-                      {"Dk": k, "M": m, "N": n, "Df": df, "α": alpha, "ρ": rho}, steps, notes)
+                      {"Dk": k, "M": m, "N": n, "Df": df, "α": alpha, "ρ": rho,
+                       "padding": describe_padding(None, k), "Do": do}, steps, notes)
 
 
 def effnet_pool_steps(m: int, h: int, w: int, e_dw1: int, e_dw2: int, e_dw3x3: int | None
@@ -442,9 +566,21 @@ def explain_formula(name: str, **sizes) -> Derivation:
 
 
 def _positive(**values) -> None:
+    """Each value a positive number: finite (no NaN or ∞, which no size or multiplier is) and
+    within the documented size of an integer (``costmodel.limits.INT_DIGITS``)."""
     for k, v in values.items():
-        if v <= 0:
-            raise CostModelError(f"{k} must be positive, got {v}", field=k)
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise CostModelError(f"{k} must be a number, got {v!r}", field=k)
+        if isinstance(v, float) and not math.isfinite(v):
+            raise CostModelError(f"--{k} must be a finite number, got {v}", field=k)
+        if not v > 0:
+            raise CostModelError(f"--{k} must be positive, got {v:g}", field=k)
+        _bounded_int(int(v), k)
+
+
+def _bounded_int(v: int, field: str) -> None:
+    if abs(v) >= 10 ** INT_DIGITS.value:  # compared, not printed: str() of a huge int is slow
+        raise INT_DIGITS.exceeded(f"--{field}", field=field)
 
 
 def _divides(g: int, **values) -> None:

@@ -1,21 +1,26 @@
 """The ``costmodel`` command line: commands parse options, call the library, render.
 
-Every command module in this package registers its commands on ``app``; library errors
-become one message and exit code 2 at this edge. Nothing here imports torch, fvcore or
-matplotlib: commands that need them import them inside their own bodies.
+Every command module in this package registers its commands on ``app``. At this edge, once
+for every command (:func:`handles_errors`), each way out becomes its exit code
+(``costmodel.errors``): library errors one ``error:`` line and 2, a bug one ``internal
+error:`` line and 3 (the traceback too with ``COSTMODEL_DEBUG=1``), Ctrl-C 130. Nothing here
+imports torch, fvcore or matplotlib: commands that need them import them inside their own
+bodies.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from typing import Callable
 
 import typer
 
-from costmodel.errors import CostModelError
+from costmodel.errors import EXIT_INTERNAL, EXIT_INVALID, CostModelError
+from costmodel.render.table import escape_controls
 
 app = typer.Typer(
     name="costmodel",
@@ -29,9 +34,24 @@ app = typer.Typer(
 
 
 def fail(message: str) -> typer.Exit:
-    """Print ``error: message`` on stderr; the caller raises the returned Exit(2)."""
-    sys.stderr.write(f"error: {message}\n")
-    return typer.Exit(2)
+    """Print ``error: message`` on stderr (control characters escaped: a message may quote a
+    spec); the caller raises the returned Exit(2)."""
+    sys.stderr.write(f"error: {escape_controls(message)}\n")
+    return typer.Exit(EXIT_INVALID)
+
+
+def internal_error(e: BaseException) -> typer.Exit:
+    """Report a bug in costmodel: one line on stderr, and the traceback too when
+    ``COSTMODEL_DEBUG`` is set (to anything but empty or 0); the caller raises the returned
+    Exit(3)."""
+    if os.environ.get("COSTMODEL_DEBUG", "") not in ("", "0"):
+        import traceback
+
+        traceback.print_exception(e, file=sys.stderr)
+    message = escape_controls(" ".join(str(e).split()))  # one line, however long the message
+    sys.stderr.write(f"internal error: {type(e).__name__}: {message} "
+                     f"(set COSTMODEL_DEBUG=1 for the traceback)\n")
+    return typer.Exit(EXIT_INTERNAL)
 
 
 def first_missing(*modules: str) -> str | None:
@@ -54,16 +74,40 @@ def require_matplotlib(what: str) -> None:
 
 
 def handles_errors(fn: Callable) -> Callable:
-    """Turn library errors (bad specs, unknown models, bad options) into exit code 2."""
+    """Give a command the exit codes of ``costmodel.errors``: library errors (bad specs,
+    unknown models, bad options) exit 2, any other exception (a bug, RecursionError,
+    MemoryError) exits 3 with one line, Ctrl-C 130 quietly. Every command registered on
+    ``app`` gets it (see the loop below); applying it twice is the same as once."""
+    if getattr(fn, "handles_errors", False):
+        return fn
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # the command's own exit code, or a usage error (2) typer reports
         except CostModelError as e:
             raise fail(str(e)) from None
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+        except BrokenPipeError:  # the reader went away (`| head`): quiet, as if by SIGPIPE
+            _silence_stdout()
+            raise typer.Exit(141) from None
+        except Exception as e:
+            raise internal_error(e) from None
 
+    wrapper.handles_errors = True
     return wrapper
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing at exit cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real stdout (a test runner's buffer)
+        pass
 
 
 def emit(rendered) -> None:
@@ -85,6 +129,9 @@ for _module in sorted(p.stem for p in Path(__file__).parent.glob("*.py")):
     if not _module.startswith("_"):  # every command module registers itself on `app`
         importlib.import_module(f"{__name__}.{_module}")
 
+for _command in app.registered_commands:  # every command gets the exit codes, decorated or not
+    _command.callback = handles_errors(_command.callback)
+
 
 @app.callback()
 def _group() -> None:
@@ -101,4 +148,9 @@ def main() -> None:
                if typer.main.get_command_name(c.name or c.callback.__name__) == name]
     if invoked:
         app.registered_commands = invoked
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:  # outside a command (while parsing): as quiet as inside one
+        sys.exit(130)
+    except Exception as e:  # outside a command: typer's own parsing failed
+        sys.exit(internal_error(e).exit_code)

@@ -48,7 +48,10 @@ EXPLAIN_HELP = _help(
     "mobilenet (α, ρ), effnet (separable pooling), shufflenet (unit vs ResNet/ResNeXt), mac "
     "(ShuffleNet V2's MAC and its lower bound) — and the sizes default to the papers' "
     "examples: `costmodel explain mobilenet` is MobileNet's Table 3, 462M → 52.3M → 29.6M → "
-    "15.1M mult-adds.")
+    "15.1M mult-adds.",
+    "--df is the input's side; the output's side Do is a step of its own, by the padding "
+    "(--padding: the engine's default (Dk−1)//2, same, valid or a number) and --stride, and "
+    "the formulas use it: an even kernel with the default padding loses a pixel.")
 
 RULES_HELP = _help(
     "ShuffleNet V2's guidelines and EffNet's warning as measured checks, like a linter; "
@@ -206,6 +209,9 @@ def explain(
     c2: _size("--c2", "Output channels of a 1×1 conv (mac).") = None,
     alpha: _size("--alpha", "Width multiplier α.", float) = None,
     rho: _size("--rho", "Resolution multiplier ρ.", float) = None,
+    stride: _size("--stride", "Stride s (conv, group, dwsep).") = None,
+    padding: _size("--padding", "Padding (conv, group, dwsep): default ((Dk−1)//2 per side), "
+                                "same, valid or a number of pixels per side.", str) = None,
     format: FormatOpt = Fmt.table,
 ):
     """Closed-form derivations (help: EXPLAIN_HELP)."""
@@ -213,7 +219,7 @@ def explain(
     from costmodel.errors import CostModelError
 
     sizes = {"k": k, "m": m, "n": n, "df": df, "g": g, "c": c, "c1": c1, "c2": c2,
-             "alpha": alpha, "rho": rho}
+             "alpha": alpha, "rho": rho, "stride": stride, "padding": padding}
     if layer is not None:
         given = [f"--{key}" for key, v in sizes.items() if v is not None]
         if given:

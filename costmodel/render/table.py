@@ -1,10 +1,20 @@
-"""The Table model and its four renderings."""
+"""The Table model and its four renderings.
+
+Text from specs (model, layer and variant names, descriptions, notes) reaches every
+rendering, so each one makes it safe here, once for every command: control characters —
+C0 (ESC, CR, BEL, newline…), DEL, C1 and Unicode's bidirectional and line-separator
+controls — are shown escaped (``\\x1b``, ``\\u202e``), never sent to a terminal or left to
+break a row; the terminal table builds rich ``Text`` (no markup, no emoji codes); Markdown
+escapes ``|``; CSV quotes with the csv module. JSON is left to ``json.dumps``, which escapes
+control characters itself.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
@@ -12,6 +22,27 @@ from costmodel.render.format import pct, ratio, si
 
 Format = Literal["table", "markdown", "csv", "json"]
 FORMATS: tuple[str, ...] = ("table", "markdown", "csv", "json")
+
+_BEYOND_C0 = "\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+_CONTROLS = re.compile(f"[\x00-\x1f{_BEYOND_C0}]")
+"""Characters that move the cursor, change colours or reorder text: C0 (tab and newline
+too), DEL, C1, and the bidirectional marks, embeddings, overrides and isolates (the "Trojan
+Source" characters) and U+2028/U+2029."""
+_JSON_RAW = re.compile(f"[{_BEYOND_C0}]")  # the controls json.dumps leaves raw
+_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_char(m: re.Match) -> str:
+    c = m.group()
+    code = ord(c)
+    return _SHORT.get(c) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character written as its escape, on one line: ESC[31m
+    becomes '\\x1b[31m', a newline '\\n', U+202E '\\u202e'."""
+    return _CONTROLS.sub(_escape_char, text) if _CONTROLS.search(text) else text
+
 
 Kind = Literal["text", "int", "si", "ratio", "pct"]
 _HUMAN: dict[str, Callable[[Any], str]] = {
@@ -50,24 +81,31 @@ class Table:
     marks: set[tuple[int, str]] = field(default_factory=set)
 
     def human(self, row: dict[str, Any], col: Column) -> str:
-        return _HUMAN[col.kind](row.get(col.key))
+        """The cell as people read it, control characters escaped."""
+        return escape_controls(_HUMAN[col.kind](row.get(col.key)))
+
+
+def _md(text: str) -> str:
+    """Text for one Markdown table cell or line: controls escaped (so no newline ends the
+    row) and '|' escaped (so no cell splits)."""
+    return escape_controls(text).replace("|", "\\|")
 
 
 def to_markdown(tables: list[Table]) -> str:
     out = []
     for t in tables:
-        out.append(f"**{t.title}**\n")
-        out.append("| " + " | ".join(c.header for c in t.columns) + " |")
+        out.append(f"**{_md(t.title)}**\n")
+        out.append("| " + " | ".join(_md(c.header) for c in t.columns) + " |")
         out.append("|" + "|".join("---:" if c.numeric else "---" for c in t.columns) + "|")
         for i, row in enumerate(t.rows):
-            cells = [t.human(row, c) for c in t.columns]
+            cells = [_md(t.human(row, c)) for c in t.columns]
             cells = [f"**{v}** ⚠" if (i, c.key) in t.marks else v
                      for v, c in zip(cells, t.columns)]
-            out.append("| " + " | ".join(v.replace("|", "\\|") for v in cells) + " |")
+            out.append("| " + " | ".join(cells) + " |")
         for row in t.footer:
-            out.append("| " + " | ".join(f"**{t.human(row, c)}**" if t.human(row, c) else ""
-                                         for c in t.columns) + " |")
-        out.extend(["", *(f"_{n}_" for n in t.notes), ""])
+            cells = [_md(t.human(row, c)) for c in t.columns]
+            out.append("| " + " | ".join(f"**{v}**" if v else "" for v in cells) + " |")
+        out.extend(["", *(f"_{_md(n)}_" for n in t.notes), ""])
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -78,14 +116,26 @@ def to_csv(tables: list[Table]) -> str:
     for k, t in enumerate(tables):
         if k:
             buf.write("\n")
-        buf.write(f"# {t.title}\n")
+        buf.write(f"# {escape_controls(t.title)}\n")  # a newline would end the comment
         for n in t.notes:
-            buf.write(f"# {n}\n")
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow([c.key for c in t.columns])
-        for row in [*t.rows, *t.footer]:
-            writer.writerow(["" if row.get(c.key) is None else row.get(c.key) for c in t.columns])
+            buf.write(f"# {escape_controls(n)}\n")
+        plain = csv.writer(buf, lineterminator="\n")
+        # A '#' inside a field would start a comment for read_csv(comment='#') unless quoted;
+        # the csv module quotes only commas, quotes and newlines, so such a row quotes its text.
+        quoted = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
+        for row in [{c.key: c.key for c in t.columns}, *t.rows, *t.footer]:
+            cells = [_csv_cell(row.get(c.key)) for c in t.columns]
+            hashed = any(isinstance(v, str) and "#" in v for v in cells)
+            (quoted if hashed else plain).writerow(cells)
     return buf.getvalue()
+
+
+def _csv_cell(v: Any) -> Any:
+    """A raw value for CSV: numbers as they are, text with its controls escaped (the csv
+    module quotes commas, quotes and newlines, so a row stays one row)."""
+    if v is None:
+        return ""
+    return escape_controls(v) if isinstance(v, str) else v
 
 
 def to_rich(tables: list[Table]):
@@ -93,13 +143,16 @@ def to_rich(tables: list[Table]):
     from rich.table import Table as RichTable
     from rich.text import Text
 
+    # Text, never str: rich would read a str's [red] as markup and :smile: as an emoji.
     items = []
     for t in tables:
-        rt = RichTable(title=t.title, title_justify="left", caption="\n".join(t.notes),
-                       caption_justify="left", show_footer=False, header_style="bold")
+        caption = Text("\n".join(escape_controls(n) for n in t.notes))
+        rt = RichTable(title=Text(escape_controls(t.title)), title_justify="left",
+                       caption=caption, caption_justify="left", show_footer=False,
+                       header_style="bold")
         for c in t.columns:
-            rt.add_column(c.header, justify="right" if c.numeric else "left",
-                          no_wrap=c.numeric)
+            rt.add_column(Text(escape_controls(c.header)), justify="right" if c.numeric else
+                          "left", no_wrap=c.numeric)
         for i, row in enumerate(t.rows):
             rt.add_row(*[Text(t.human(row, c), style="bold red" if (i, c.key) in t.marks else "")
                          for c in t.columns],
@@ -110,6 +163,15 @@ def to_rich(tables: list[Table]):
     return items
 
 
+def to_json(payload: Any) -> str:
+    """JSON, UTF-8 as it is, except that the controls json.dumps leaves raw (DEL, C1, bidi)
+    become \\u escapes too: the same JSON value, safe in a terminal. (They can only be inside
+    strings: JSON's own syntax is ASCII.)"""
+    text = json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text) \
+        if _JSON_RAW.search(text) else text
+
+
 def render(tables: Table | list[Table], fmt: str, json_payload: Any = None) -> str | list:
     """Render tables as ``fmt``. JSON renders ``json_payload`` (the command's stable contract),
     or the tables' raw rows when none is given. The terminal format returns rich renderables;
@@ -118,7 +180,7 @@ def render(tables: Table | list[Table], fmt: str, json_payload: Any = None) -> s
     if fmt == "json":
         payload = json_payload if json_payload is not None else [
             {"title": t.title, "notes": t.notes, "rows": t.rows + t.footer} for t in tables]
-        return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+        return to_json(payload)
     if fmt == "markdown":
         return to_markdown(tables)
     if fmt == "csv":

@@ -16,6 +16,7 @@ is explained when it is exactly 2× the cell's multiply-adds; any other gap is a
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -160,6 +161,8 @@ def _run(model: nn.Module, x: torch.Tensor, paths: list[str]) -> ForwardPass:
         with torch.no_grad(), counter, recorder:
             model(x)
     except RuntimeError as e:
+        if _is_allocation_failure(e):
+            raise  # not this layer's fault: verify_result reports the model as too large
         raise CostModelError(f"torch cannot run this layer: {str(e).splitlines()[0]}",
                              path=started[-1][0] if started else None) from None
     finally:
@@ -223,9 +226,90 @@ def _uncounted(records: list[tuple[str, tuple[str, ...], str]],
             for (op, reason), mods in sorted(found.items(), key=lambda kv: (kv[0][1], kv[0][0]))]
 
 
+# --- memory: refuse what cannot be built, rather than fail (or be killed) half way -----------
+
+MEMORY_SHARE = 0.75
+"""The share of the available memory a verification may plan to use."""
+
+
+def memory_needed(result: Result) -> int:
+    """Bytes a verification holds at most, float32: the input, every layer's output (fvcore's
+    trace keeps them all alive at once) and the weights. Measured: MobileNet at 1000×1000 is
+    estimated at 1.23 GB and raises the process's peak by about 0.93 GB."""
+    h, w = result.input
+    elements = result.in_channels * h * w + sum(r.out.numel for r in result.rows) + \
+        result.totals.params
+    return 4 * elements
+
+
+def memory_available() -> int | None:
+    """Bytes this process can still allocate: the system's available memory, or less where a
+    cgroup (a container) caps it; None where neither can be read."""
+    found = []
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        try:
+            found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (OSError, ValueError, AttributeError):
+            pass
+    try:  # cgroup v2: the cap less what the group already uses
+        with open("/sys/fs/cgroup/memory.max") as f:
+            cap = f.read().strip()
+        if cap.isdigit():
+            with open("/sys/fs/cgroup/memory.current") as f:
+                found.append(int(cap) - int(f.read().strip()))
+    except (OSError, ValueError):
+        pass
+    return min(found) if found else None
+
+
+def _gb(n: int | float) -> str:
+    return f"{n / 1e9:.3g} GB"
+
+
+def _too_large(result: Result, needed: int, available: int | None = None) -> CostModelError:
+    h, w = result.input
+    where = f", and {_gb(available)} of memory is available" if available is not None else ""
+    return CostModelError(f"too large to build in torch: {result.model} at {h}×{w} needs about "
+                          f"{_gb(needed)} for its activations and weights (float32){where}; "
+                          f"verify it at a smaller --input", field="input")
+
+
+def _check_memory(result: Result) -> None:
+    needed, available = memory_needed(result), memory_available()
+    if available is not None and needed > MEMORY_SHARE * available:
+        raise _too_large(result, needed, available)
+
+
+def _is_allocation_failure(e: BaseException) -> bool:
+    """torch's CPU allocator raises RuntimeError ("can't allocate memory"), CUDA's
+    OutOfMemoryError, Python MemoryError."""
+    if isinstance(e, MemoryError) or isinstance(e, getattr(torch, "OutOfMemoryError", ())):
+        return True
+    text = str(e).lower()
+    return isinstance(e, RuntimeError) and ("can't allocate memory" in text or
+                                            "out of memory" in text)
+
+
 def verify_result(result: Result, paper: Result) -> Verification:
     """Check ``result`` (evaluated in FVCORE_SCOPE) against fvcore and PyTorch; ``paper`` is
-    the same model evaluated in FLOP_COUNTER_SCOPE."""
+    the same model evaluated in FLOP_COUNTER_SCOPE. A model whose activations would not fit
+    in memory is refused before anything is allocated; an allocation that fails all the same
+    is the same error, never a crash."""
+    _check_memory(result)
+    try:
+        return _verify(result, paper)
+    except (MemoryError, RuntimeError) as e:
+        if _is_allocation_failure(e):
+            raise _too_large(result, memory_needed(result)) from None
+        raise
+
+
+def _verify(result: Result, paper: Result) -> Verification:
     model = build(result)
     x = example_input(result)
     nodes = _walk(result.tree)
@@ -249,8 +333,14 @@ def verify_result(result: Result, paper: Result) -> Verification:
 
 def verify_model(model, *, input=None, width: float | None = None, depth: float | None = None,
                  num_classes: int | None = None) -> Verification:
-    """Load, evaluate, build and check one model (zoo name, spec file or ModelSpec)."""
+    """Load, evaluate, build and check one model (zoo name, spec file or ModelSpec). An error
+    names the spec file, as the analytic commands' do."""
     spec = load(model)
     kwargs = dict(input=input, width=width, depth=depth, num_classes=num_classes)
-    return verify_result(evaluate(spec, options=FVCORE_SCOPE, **kwargs),
-                         evaluate(spec, options=FLOP_COUNTER_SCOPE, **kwargs))
+    try:
+        return verify_result(evaluate(spec, options=FVCORE_SCOPE, **kwargs),
+                             evaluate(spec, options=FLOP_COUNTER_SCOPE, **kwargs))
+    except CostModelError as e:
+        if e.file is None and spec.file:
+            e.file = spec.file
+        raise
