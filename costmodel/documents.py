@@ -1,0 +1,325 @@
+"""Reading a spec or budgets file into Python data, strictly: one pipeline for YAML and JSON.
+
+``read(file, error)`` returns the document's data or raises ``error`` (SpecError, BudgetError…)
+naming the file and, where the problem has one, the line and column. It refuses what YAML and
+JSON would otherwise accept silently or crash on:
+
+- a file that is not UTF-8 (the byte offset is named; UTF-16/32 is recognised by its BOM), not
+  a regular file, unreadable, or larger than ``limits.FILE_BYTES``;
+- duplicate keys (YAML and JSON would keep the last one);
+- NaN and infinity, and integers longer than ``limits.INT_DIGITS`` digits;
+- nesting deeper than ``limits.NESTING``, and more than ``limits.YAML_NODES`` nodes with every
+  YAML alias counted at each use — measured on the composed node graph, where an alias is a
+  shared node, so an alias bomb is refused in linear time and nothing is expanded;
+- recursive aliases (``&a [*a]``).
+
+Limit violations raise ``LimitError`` (the limit and its variable named); everything else
+raises the caller's error class, so a message keeps its kind.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+from costmodel import limits
+from costmodel.errors import CostModelError
+
+_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
+         (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
+
+
+class _Refused(Exception):
+    """A value the strict loaders refuse, with where it is (raised inside yaml/json, turned
+    into the caller's error class by ``read``)."""
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None,
+                 limit: limits.Limit | None = None):
+        super().__init__(message)
+        self.message, self.line, self.column, self.limit = message, line, column, limit
+
+    def at(self) -> str:
+        if self.line is None:
+            return ""
+        return f"line {self.line}" + (f", column {self.column}" if self.column else "")
+
+
+def read(file: str | Path, error: type[CostModelError], what: str = "file") -> Any:
+    """The data of a YAML or JSON file (JSON when the name ends in ``.json``); ``what`` names
+    the file in "cannot read the …" messages."""
+    file = Path(file)
+    text = decode(read_bytes(file, error, what), file, error)
+    try:
+        if file.suffix.lower() == ".json":
+            return _load_json(text, file, error)
+        return _load_yaml(text, file, error)
+    except _Refused as e:
+        at = e.at()
+        if e.limit is not None:
+            raise e.limit.exceeded(e.message + (f" at {at}" if at else ""),
+                                   file=str(file)) from None
+        raise error((f"{at}: " if at else "") + e.message, file=str(file)) from None
+
+
+def os_reason(e: OSError) -> str:
+    """``permission denied`` for an OSError, without the path (the message names the file)."""
+    if isinstance(e, PermissionError):
+        return "permission denied"
+    if isinstance(e, IsADirectoryError):
+        return "it is a directory, not a file"
+    if isinstance(e, FileNotFoundError):
+        return "no such file"
+    return (e.strerror or str(e)).lower() if e.strerror else str(e)
+
+
+def read_bytes(file: Path, error: type[CostModelError], what: str = "file") -> bytes:
+    """The file's bytes, at most ``limits.FILE_BYTES``; only a regular file is opened for
+    reading (a FIFO would block, a device never end)."""
+    try:
+        st = os.stat(file)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(st.st_mode):
+            raise error(f"cannot read the {what}: not a regular file (a FIFO, socket or device)",
+                        file=str(file))
+        limits.FILE_BYTES.check(st.st_size, file=str(file))
+        with open(file, "rb") as f:
+            data = f.read(limits.FILE_BYTES.value + 1)  # the file may have grown since stat
+    except OSError as e:
+        raise error(f"cannot read the {what}: {os_reason(e)}", file=str(file)) from None
+    limits.FILE_BYTES.check(len(data), file=str(file))
+    return data
+
+
+def decode(data: bytes, file: Path, error: type[CostModelError]) -> str:
+    """UTF-8 (with or without a BOM) → text; anything else is refused with where it goes wrong."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            raise error(f"the file is {encoding} (it starts with a {encoding} byte-order mark); "
+                        "save it as UTF-8", file=str(file))
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise error(f"not UTF-8: byte 0x{data[e.start]:02X} at offset {e.start} (line {line}); "
+                    "save the file as UTF-8", file=str(file)) from None
+    nul = text.find("\0")
+    if nul >= 0:  # UTF-16 without a BOM decodes as UTF-8 with a NUL in every other byte
+        raise error(f"a NUL character at offset {len(text[:nul].encode())} "
+                    f"(line {text.count(chr(10), 0, nul) + 1}): the file is binary or "
+                    "UTF-16; save it as UTF-8 text", file=str(file))
+    return text
+
+
+# --- YAML ---------------------------------------------------------------------------------
+
+_LOADER: type | None = None
+
+
+def _loader() -> type:
+    """The strict SafeLoader, built on first use (``import yaml`` costs start-up time).
+
+    libyaml's CSafeLoader parses and composes in C, but its constructor is SafeConstructor's
+    Python code, so the overrides below hold for both it and the pure-Python SafeLoader."""
+    global _LOADER
+    if _LOADER is not None:
+        return _LOADER
+    import yaml
+
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's is ~10× faster
+
+    class StrictLoader(base):  # type: ignore[valid-type, misc]
+        def construct_strict_int(self, node):
+            text = str(node.value)
+            digits = sum(c.isalnum() for c in text.split("0x", 1)[-1].split("0b", 1)[-1])
+            shown = text[:12] + ("…" if len(text) > 12 else "")
+
+            def big(n: int) -> _Refused:
+                return _Refused(f"{shown}, {n:,} digits", *_mark(node), limit=limits.INT_DIGITS)
+
+            # checked before int() runs: Python refuses over 4,300 digits with a bare
+            # ValueError, and a YAML 1.1 base-60 integer (1:2:3…) grows 60× per group
+            if digits > limits.INT_DIGITS.value:
+                raise big(digits)
+            try:
+                value = self.construct_yaml_int(node)
+            except ValueError:
+                raise big(digits) from None
+            if abs(value) >= 10 ** limits.INT_DIGITS.value:
+                raise big(len(str(abs(value))))
+            return value
+
+        def construct_strict_float(self, node):
+            value = self.construct_yaml_float(node)
+            if not math.isfinite(value):
+                raise _Refused(f"'{node.value}' is not a finite number (NaN and infinity are "
+                               "refused)", *_mark(node))
+            return value
+
+    StrictLoader.add_constructor("tag:yaml.org,2002:int", StrictLoader.construct_strict_int)
+    StrictLoader.add_constructor("tag:yaml.org,2002:float", StrictLoader.construct_strict_float)
+    _LOADER = StrictLoader
+    return StrictLoader
+
+
+def _mark(node) -> tuple[int | None, int | None]:
+    mark = getattr(node, "start_mark", None)
+    return (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
+
+
+def _load_yaml(text: str, file: Path, error: type[CostModelError]) -> Any:
+    import yaml
+
+    loader = _loader()(text)
+    try:
+        try:
+            node = loader.get_single_node()
+        except RecursionError:  # the pure-Python composer recurses once per level
+            raise _Refused("too deep for the YAML parser", limit=limits.NESTING) from None
+        if node is None:
+            return None
+        _check_graph(node, loader)
+        return loader.construct_document(node)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        problem = getattr(e, "problem", None) or str(e)
+        if "maximum nesting depth" in problem:  # libyaml stops at 1,000 levels
+            where = (mark.line + 1, mark.column + 1) if mark else (None, None)
+            raise _Refused("over 1,000 levels", *where, limit=limits.NESTING) from None
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise error(f"invalid YAML{where}: {problem}", file=str(file)) from None
+    finally:
+        loader.dispose()
+
+
+def _check_graph(root, loader) -> None:
+    """Bound the document before anything is built from it: its size with every alias
+    expanded, its depth, no recursive alias, no duplicate key.
+
+    An alias is the anchored node itself, shared, so the sizes are memoized per node and a
+    bomb of nested aliases costs one visit per distinct node. Iterative: the depth is not yet
+    known to be small."""
+    from yaml.nodes import MappingNode, ScalarNode
+
+    max_nodes = limits.YAML_NODES.value
+    done: dict[int, tuple[int, int]] = {}  # id(node) → (nodes when expanded, height)
+    open_: set[int] = set()  # the nodes on the current path: meeting one again is a cycle
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            kids = _children(node)
+            size = 1 + sum(done[id(k)][0] for k in kids)
+            height = 1 + max((done[id(k)][1] for k in kids), default=0)
+            if size > max_nodes:
+                raise _Refused(f"{size:,}+ nodes", limit=limits.YAML_NODES)
+            done[key] = (size, height)
+            open_.discard(key)
+            continue
+        if key in done:
+            continue
+        if key in open_:
+            raise _Refused("a recursive alias: an anchored node contains an alias of itself",
+                           *_mark(node))
+        open_.add(key)
+        if isinstance(node, MappingNode):
+            _check_keys(node, loader, ScalarNode)
+        stack.append((node, True))
+        stack.extend((k, False) for k in _children(node) if id(k) not in done)
+    if done[id(root)][1] > limits.NESTING.value:
+        node = root
+        for _ in range(limits.NESTING.value):  # down the deepest path, to say where
+            node = max(_children(node), key=lambda k: done[id(k)][1])
+        raise _Refused(f"{done[id(root)][1]:,} levels", *_mark(node), limit=limits.NESTING)
+
+
+def _children(node) -> list:
+    value = node.value
+    if not isinstance(value, list):
+        return []
+    if value and isinstance(value[0], tuple):  # a mapping: (key, value) pairs
+        return [n for pair in value for n in pair]
+    return value
+
+
+def _check_keys(node, loader, scalar) -> None:
+    """A mapping's own keys (not those a ``<<`` merge brings, which it may override) are
+    distinct. Checked on the composed node, before a merge rewrites it."""
+    seen: dict[Any, Any] = {}
+    for key_node, _ in node.value:
+        if not isinstance(key_node, scalar) or key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node)
+        try:
+            first = seen.setdefault(key, key_node)
+        except TypeError:  # unhashable: the constructor says so
+            continue
+        if first is not key_node:
+            line, column = _mark(first)
+            raise _Refused(f"duplicate key '{key}' (first at line {line}, column {column}); "
+                           "a key may appear once in a mapping", *_mark(key_node))
+
+
+# --- JSON ---------------------------------------------------------------------------------
+
+def _load_json(text: str, file: Path, error: type[CostModelError]) -> Any:
+    import json
+
+    max_digits = limits.INT_DIGITS.value
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj: dict[str, Any] = {}
+        for k, v in items:
+            if k in obj:
+                raise _Refused(f"duplicate key '{k}' in an object with keys "
+                               f"{', '.join(dict.fromkeys(k for k, _ in items))}; a key may "
+                               "appear once in an object")
+            obj[k] = v
+        return obj
+
+    def integer(s: str) -> int:
+        if len(s.lstrip("-")) > max_digits:
+            raise _Refused(f"{s[:12]}…, {len(s.lstrip('-')):,} digits", limit=limits.INT_DIGITS)
+        return int(s)
+
+    def number(s: str) -> float:
+        value = float(s)
+        if not math.isfinite(value):
+            raise _Refused(f"{s[:20]} is not a finite number (it overflows a float)")
+        return value
+
+    def constant(s: str):
+        raise _Refused(f"{s} is not a number JSON allows (NaN and infinity are refused)")
+
+    try:
+        data = json.loads(text, object_pairs_hook=pairs, parse_int=integer, parse_float=number,
+                          parse_constant=constant)
+    except json.JSONDecodeError as e:
+        raise error(f"invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}",
+                    file=str(file)) from None
+    except RecursionError:  # json's scanner recurses once per level (~1,000 levels)
+        raise _Refused("too deep for the JSON parser", limit=limits.NESTING) from None
+    _check_tree(data)
+    return data
+
+
+def _check_tree(data: Any) -> None:
+    """Depth and node count of parsed JSON (no aliases: every node is its own)."""
+    max_depth, max_nodes = limits.NESTING.value, limits.YAML_NODES.value
+    stack, count = [(data, 1)], 0
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if count > max_nodes:
+            raise _Refused(f"{count:,}+ nodes", limit=limits.YAML_NODES)
+        if depth > max_depth:
+            raise _Refused(f"{depth:,}+ levels", limit=limits.NESTING)
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+            count += len(node)  # the keys
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
