@@ -159,6 +159,32 @@ def _loader() -> type:
                                "refused)", *_mark(node))
             return value
 
+        def flatten_mapping(self, node):
+            """Resolve ``<<`` merge keys by YAML's rule: a mapping's own keys win, then the
+            earlier of the merged mappings. (PyYAML's own drops merged pairs by the identity
+            of their key's text, which loses an override made inside a merged mapping.) The
+            pairs are bounded: every merged pair is a node counted by ``_check_graph``."""
+            from yaml.constructor import ConstructorError
+            from yaml.nodes import MappingNode, SequenceNode
+
+            sources, own = [], []
+            for key_node, value_node in node.value:
+                if key_node.tag != "tag:yaml.org,2002:merge":
+                    if key_node.tag == "tag:yaml.org,2002:value":
+                        key_node.tag = "tag:yaml.org,2002:str"
+                    own.append((key_node, value_node))
+                    continue
+                merged = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+                for m in merged:
+                    if not isinstance(m, MappingNode):
+                        raise ConstructorError("while constructing a mapping", node.start_mark,
+                                               f"expected a mapping to merge, found {m.id}",
+                                               m.start_mark)
+                    self.flatten_mapping(m)  # a no-op once done: no merge key is left
+                    sources.append(m.value)
+            # the constructor keeps a key's last value: the last merged first, own keys last
+            node.value = [pair for pairs in reversed(sources) for pair in pairs] + own
+
     StrictLoader.add_constructor("tag:yaml.org,2002:int", StrictLoader.construct_strict_int)
     StrictLoader.add_constructor("tag:yaml.org,2002:float", StrictLoader.construct_strict_float)
     _LOADER = StrictLoader
