@@ -129,11 +129,20 @@ def _loader() -> type:
         return _LOADER
     import yaml
 
+    from yaml.constructor import ConstructorError
+    from yaml.nodes import MappingNode, SequenceNode
+
     base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's is ~10× faster
 
     class StrictLoader(base):  # type: ignore[valid-type, misc]
+        max_digits = 0  # set per document by _load_yaml: a limit is read once per read
+
         def construct_strict_int(self, node):
             text = str(node.value)
+            if len(text) <= self.max_digits and ":" not in text:  # the usual: short
+                value = self.construct_yaml_int(node)
+                if abs(value) < 10 ** self.max_digits:  # (0x… may have more digits)
+                    return value
             digits = sum(c.isalnum() for c in text.split("0x", 1)[-1].split("0b", 1)[-1])
             shown = text[:12] + ("…" if len(text) > 12 else "")
 
@@ -142,13 +151,13 @@ def _loader() -> type:
 
             # checked before int() runs: Python refuses over 4,300 digits with a bare
             # ValueError, and a YAML 1.1 base-60 integer (1:2:3…) grows 60× per group
-            if digits > limits.INT_DIGITS.value:
+            if digits > self.max_digits:
                 raise big(digits)
             try:
                 value = self.construct_yaml_int(node)
             except ValueError:
                 raise big(digits) from None
-            if abs(value) >= 10 ** limits.INT_DIGITS.value:
+            if abs(value) >= 10 ** self.max_digits:
                 raise big(len(str(abs(value))))
             return value
 
@@ -164,14 +173,13 @@ def _loader() -> type:
             earlier of the merged mappings. (PyYAML's own drops merged pairs by the identity
             of their key's text, which loses an override made inside a merged mapping.) The
             pairs are bounded: every merged pair is a node counted by ``_check_graph``."""
-            from yaml.constructor import ConstructorError
-            from yaml.nodes import MappingNode, SequenceNode
-
+            if not any(k.tag in (_MERGE, _VALUE) for k, _ in node.value):
+                return  # the usual: nothing to merge
             sources, own = [], []
             for key_node, value_node in node.value:
-                if key_node.tag != "tag:yaml.org,2002:merge":
-                    if key_node.tag == "tag:yaml.org,2002:value":
-                        key_node.tag = "tag:yaml.org,2002:str"
+                if key_node.tag != _MERGE:
+                    if key_node.tag == _VALUE:  # "=" as a key: PyYAML reads it as the text
+                        key_node.tag = _STR
                     own.append((key_node, value_node))
                     continue
                 merged = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
@@ -200,6 +208,7 @@ def _load_yaml(text: str, file: Path, error: type[CostModelError]) -> Any:
     import yaml
 
     loader = _loader()(text)
+    loader.max_digits = limits.INT_DIGITS.value
     try:
         try:
             node = loader.get_single_node()
@@ -227,59 +236,71 @@ def _check_graph(root, loader) -> None:
 
     An alias is the anchored node itself, shared, so the sizes are memoized per node and a
     bomb of nested aliases costs one visit per distinct node. Iterative: the depth is not yet
-    known to be small."""
+    known to be small. Scalars (most nodes) are never pushed: one node, one level each."""
     from yaml.nodes import MappingNode, ScalarNode
 
+    if isinstance(root, ScalarNode):
+        return
     max_nodes = limits.YAML_NODES.value
     done: dict[int, tuple[int, int]] = {}  # id(node) → (nodes when expanded, height)
     open_: set[int] = set()  # the nodes on the current path: meeting one again is a cycle
-    stack: list[tuple[Any, bool]] = [(root, False)]
+    stack: list[Any] = [root]  # a node to open, or (node, its children) to finish
     while stack:
-        node, finished = stack.pop()
-        key = id(node)
-        if finished:
-            kids = _children(node)
-            size = 1 + sum(done[id(k)][0] for k in kids)
-            height = 1 + max((done[id(k)][1] for k in kids), default=0)
+        item = stack.pop()
+        if item.__class__ is tuple:
+            node, kids = item
+            size, below = 1, 0
+            for k in kids:
+                if k.__class__ is ScalarNode:
+                    size, below = size + 1, below or 1
+                else:
+                    n, h = done[id(k)]
+                    size, below = size + n, max(below, h)
             if size > max_nodes:
                 raise _Refused(f"{size:,}+ nodes", limit=limits.YAML_NODES)
-            done[key] = (size, height)
-            open_.discard(key)
+            done[id(node)] = (size, below + 1)
+            open_.discard(id(node))
             continue
+        key = id(item)
         if key in done:
             continue
         if key in open_:
             raise _Refused("a recursive alias: an anchored node contains an alias of itself",
-                           *_mark(node))
+                           *_mark(item))
         open_.add(key)
-        if isinstance(node, MappingNode):
-            _check_keys(node, loader, ScalarNode)
-        stack.append((node, True))
-        stack.extend((k, False) for k in _children(node) if id(k) not in done)
-    if done[id(root)][1] > limits.NESTING.value:
+        if isinstance(item, MappingNode):
+            _check_keys(item, loader)
+            kids = [n for pair in item.value for n in pair]
+        else:
+            kids = item.value
+        stack.append((item, kids))
+        stack.extend(k for k in kids if k.__class__ is not ScalarNode and id(k) not in done)
+    height = done[id(root)][1]
+    if height > limits.NESTING.value:
         node = root
         for _ in range(limits.NESTING.value):  # down the deepest path, to say where
-            node = max(_children(node), key=lambda k: done[id(k)][1])
-        raise _Refused(f"{done[id(root)][1]:,} levels", *_mark(node), limit=limits.NESTING)
+            kids = [n for pair in node.value for n in pair] \
+                if isinstance(node, MappingNode) else node.value
+            node = max(kids, key=lambda k: done.get(id(k), (1, 1))[1])
+        raise _Refused(f"{height:,} levels", *_mark(node), limit=limits.NESTING)
 
 
-def _children(node) -> list:
-    value = node.value
-    if not isinstance(value, list):
-        return []
-    if value and isinstance(value[0], tuple):  # a mapping: (key, value) pairs
-        return [n for pair in value for n in pair]
-    return value
+_STR, _MERGE, _VALUE = ("tag:yaml.org,2002:str", "tag:yaml.org,2002:merge",
+                        "tag:yaml.org,2002:value")
 
 
-def _check_keys(node, loader, scalar) -> None:
+def _check_keys(node, loader) -> None:
     """A mapping's own keys (not those a ``<<`` merge brings, which it may override) are
     distinct. Checked on the composed node, before a merge rewrites it."""
     seen: dict[Any, Any] = {}
     for key_node, _ in node.value:
-        if not isinstance(key_node, scalar) or key_node.tag == "tag:yaml.org,2002:merge":
+        tag = key_node.tag
+        if tag == _STR:  # most keys: the text is the key
+            key = key_node.value
+        elif tag == _MERGE or not isinstance(key_node.value, str):  # a merge, or not a scalar
             continue
-        key = loader.construct_object(key_node)
+        else:
+            key = loader.construct_object(key_node)
         try:
             first = seen.setdefault(key, key_node)
         except TypeError:  # unhashable: the constructor says so
