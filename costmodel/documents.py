@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -207,6 +208,8 @@ def _mark(node) -> tuple[int | None, int | None]:
 def _load_yaml(text: str, file: Path, error: type[CostModelError]) -> Any:
     import yaml
 
+    if len(text) > _SCAN_ABOVE:
+        _prescan(text)
     loader = _loader()(text)
     loader.max_digits = limits.INT_DIGITS.value
     try:
@@ -228,6 +231,37 @@ def _load_yaml(text: str, file: Path, error: type[CostModelError]) -> Any:
         raise error(f"invalid YAML{where}: {problem}", file=str(file)) from None
     finally:
         loader.dispose()
+
+
+_SCAN_ABOVE = 64 * 1024
+"""Composing a YAML document costs some µs a node, and a node can take as little as one
+character (``[a,a,…]``, ``{a,a,…}``): a longer text is first scanned as events, which is
+several times cheaper, so that a file of millions of nodes is refused before it is built."""
+
+
+def _prescan(text: str) -> None:
+    """Count the nodes (aliases not followed: ``_check_graph`` counts them) and the depth of
+    a long text from its parse events, stopping at the first limit passed."""
+    from yaml.events import CollectionEndEvent, CollectionStartEvent, ScalarEvent
+
+    max_nodes, max_depth = limits.YAML_NODES.value, limits.NESTING.value
+    scan = _loader()(text)
+    nodes = depth = 0
+    try:
+        while scan.check_event():
+            event = scan.get_event()
+            if isinstance(event, ScalarEvent):
+                nodes += 1
+            elif isinstance(event, CollectionStartEvent):
+                nodes, depth = nodes + 1, depth + 1
+                if depth > max_depth:
+                    raise _Refused(f"{depth:,}+ levels", *_mark(event), limit=limits.NESTING)
+            elif isinstance(event, CollectionEndEvent):
+                depth -= 1
+            if nodes > max_nodes:
+                raise _Refused(f"{nodes:,}+ nodes", limit=limits.YAML_NODES)
+    finally:
+        scan.dispose()
 
 
 def _check_graph(root, loader) -> None:
@@ -342,6 +376,11 @@ def _load_json(text: str, file: Path, error: type[CostModelError]) -> Any:
     def constant(s: str):
         raise _Refused(f"{s} is not a number JSON allows (NaN and infinity are refused)")
 
+    if len(text) > _SCAN_ABOVE:  # bound the work before json builds it all (no early stop)
+        bare = _JSON_STRING.sub('""', text)
+        most = 1 + sum(bare.count(c) for c in ",:[{")  # a node follows each, or is the root
+        if most > limits.YAML_NODES.value:
+            raise _Refused(f"up to {most:,} nodes", limit=limits.YAML_NODES)
     try:
         data = json.loads(text, object_pairs_hook=pairs, parse_int=integer, parse_float=number,
                           parse_constant=constant)
@@ -352,6 +391,9 @@ def _load_json(text: str, file: Path, error: type[CostModelError]) -> Any:
         raise _Refused("too deep for the JSON parser", limit=limits.NESTING) from None
     _check_tree(data)
     return data
+
+
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')  # a string may hold "," or "["
 
 
 def _check_tree(data: Any) -> None:

@@ -216,7 +216,9 @@ def test_the_strict_loader_keeps_libyaml(loader_kind):
     ("x: " + "9" * 40 + "\n", "40 digits"),
     ("x: &a [*a]\n", "recursive alias"),
     ("x: " + "[" * 100 + "]" * 100 + "\n", "101 levels"),
-    ("x: " + "[" * 3000 + "]" * 3000 + "\n", "levels of nesting"),  # past both parsers' own
+    # past the pure-Python composer's recursion (~500 levels; libyaml's own stop at 1,000 is
+    # in SPEC_CASES); not much further: PyYAML's Python scanner is quadratic in flow depth
+    ("x: " + "[" * 600 + "]" * 600 + "\n", "levels of nesting"),
 ], ids=["duplicate", "inf", "digits", "recursive", "nesting", "very deep"])
 def test_both_loaders_refuse_the_same(tmp_path, loader_kind, text, expected):
     f = tmp_path / "doc.yaml"
@@ -347,3 +349,30 @@ def test_variants_must_be_mappings(tmp_path):
 
     with pytest.raises(SpecError, match="field 'variants.big': must be a mapping, not int"):
         load_spec(spec, ["big"])
+
+
+@pytest.mark.parametrize("name, text", [
+    ("wide.yaml", "[" + "a," * 1_000_000 + "]"),  # 2 bytes a node: 1,000,001 nodes in 2 MB
+    ("wide-map.yaml", "{" + "a," * 1_000_000 + "}"),  # a key and its empty value: 2,000,001
+    ("wide-block.yaml", "- a\n" * 500_000),
+    ("wide.json", "[" + "1," * 1_000_000 + "1]"),
+])
+def test_a_wide_document_is_refused_before_it_is_built(tmp_path, name, text):
+    f = tmp_path / name
+    f.write_text(text)
+    start = time.perf_counter()
+    with pytest.raises(LimitError, match="over the limit of 200,000 nodes"):
+        documents.read(f, SpecError)
+    assert time.perf_counter() - start < 2.0  # a bound, not a benchmark
+
+
+def test_the_json_prescan_skips_strings(tmp_path, monkeypatch):
+    monkeypatch.setattr(documents, "_SCAN_ABOVE", 0)
+    monkeypatch.setenv("COSTMODEL_MAX_YAML_NODES", "5")  # 6: root, 2 keys, a string, a list, 1
+    f = tmp_path / "doc.json"
+    value = '\\"[,{:' * 10  # escaped quote, then what would count as structure outside
+    f.write_text('{"a": "' + value + '", "b": [1]}')
+    with pytest.raises(LimitError, match="up to 6 nodes"):  # 6 > 5: the prescan counts
+        documents.read(f, SpecError)
+    monkeypatch.setenv("COSTMODEL_MAX_YAML_NODES", "6")
+    assert documents.read(f, SpecError) == {"a": '"[,{:' * 10, "b": [1]}
