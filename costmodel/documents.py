@@ -10,7 +10,8 @@ JSON would otherwise accept silently or crash on:
 - NaN and infinity, and integers longer than ``limits.INT_DIGITS`` digits;
 - nesting deeper than ``limits.NESTING``, and more than ``limits.YAML_NODES`` nodes with every
   YAML alias counted at each use — measured on the composed node graph, where an alias is a
-  shared node, so an alias bomb is refused in linear time and nothing is expanded;
+  shared node, so an alias bomb is refused in linear time and nothing is expanded (a text
+  over 64 KiB is counted before it is composed or parsed, so a wide one is refused early);
 - recursive aliases (``&a [*a]``).
 
 Limit violations raise ``LimitError`` (the limit and its variable named); everything else
@@ -73,7 +74,7 @@ def os_reason(e: OSError) -> str:
         return "it is a directory, not a file"
     if isinstance(e, FileNotFoundError):
         return "no such file"
-    return (e.strerror or str(e)).lower() if e.strerror else str(e)
+    return e.strerror.lower() if e.strerror else str(e)
 
 
 def read_bytes(file: Path, error: type[CostModelError], what: str = "file") -> bytes:
@@ -107,11 +108,11 @@ def decode(data: bytes, file: Path, error: type[CostModelError]) -> str:
         line = data[:e.start].count(b"\n") + 1
         raise error(f"not UTF-8: byte 0x{data[e.start]:02X} at offset {e.start} (line {line}); "
                     "save the file as UTF-8", file=str(file)) from None
-    nul = text.find("\0")
+    nul = data.find(b"\0")
     if nul >= 0:  # UTF-16 without a BOM decodes as UTF-8 with a NUL in every other byte
-        raise error(f"a NUL character at offset {len(text[:nul].encode())} "
-                    f"(line {text.count(chr(10), 0, nul) + 1}): the file is binary or "
-                    "UTF-16; save it as UTF-8 text", file=str(file))
+        line = data[:nul].count(b"\n") + 1
+        raise error(f"a NUL character at offset {nul} (line {line}): "
+                    "the file is binary or UTF-16; save it as UTF-8 text", file=str(file))
     return text
 
 
@@ -208,11 +209,11 @@ def _mark(node) -> tuple[int | None, int | None]:
 def _load_yaml(text: str, file: Path, error: type[CostModelError]) -> Any:
     import yaml
 
-    if len(text) > _SCAN_ABOVE:
-        _prescan(text)
     loader = _loader()(text)
     loader.max_digits = limits.INT_DIGITS.value
     try:
+        if len(text) > _SCAN_ABOVE:
+            _prescan(text)
         try:
             node = loader.get_single_node()
         except RecursionError:  # the pure-Python composer recurses once per level

@@ -366,6 +366,22 @@ def test_a_wide_document_is_refused_before_it_is_built(tmp_path, name, text):
     assert time.perf_counter() - start < 2.0  # a bound, not a benchmark
 
 
+@pytest.mark.parametrize("name, text, expected", [
+    ("long.yaml", "a: 1\n" * 20_000 + "b: [\n", "invalid YAML at line 20002"),
+    ("long.json", "[" + "1, " * 30_000 + "]", "invalid JSON at line 1"),
+    ("long-ok.yaml", "- 1\n" * 20_000, None),
+])
+def test_a_long_document_is_read_as_a_short_one(tmp_path, name, text, expected):
+    f = tmp_path / name
+    f.write_text(text)
+    assert len(text) > documents._SCAN_ABOVE  # past the prescan's threshold
+    if expected is None:
+        assert documents.read(f, SpecError) == [1] * 20_000
+    else:
+        with pytest.raises(SpecError, match=expected):
+            documents.read(f, SpecError)
+
+
 def test_the_json_prescan_skips_strings(tmp_path, monkeypatch):
     monkeypatch.setattr(documents, "_SCAN_ABOVE", 0)
     monkeypatch.setenv("COSTMODEL_MAX_YAML_NODES", "5")  # 6: root, 2 keys, a string, a list, 1
