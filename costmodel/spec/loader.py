@@ -64,9 +64,9 @@ def apply_variants(data: dict[str, Any], pieces: list[str], file: str) -> dict[s
             width = float(piece)
             if not 0 < width <= MAX_WIDTH_SUFFIX:
                 raise UnknownModelError(
-                    f"'{data.get('name')}-{piece}': a numeric suffix is a width multiplier, "
-                    f"more than 0 and at most {MAX_WIDTH_SUFFIX:g}; '{piece}' is not",
-                    file=file)
+                    f"the suffix '{piece}' of '{data.get('name')}-{piece}' is a width "
+                    f"multiplier, which must be greater than 0 and at most "
+                    f"{MAX_WIDTH_SUFFIX:g}", file=file, field="width")
             override = {"width": width}
         else:
             hint = difflib.get_close_matches(piece, list(declared), n=3)
