@@ -160,20 +160,9 @@ class BudgetsFile(_Strict):
 
 
 def _read(file: Path) -> Any:
-    import yaml  # the check path only
+    from costmodel import documents
 
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as e:
-        raise BudgetError(f"cannot read the budgets file: {e.strerror or e}",
-                          file=str(file)) from None
-    try:
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise BudgetError(f"invalid YAML{where}: {getattr(e, 'problem', None) or e}",
-                          file=str(file)) from None
+    return documents.read(file, BudgetError, "budgets file")
 
 
 def _where(loc: tuple, data: Any) -> str:

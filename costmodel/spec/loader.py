@@ -6,38 +6,20 @@ Every failure becomes a SpecError naming the file, the layer path and the field.
 from __future__ import annotations
 
 import difflib
-import json
+import re
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from costmodel import documents
 from costmodel.errors import SpecError, UnknownModelError
 from costmodel.spec import cache
 from costmodel.spec.model import ModelSpec
 
 def read_document(file: Path) -> dict[str, Any]:
-    """Parse a YAML or JSON file into a mapping."""
-    import yaml  # here, not at start-up: a cached spec needs no parsing
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's is ~10× faster
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as e:
-        raise SpecError(f"cannot read the file: {e.strerror or e}", file=str(file)) from None
-    try:
-        if file.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            data = yaml.load(text, Loader=loader)
-    except json.JSONDecodeError as e:
-        raise SpecError(f"invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}",
-                        file=str(file)) from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e)
-        raise SpecError(f"invalid YAML{where}: {problem}", file=str(file)) from None
+    """Parse a YAML or JSON spec file into a mapping (strictly: see costmodel.documents)."""
+    data = documents.read(file, SpecError)
     if not isinstance(data, dict):
         raise SpecError("a spec must be a mapping with at least 'name' and 'layers'",
                         file=str(file))
@@ -63,52 +45,109 @@ def group_variant_names(pieces: list[str], declared: dict[str, Any]) -> list[str
     return grouped
 
 
+MAX_WIDTH_SUFFIX = 100.0
+"""The largest width multiplier a numeric name suffix may give (``mobilenet-0.5``); the same
+bound as the ``width`` field."""
+
+_NUMBER = re.compile(r"\d+(\.\d*)?|\.\d+")  # no sign, exponent, "_", nan or inf
+
+
 def apply_variants(data: dict[str, Any], pieces: list[str], file: str) -> dict[str, Any]:
     """Apply name suffixes: each is a declared variant or, if numeric, a width multiplier."""
     data = dict(data)
-    declared = data.get("variants") or {}
+    declared = _mapping(data.get("variants"), "variants", file)
     pieces = group_variant_names(pieces, declared)
     for piece in pieces:
         if piece in declared:
-            override = dict(declared[piece] or {})
-        else:
-            try:
-                override = {"width": float(piece)}
-            except ValueError:
-                hint = difflib.get_close_matches(piece, list(declared), n=3)
-                known = ", ".join(declared) or "none"
+            override = dict(_mapping(declared[piece], f"variants.{piece}", file))
+        elif _NUMBER.fullmatch(piece):
+            width = float(piece)
+            if not 0 < width <= MAX_WIDTH_SUFFIX:
                 raise UnknownModelError(
-                    f"'{data.get('name')}' has no variant '{piece}'"
-                    + (f" (did you mean {', '.join(hint)}?)" if hint else f"; variants: {known}"),
-                    file=file) from None
+                    f"the suffix '{piece}' of '{data.get('name')}-{piece}' is a width "
+                    f"multiplier, which must be greater than 0 and at most "
+                    f"{MAX_WIDTH_SUFFIX:g}", file=file, field="width")
+            override = {"width": width}
+        else:
+            hint = difflib.get_close_matches(piece, list(declared), n=3)
+            known = ", ".join(declared) or "none"
+            raise UnknownModelError(
+                f"'{data.get('name')}' has no variant '{piece}'"
+                + (f" (did you mean {', '.join(hint)}?)" if hint else f"; variants: {known}")
+                + "; a numeric suffix is a width multiplier (0.5)", file=file)
         override.pop("description", None)
-        data["vars"] = {**(data.get("vars") or {}), **(override.pop("vars", None) or {})}
+        data["vars"] = {**_mapping(data.get("vars"), "vars", file),
+                        **_mapping(override.pop("vars", None), f"variants.{piece}.vars", file)}
         data.update(override)
     if pieces:
         data["name"] = "-".join([str(data.get("name", "")), *pieces])
     return data
 
 
-def substitute_vars(node: Any, variables: dict[str, Any], file: str, where: str = "") -> Any:
-    """Replace every string ``$name`` in the layer tree by ``variables[name]``."""
+def _mapping(value: Any, field: str, file: str) -> dict[str, Any]:
+    """``value`` as a mapping (None is empty), or a SpecError naming the field."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise SpecError(f"must be a mapping, not {type(value).__name__}", file=file,
+                        field=field)
+    return value
+
+
+def substitute_vars(node: Any, variables: dict[str, Any], file: str, where: str = "",
+                    field: str = "") -> Any:
+    """Replace every string ``$name`` in the tree by ``variables[name]``. ``where`` is the
+    layer path of ``node`` and ``field`` its field: the walk names layers as errors do."""
     if isinstance(node, str) and node.startswith("$"):
         key = node[1:]
         if key not in variables:
             raise SpecError(f"unknown variable '{node}' (defined: {', '.join(variables) or 'none'})",
-                            file=file, path=where or None)
+                            file=file, path=where or None, field=field or None)
         return variables[key]
     if isinstance(node, list):
-        return [substitute_vars(v, variables, file, where) for v in node]
+        return [substitute_vars(v, variables, file, where, field) for v in node]
     if isinstance(node, dict):
-        return {k: substitute_vars(v, variables, file, where) for k, v in node.items()}
+        out = {}
+        for k, v in node.items():
+            if not field and k in _STRUCTURAL and isinstance(v, list):  # a layer's sub-layers
+                out[k] = _substitute_layers(str(k), v, node, variables, file, where)
+            else:
+                out[k] = substitute_vars(v, variables, file, where,
+                                         f"{field}.{k}" if field else str(k))
+        return out
     return node
+
+
+def _substitute_layers(key: str, items: list, parent: dict, variables: dict[str, Any],
+                       file: str, where: str) -> list:
+    def layers(items: list, where: str) -> list:
+        return [substitute_vars(item, variables, file, _join(where, _label(item, i)))
+                for i, item in enumerate(items)]
+
+    if key == "branches":  # a list of bare lists of layers, named by branch_names
+        names = parent.get("branch_names")
+        names = names if isinstance(names, list) else []
+        return [layers(b, _join(where, str(names[j]) if j < len(names) else str(j)))
+                if isinstance(b, list) else substitute_vars(b, variables, file, where, key)
+                for j, b in enumerate(items)]
+    return layers(items, _join(where, "shortcut") if key == "shortcut" else where)
+
+
+def _label(item: Any, index: int) -> str:
+    return str(item.get("name") or index) if isinstance(item, dict) else str(index)
+
+
+def _join(where: str, name: str) -> str:
+    return f"{where}.{name}" if where else name
 
 
 _STRUCTURAL = {"layers", "branches", "shortcut"}
 
 
-def _error_location(data: dict[str, Any], loc: tuple) -> tuple[str | None, str | None]:
-    """Turn a Pydantic error location into (layer path, field) using the layers' names."""
+def _error_location(data: dict[str, Any], loc: tuple,
+                    unknown_field: bool = False) -> tuple[str | None, str | None]:
+    """Turn a Pydantic error location into (layer path, field) using the layers' names. For
+    an unknown field (``unknown_field``), the location's last element is its name."""
     node: Any = data
     path: list[str] = []
     i = 0
@@ -140,8 +179,10 @@ def _error_location(data: dict[str, Any], loc: tuple) -> tuple[str | None, str |
                 i += 1
             continue
         break
-    # drop the labels Pydantic gives union members ("constrained-int", "list[...]")
-    rest = [str(k) for k in loc[i:] if not _is_type_label(k)]
+    # drop the labels Pydantic gives union members ("constrained-int", "list[...]"), but
+    # never the name of an unknown field, which may look like one ("kernel-size", "int")
+    last = len(loc) - 1 if unknown_field else len(loc)
+    rest = [str(k) for j, k in enumerate(loc[i:], i) if j == last or not _is_type_label(k)]
     return (".".join(path) or None), (".".join(rest) or None)
 
 
@@ -159,7 +200,8 @@ def validate_spec(data: dict[str, Any], file: str) -> ModelSpec:
         problems: list[tuple[str | None, str | None, str]] = []
         seen: set[tuple] = set()
         for err in e.errors(include_url=False):
-            path, field = _error_location(data, tuple(err["loc"]))
+            path, field = _error_location(data, tuple(err["loc"]),
+                                          unknown_field=err["type"] == "extra_forbidden")
             if (path, field) not in seen and len(problems) < 5:  # one message per field
                 seen.add((path, field))
                 problems.append((path, field, _message(err)))
@@ -210,7 +252,7 @@ def load_spec(file: str | Path, variants: list[str] | None = None,
 def _load_uncached(file: Path, variants: list[str], overrides: dict[str, Any]) -> ModelSpec:
     data = read_document(file)
     data = apply_variants(data, variants, str(file))
-    variables = dict(data.get("vars") or {})
+    variables = dict(_mapping(data.get("vars"), "vars", str(file)))
     for key in overrides:
         if key not in variables:
             raise SpecError(f"the spec declares no variable '{key}' "
@@ -218,9 +260,11 @@ def _load_uncached(file: Path, variants: list[str], overrides: dict[str, Any]) -
     variables.update(overrides)
     data["vars"] = variables
     # a variable may name another ("c1: $c1_small"), so variants can combine
-    variables = {k: substitute_vars(v, variables, str(file)) for k, v in variables.items()}
-    data = {k: v if k in ("vars", "variants") else substitute_vars(v, variables, str(file))
-            for k, v in data.items()}
+    variables = {k: substitute_vars(v, variables, str(file), field=f"vars.{k}")
+                 for k, v in variables.items()}
+    kept = ("vars", "variants")
+    done = substitute_vars({k: v for k, v in data.items() if k not in kept}, variables, str(file))
+    data = {k: v if k in kept else done[k] for k, v in data.items()}
     data.setdefault("name", file.stem)
     spec = validate_spec(data, str(file))
     spec._file = str(file)

@@ -8,11 +8,13 @@ to a spec file works wherever a name does.
 from __future__ import annotations
 
 import difflib
+import stat
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from costmodel.errors import UnknownModelError
+from costmodel.documents import os_reason
+from costmodel.errors import SpecError, UnknownModelError
 from costmodel.spec.loader import load_spec, read_document
 from costmodel.spec.model import ModelSpec
 
@@ -90,10 +92,8 @@ def resolve(ref: str) -> ModelSpec:
 def locate(ref: str) -> tuple[Path, list[str]]:
     """A zoo name or a spec file path → (the spec file, the variant suffixes to apply), for
     callers that load the file themselves (a sweep over its ``vars``)."""
-    if is_spec_path(ref) or Path(ref).is_file():
-        if not Path(ref).is_file():
-            raise UnknownModelError(f"no such spec file: {ref}")
-        return Path(ref), []
+    if is_spec_path(ref) or _is_file(ref):
+        return _spec_file(ref), []
     found = _split(ref, _files())
     if found is None:
         aliases = {a: e.file for e in zoo() for a in e.aliases}
@@ -104,3 +104,26 @@ def locate(ref: str) -> tuple[Path, list[str]]:
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise UnknownModelError(f"unknown model '{ref}'{hint} (`costmodel list` shows the zoo)")
     return found
+
+
+def _is_file(ref: str) -> bool:
+    """Whether a bare name is a file here; one that cannot be looked at is a zoo name."""
+    try:
+        return Path(ref).is_file()
+    except OSError:  # pathlib raises PermissionError for a name inside an unreadable folder
+        return False
+
+
+def _spec_file(ref: str) -> Path:
+    """The path of a spec file, refused with a located error when it cannot be read as one."""
+    path = Path(ref)
+    try:
+        st = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        raise UnknownModelError(f"no such spec file: {ref}") from None
+    except OSError as e:  # a folder on the way that cannot be read, a symlink loop…
+        raise SpecError(f"cannot read the spec file: {os_reason(e)}", file=ref) from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO, socket or device"
+        raise SpecError(f"cannot read the spec file: it is {kind}", file=ref)
+    return path
