@@ -71,19 +71,21 @@ _warned = False
 
 
 def _warn(what: Path, why: str) -> None:
+    """One line on stderr, once per process: the cache is an optimisation, not an error."""
     global _warned
     if not _warned:
         _warned = True
-        print(f"costmodel: not using the spec cache: {what} {why} (specs are validated without "
-              f"it; `chmod go-w` it, or set COSTMODEL_CACHE_DIR)", file=sys.stderr)
+        print(f"costmodel: not using the spec cache: {what} {why} (specs are validated "
+              f"without it)", file=sys.stderr)
 
 
 def _untrusted(st: os.stat_result) -> str | None:
-    """Why a file or folder with this status must not be used, or None."""
+    """Why a file or folder with this status must not be used, or None: another user (or
+    anyone, through group or other write permission) could plant entries in it."""
     if hasattr(os, "getuid") and st.st_uid != os.getuid():
-        return "is owned by another user"
+        return "is owned by another user; set COSTMODEL_CACHE_DIR to a folder of your own"
     if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        return "is writable by group or others"
+        return "is writable by group or others; `chmod go-w` it"
     return None
 
 
@@ -239,7 +241,8 @@ class Entry:
                               separators=(",", ":"))
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=entry.name + ".", suffix=".tmp")
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                os.fchmod(fd, 0o600)  # readable by us whatever the umask; by no one else
+                if hasattr(os, "fchmod"):  # readable by us whatever the umask; by no one else
+                    os.fchmod(fd, 0o600)
                 f.write(text)
             os.replace(tmp, entry)
             tmp = None
