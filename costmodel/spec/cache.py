@@ -143,8 +143,11 @@ def _code_version() -> str:
 
     h = hashlib.sha256()
     for folder in ("spec", "layers"):
-        for f in sorted((_PACKAGE / folder).glob("*.py")):
-            h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+        path = os.path.join(_PACKAGE, folder)
+        for name in sorted(os.listdir(path)):  # os, not pathlib: this is on every cold start
+            if name.endswith(".py"):
+                with open(os.path.join(path, name), "rb") as f:
+                    h.update(name.encode() + b"\0" + f.read() + b"\0")
     return f"{__version__}|{pydantic.VERSION}|{h.hexdigest()}"
 
 
@@ -306,8 +309,8 @@ def _layers_package():
 
 @lru_cache(maxsize=1)
 def _layer_modules() -> frozenset[str]:
-    folder = Path(_layers_package().__file__).parent
-    return frozenset(p.stem for p in folder.glob("*.py") if p.stem != "__init__")
+    folder = os.path.dirname(_layers_package().__file__)
+    return frozenset(n[:-3] for n in os.listdir(folder) if n.endswith(".py") and n != "__init__.py")
 
 
 @lru_cache(maxsize=None)
@@ -349,8 +352,10 @@ def _spec_classes() -> dict[str, type]:
 @lru_cache(maxsize=None)
 def _cached_names(cls: type) -> frozenset[str]:
     """The class's cached properties: the only names besides its fields an entry may set."""
-    return frozenset(n for k in cls.__mro__ for n, v in vars(k).items()
-                     if isinstance(v, cached_property))
+    from pydantic import BaseModel
+
+    return frozenset(n for k in cls.__mro__ if k not in BaseModel.__mro__
+                     for n, v in vars(k).items() if isinstance(v, cached_property))
 
 
 def encode(value: Any) -> Any:
@@ -479,11 +484,12 @@ def _decode_model(tag: str, data: dict[str, Any]) -> Any:
     d = {n: decode(fields[n]) for n in names}
     if tag == "layer" and d.get("type") != data[tag][1]:
         raise _Miss(cls.__name__)
-    cached = data.get("cached") or {}
-    if type(cached) is not dict or not cached.keys() <= _cached_names(cls):
-        raise _Miss(cls.__name__)
-    for n, v in cached.items():
-        d[n] = _decode_cached(v, d, names)
+    cached = data.get("cached")
+    if cached is not None:
+        if type(cached) is not dict or not cached.keys() <= _cached_names(cls):
+            raise _Miss(cls.__name__)
+        for n, v in cached.items():
+            d[n] = _decode_cached(v, d, names)
     private = data.get("private")
     if private is not None:
         allowed = getattr(cls, "__private_attributes__", {})
