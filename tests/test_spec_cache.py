@@ -121,6 +121,7 @@ def _plant_cases(tmp_path, key: str) -> dict[str, bytes]:
         "a pickle that runs code": pickle.dumps(_Runs(str(marker))),
         "a list": b"[]",
         "another schema": doc(schema=cache.SCHEMA + 1),
+        "a schema that is no number": doc(schema=True) if cache.SCHEMA == 1 else doc(schema="1"),
         "another key": doc(key="0" * 64),
         "no key": json.dumps({"schema": cache.SCHEMA, "spec": good["spec"]}).encode(),
         "more keys": doc(code="import os"),

@@ -215,7 +215,8 @@ class Entry:
                     return None
                 data = json.loads(f.read())
             if type(data) is not dict or data.keys() != {"schema", "key", "spec"} \
-                    or data["schema"] != SCHEMA or data["key"] != self.key:
+                    or type(data["schema"]) is not int or data["schema"] != SCHEMA \
+                    or data["key"] != self.key:
                 return None
             spec = decode(data["spec"])
         except Exception:  # noqa: BLE001 - a broken entry of any kind: validate again
