@@ -234,18 +234,19 @@ def load_spec(file: str | Path, variants: list[str] | None = None,
     """Load and validate a spec file, with optional variant suffixes applied, then ``vars``
     overriding declared variables (a sweep over groups).
 
-    Validated specs are cached (see costmodel.spec.cache): a file that has not changed since it
-    was last validated is not parsed or validated again.
+    Validated specs are cached (see costmodel.spec.cache): a file whose bytes have not changed
+    since it was last validated is not parsed or validated again.
     """
     file = Path(file)
     variants = list(variants or [])
     vars = dict(vars or {})
     key = [*variants, *(f"${k}={v!r}" for k, v in sorted(vars.items()))]  # "$" names no variant
-    cached = cache.load(file, key)
+    entry = cache.Entry(file, key)  # hashes the file's bytes, before they are parsed
+    cached = entry.load()
     if cached is not None:
         return cached
     spec = _load_uncached(file, variants, vars)
-    cache.store(file, key, spec)
+    entry.store(spec)  # only if the file still holds the bytes hashed above
     return spec
 
 
