@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from costmodel.errors import ShapeError
-from costmodel.layers.base import Block, Channels, Context, LayerSpec, make
+from costmodel.layers.base import MAX_INT, Block, Channels, Context, LayerSpec, make
 from costmodel.layers.conv import Conv
 from costmodel.layers.norm import BatchNorm
 from costmodel.layers.prelu import PReLU
@@ -34,7 +34,7 @@ class ESPModule(Block):
     type: Literal["esp"] = "esp"
     out: Channels
     stride: Literal[1, 2] = 1
-    branches: int = Field(default=5, ge=2)
+    branches: int = Field(default=5, ge=2, le=MAX_INT)
     add: bool | None = None
     """Add the input: by default when the shapes allow (stride 1, C_in = out)."""
 

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from costmodel.layers.base import Block, ChannelScaling, Context, LayerSpec, make
+from costmodel.layers.base import MAX_INT, Block, ChannelScaling, Context, LayerSpec, make
 from costmodel.layers.compose import post
 from costmodel.layers.conv import Conv, DepthwiseConv, PosInt
 from costmodel.layers.se import SqueezeExcite
@@ -46,7 +46,7 @@ class GhostModule(Block):
 
     type: Literal["ghost_module"] = "ghost_module"
     out: PosInt
-    ratio: int = Field(default=2, ge=2)
+    ratio: int = Field(default=2, ge=2, le=MAX_INT)
     kernel: PosInt = 1
     dw_kernel: PosInt = 3
     stride: PosInt = 1
