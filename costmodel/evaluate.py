@@ -206,7 +206,8 @@ def parse_input(value: str | int | tuple[int, int] | list[int]) -> tuple[int, in
             raise CostModelError(f"input size {value!r} must be whole numbers, got {side!r}",
                                  field="input") from None
         if side < 1:
-            raise CostModelError(f"input size {value!r} must be positive", field="input")
+            raise CostModelError(f"input size {value!r} must be one or two positive integers",
+                                 field="input")
         INPUT_SIDE.check(side, field="input")
         hw.append(side)
     return hw[0], hw[1]
