@@ -10,7 +10,8 @@ import operator
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal, NamedTuple, TypeVar, Union
 
-from pydantic import BaseModel, ConfigDict, Field, Strict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict
+from pydantic_core import PydanticCustomError
 
 from costmodel.errors import CostModelError, ShapeError
 from costmodel.shape import Shape
@@ -33,11 +34,33 @@ in specs, options and library arguments. The zoo's largest are width 2.0 and dep
 beyond 100 a multiplier is a typo (``1e3``) that would expand into millions of layers or
 channels, not a design."""
 
-PosInt = Annotated[int, Strict(), Field(gt=0, le=MAX_INT)]
+
+
+def _not_bool_or_float(value: Any) -> Any:
+    """Say why a bool or a float is not a count (strict mode's own words are only "Input
+    should be a valid integer"); anything else goes on to the strict int check."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("int_type", "must be a whole number, got {value} (true/false "
+                                  "is not a number)", {"value": str(value).lower()})
+    if isinstance(value, float):
+        raise PydanticCustomError("int_type", "must be a whole number, got {value} (a float is "
+                                  "never rounded to a count)", {"value": value})
+    return value
+
+
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise PydanticCustomError("float_type", "must be a number, got {value} (true/false is "
+                                  "not a number)", {"value": str(value).lower()})
+    return value
+
+
+PosInt = Annotated[int, Strict(), Field(gt=0, le=MAX_INT), BeforeValidator(_not_bool_or_float)]
 """A positive whole number, at most ``MAX_INT``."""
-NonNegInt = Annotated[int, Strict(), Field(ge=0, le=MAX_INT)]
+NonNegInt = Annotated[int, Strict(), Field(ge=0, le=MAX_INT), BeforeValidator(_not_bool_or_float)]
 """A whole number from 0 to ``MAX_INT``."""
-Multiplier = Annotated[float, Strict(), Field(gt=0, le=MAX_MULTIPLIER, allow_inf_nan=False)]
+Multiplier = Annotated[float, Strict(), Field(gt=0, le=MAX_MULTIPLIER, allow_inf_nan=False),
+                       BeforeValidator(_not_bool)]
 """A width or depth multiplier: a finite number, 0 < m ≤ ``MAX_MULTIPLIER``."""
 
 STRICT = ConfigDict(strict=True, allow_inf_nan=False)

@@ -4,11 +4,11 @@ official ghostnet.py."""
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
-from costmodel.layers.base import MAX_INT, Block, ChannelScaling, Context, LayerSpec, make
+from costmodel.layers.base import Block, ChannelScaling, Context, LayerSpec, make
 from costmodel.layers.compose import post
 from costmodel.layers.conv import Conv, DepthwiseConv, PosInt
 from costmodel.layers.se import SqueezeExcite
@@ -46,7 +46,7 @@ class GhostModule(Block):
 
     type: Literal["ghost_module"] = "ghost_module"
     out: PosInt
-    ratio: int = Field(default=2, ge=2, le=MAX_INT)
+    ratio: Annotated[PosInt, Field(ge=2)] = 2
     kernel: PosInt = 1
     dw_kernel: PosInt = 3
     stride: PosInt = 1
