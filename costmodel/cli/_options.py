@@ -56,7 +56,7 @@ WidthOpt = Annotated[Optional[float], typer.Option(
     callback=_checked(lambda v: check_multiplier(v, "width")))]
 ClassesOpt = Annotated[Optional[int], typer.Option(
     "--classes", help="Number of classes (overrides the spec's).",
-    callback=_checked(lambda v: check_count(v, "--classes")))]
+    callback=_checked(lambda v: check_count(v, "classes")))]
 FormatOpt = Annotated[Fmt, typer.Option("--format", "-f", help="Output format.")]
 ScopeOption = Annotated[ScopeOpt, typer.Option(
     "--scope", help="paper: conv + linear multiply-adds; fvcore: also what fvcore counts by "
