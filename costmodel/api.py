@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from costmodel.errors import CostModelError
 from costmodel.evaluate import Options, Result, evaluate
 from costmodel.spec.model import ModelSpec
 from costmodel.spec.zoo import resolve
@@ -11,7 +13,12 @@ from costmodel.spec.zoo import resolve
 
 def load(model: str | Path | ModelSpec) -> ModelSpec:
     """A zoo name (``mobilenet-0.5``), a spec file path, or a ModelSpec → a validated ModelSpec."""
-    return model if isinstance(model, ModelSpec) else resolve(str(model))
+    if isinstance(model, ModelSpec):
+        return model
+    if not isinstance(model, (str, os.PathLike)):
+        raise CostModelError(f"a model is a zoo name, a spec file path or a ModelSpec, got "
+                             f"{type(model).__name__}", field="model")
+    return resolve(os.fspath(model))
 
 
 def evaluate_model(model: str | Path | ModelSpec, *, input=None, width: float | None = None,
@@ -25,6 +32,14 @@ def evaluate_model(model: str | Path | ModelSpec, *, input=None, width: float | 
 def compare(models, *, input=None, width: float | None = None, depth: float | None = None,
             num_classes: int | None = None, options: Options = Options()) -> list[Result]:
     """Evaluate several models with the same settings."""
+    if isinstance(models, (str, os.PathLike, ModelSpec)):  # not its characters, one by one
+        raise CostModelError("compare takes a list of models; use evaluate_model for one",
+                             field="models")
+    try:
+        models = list(models)
+    except TypeError:
+        raise CostModelError(f"compare takes a list of models, got {type(models).__name__}",
+                             field="models") from None
     return [evaluate_model(m, input=input, width=width, depth=depth, num_classes=num_classes,
                            options=options) for m in models]
 

@@ -6,6 +6,8 @@ The evaluator knows three kinds of layer and nothing about any particular type: 
 
 from __future__ import annotations
 
+import operator
+import re
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Literal, NamedTuple, Union
@@ -14,7 +16,9 @@ from pydantic import ValidationError
 
 from costmodel.errors import CostModelError, ShapeError
 from costmodel.layers import Block, Branching, Context, Cost, LayerSpec, Primitive
+from costmodel.layers.base import check_count, check_multiplier
 from costmodel.layers.merge import MERGES, channel_split
+from costmodel.limits import INPUT_SIDE, INT_DIGITS
 from costmodel.shape import Shape
 from costmodel.spec.model import ModelSpec
 
@@ -51,12 +55,18 @@ class Options:
     dtype: str = "float32"
 
     def __post_init__(self):
-        if self.scope not in ("paper", "fvcore"):
-            raise CostModelError(f"unknown scope '{self.scope}' (paper or fvcore)")
-        if self.flops_per_madd not in (1, 2):
-            raise CostModelError("flops per multiply-add must be 1 or 2")
-        if self.dtype not in DTYPE_BYTES:
-            raise CostModelError(f"unknown dtype '{self.dtype}' ({', '.join(DTYPE_BYTES)})")
+        # exact types: True is not 1 FLOP per multiply-add, "no" is not a bool
+        if not isinstance(self.scope, str) or self.scope not in ("paper", "fvcore"):
+            raise CostModelError(f"unknown scope {self.scope!r} (paper or fvcore)", field="scope")
+        if type(self.flops_per_madd) is not int or self.flops_per_madd not in (1, 2):
+            raise CostModelError(f"flops per multiply-add must be 1 or 2, got "
+                                 f"{self.flops_per_madd!r}", field="flops_per_madd")
+        if not isinstance(self.bn_params, bool):
+            raise CostModelError(f"bn_params must be True or False, got {self.bn_params!r}",
+                                 field="bn_params")
+        if not isinstance(self.dtype, str) or self.dtype not in DTYPE_BYTES:
+            raise CostModelError(f"unknown dtype {self.dtype!r} ({', '.join(DTYPE_BYTES)})",
+                                 field="dtype")
 
     @property
     def dtype_bytes(self) -> int:
@@ -158,25 +168,49 @@ class Result:
         } for r in self.rows])
 
 
-def parse_input(text: str | int | tuple[int, int] | list[int]) -> tuple[int, int]:
-    """``32`` → (32, 32); ``224x160`` → (224, 160) as H×W."""
-    if isinstance(text, int):
-        hw = (text, text)
-    elif isinstance(text, (tuple, list)):
-        hw = tuple(int(v) for v in text)
+_INPUT_TEXT = re.compile(r"\s*([0-9]+)\s*(?:[x×]\s*([0-9]+)\s*)?", re.IGNORECASE)
+"""``32`` or ``224x160``: ASCII digits only (``int()`` would also take ``1_000``, ``٣`` and
+surrounding signs)."""
+
+
+def parse_input(value: str | int | tuple[int, int] | list[int]) -> tuple[int, int]:
+    """``32`` or ``"32"`` → (32, 32); ``"224x160"``, ``(224, 160)`` or ``[224, 160]`` → (224, 160)
+    as H×W. Sides are whole numbers (never a bool, never a float, even 224.0: nothing is
+    truncated) from 1 to ``costmodel.limits.INPUT_SIDE``; anything else is a CostModelError
+    (a LimitError over the limit) naming the field ``input``."""
+    if isinstance(value, str):
+        m = _INPUT_TEXT.fullmatch(value)
+        if m is None:
+            raise CostModelError(f"input size {value!r} is not N or HxW (e.g. 32 or 224x160)",
+                                 field="input")
+        sides = [g for g in m.groups() if g is not None]
+        for digits in sides:  # before int(): a 10,000-digit side is refused, not converted
+            INT_DIGITS.check(len(digits.lstrip("0")), field="input")
+        sides = [int(g) for g in sides]
+    elif isinstance(value, (tuple, list)):
+        sides = list(value)
     else:
-        parts = str(text).lower().replace("×", "x").split("x")
-        try:
-            hw = tuple(int(p) for p in parts)
-        except ValueError:
-            raise CostModelError(f"input size '{text}' is not N or HxW (e.g. 32 or 224x160)",
-                                 field="input") from None
-        if len(hw) == 1:
-            hw = (hw[0], hw[0])
-    if len(hw) != 2 or min(hw) < 1:
-        raise CostModelError(f"input size {text} must be one or two positive integers",
+        sides = [value]
+    if len(sides) == 1:
+        sides *= 2
+    if len(sides) != 2:
+        raise CostModelError(f"input size {value!r} must be one or two sizes (N or HxW)",
                              field="input")
-    return hw  # type: ignore[return-value]
+    hw = []
+    for side in sides:
+        try:
+            if isinstance(side, bool):
+                raise TypeError
+            side = operator.index(side)  # int or int-like (numpy); a float raises
+        except TypeError:
+            raise CostModelError(f"input size {value!r} must be whole numbers, got {side!r}",
+                                 field="input") from None
+        if side < 1:
+            raise CostModelError(f"input size {value!r} must be one or two positive integers",
+                                 field="input")
+        INPUT_SIDE.check(side, field="input")
+        hw.append(side)
+    return hw[0], hw[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -464,20 +498,25 @@ def evaluate(spec: ModelSpec, *, input: str | int | tuple[int, int] | None = Non
     """Evaluate ``spec`` at an input size (default: the spec's) into rows and totals; ``width``
     and ``depth`` override the spec's multipliers. ``totals_only`` skips the rows and the tree
     (for sweeps: the Result then has no rows)."""
-    hw = parse_input(input) if input is not None else spec.input_hw
+    if not isinstance(spec, ModelSpec):
+        raise CostModelError(f"evaluate() takes a ModelSpec, got {type(spec).__name__} "
+                             "(costmodel.api.evaluate_model also takes a name or a path)",
+                             field="spec")
+    if not isinstance(options, Options):
+        raise CostModelError(f"options must be a costmodel.evaluate.Options, got "
+                             f"{type(options).__name__}", field="options")
+    if input is not None:
+        hw = parse_input(input)
+    else:  # the spec's own; its limit is checked here, where it may have changed since loading
+        hw = spec.input_hw
+        INPUT_SIDE.check(max(hw), file=spec.file, field="input")
     ctx = spec.context()
     if width is not None:
-        if width <= 0:
-            raise CostModelError(f"width multiplier must be positive, got {width}", field="width")
-        ctx = replace(ctx, width=width)
+        ctx = replace(ctx, width=check_multiplier(width, "width"))
     if depth is not None:
-        if depth <= 0:
-            raise CostModelError(f"depth multiplier must be positive, got {depth}", field="depth")
-        ctx = replace(ctx, depth=depth)
+        ctx = replace(ctx, depth=check_multiplier(depth, "depth"))
     if num_classes is not None:
-        if num_classes < 1:
-            raise CostModelError("num_classes must be positive", field="num_classes")
-        ctx = replace(ctx, num_classes=num_classes)
+        ctx = replace(ctx, num_classes=check_count(num_classes, "num_classes"))
     walker = _Walker(ctx, options, lean=totals_only)
     try:
         out, tree = walker.layers(spec.layers, Shape(spec.in_channels, hw[0], hw[1]), "", None)

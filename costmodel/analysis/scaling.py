@@ -22,16 +22,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
-from costmodel.errors import CostModelError
+from costmodel.errors import CostModelError, LimitError
 from costmodel.evaluate import Options, Result, Row, Totals, evaluate, parse_input
+from costmodel.layers.base import MAX_MULTIPLIER, check_multiplier  # noqa: F401 (re-exported)
 from costmodel.render import Column, Table
 from costmodel.render.format import parse_si, si
 from costmodel.shape import Shape
 from costmodel.spec.model import ModelSpec
-
-MAX_MULTIPLIER = 100.0
-"""Larger width, depth or resolution multipliers are refused: they are typos (``1e3``) that
-would expand into millions of layers, not designs."""
 
 MAX_GRID_POINTS = 100_000
 """A sweep refuses larger grids (a mistyped step), rather than run for hours."""
@@ -48,15 +45,7 @@ WEIGHTED = frozenset({"conv1x1", "depthwise", "conv", "fc"})
 # --------------------------------------------------------------------------------------------
 
 def _check_multiplier(name: str, value: float) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-        raise CostModelError(f"{name} multiplier must be a finite number, got {value!r}",
-                             field=name)
-    if value <= 0:
-        raise CostModelError(f"{name} multiplier must be positive, got {value:g}", field=name)
-    if value > MAX_MULTIPLIER:
-        raise CostModelError(f"{name} multiplier {value:g} is implausibly large "
-                             f"(at most {MAX_MULTIPLIER:g})", field=name)
-    return float(value)
+    return check_multiplier(value, name)
 
 
 @dataclass(frozen=True)
@@ -428,13 +417,17 @@ class Axis:
         return f"${self.var}" if self.kind == "var" else self.kind
 
 
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?")
+"""A decimal number, ASCII digits (``float()`` alone also takes ``nan``, ``inf``, ``1_0``)."""
 
 
 def _number(text: str, what: str) -> float:
-    if not _NUMBER.match(text.strip()):
+    if not _NUMBER.fullmatch(text.strip()):
         raise CostModelError(f"{what}: '{text}' is not a number")
-    return float(text)
+    value = float(text)
+    if not math.isfinite(value):  # 1e999
+        raise CostModelError(f"{what}: '{text}' is too large")
+    return value
 
 
 def _range(text: str, what: str, integer: bool) -> list[float]:
@@ -450,10 +443,12 @@ def _range(text: str, what: str, integer: bool) -> list[float]:
         raise CostModelError(f"{what}: the range '{text}' is empty (stop < start)")
     if integer and not all(v == int(v) for v in (start, stop, step)):
         raise CostModelError(f"{what}: '{text}' must be whole numbers")
-    count = math.floor((stop - start) / step + 1e-9) + 1
-    if count > MAX_GRID_POINTS:
-        raise CostModelError(f"{what}: '{text}' has {count:,} values (at most "
-                             f"{MAX_GRID_POINTS:,}); use a coarser step")
+    span = (stop - start) / step  # inf for 0:1e300:1e-300: no count to floor
+    count = math.floor(span + 1e-9) + 1 if span <= MAX_GRID_POINTS else None
+    if count is None or count > MAX_GRID_POINTS:
+        found = "too many" if not math.isfinite(span) else f"{count or math.floor(span) + 1:,}"
+        raise LimitError(f"{what}: '{text}' has {found} values (at most "
+                         f"{MAX_GRID_POINTS:,}); use a coarser step")
     values = [round(start + i * step, 10) for i in range(count)]
     return [int(v) for v in values] if integer else values
 
@@ -480,9 +475,16 @@ def parse_axis(kind: AxisKind, text: str, var: str | None = None) -> Axis:
                 if sizes[0] < 1:
                     raise CostModelError(f"{what}: input sizes must be positive, got {sizes[0]} "
                                          f"in '{item}'")
+                try:
+                    parse_input(sizes[-1])  # the largest side within the limit
+                except CostModelError as e:
+                    raise type(e)(f"{what} {item}: {e.message}") from None
                 values += [(v, v) for v in sizes]
             else:
-                values.append(parse_input(item))
+                try:
+                    values.append(parse_input(item))
+                except CostModelError as e:
+                    raise type(e)(f"{what}: {e.message}") from None
         elif kind == "var":
             values += _range(item, what, integer=False) if ":" in item else [_scalar(item)]
         else:
@@ -689,8 +691,8 @@ def sweep(model: str | ModelSpec, axes: Sequence[Axis], *, budget: Budget = Budg
     ordered = tuple(a for kind in AXIS_ORDER for a in by_kind.get(kind, []))
     size = math.prod(len(a.values) for a in ordered)
     if size > MAX_GRID_POINTS:
-        raise CostModelError(f"the grid has {size:,} configurations (at most "
-                             f"{MAX_GRID_POINTS:,}); use coarser steps")
+        raise LimitError(f"the grid has {size:,} configurations (at most "
+                         f"{MAX_GRID_POINTS:,}); use coarser steps")
 
     def values(kind: str) -> tuple:
         return by_kind[kind][0].values if kind in by_kind else (None,)

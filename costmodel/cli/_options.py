@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Optional
+from typing import Annotated, Any, Callable, Optional
 
 import typer
 
-from costmodel.evaluate import Options
+from costmodel.errors import CostModelError
+from costmodel.evaluate import Options, parse_input
+from costmodel.layers.base import MAX_MULTIPLIER, check_count, check_multiplier
 
 
 class Fmt(str, Enum):
@@ -29,12 +31,32 @@ class DtypeOpt(str, Enum):
     int8 = "int8"
 
 
+def _checked(check: Callable[[Any], Any]) -> Callable[..., Any]:
+    """A Typer callback: ``check`` the option's value when it is given, before the command runs;
+    a CostModelError becomes ``error: --option: message`` and exit 2, like the library's."""
+
+    def callback(param: typer.CallbackParam, value: Any) -> Any:
+        if value is not None:
+            try:
+                check(value)
+            except CostModelError as e:
+                from costmodel.cli import fail
+
+                raise fail(f"{param.opts[0]}: {e.message}") from None
+        return value
+
+    return callback
+
+
 InputOpt = Annotated[Optional[str], typer.Option(
-    "--input", "-i", help="Input size N or HxW (e.g. 32, 224x160); default: the spec's.")]
+    "--input", "-i", help="Input size N or HxW (e.g. 32, 224x160); default: the spec's.",
+    callback=_checked(parse_input))]
 WidthOpt = Annotated[Optional[float], typer.Option(
-    "--width", "-w", help="Width multiplier α (overrides the spec's).")]
+    "--width", "-w", help=f"Width multiplier α, 0 < α ≤ {MAX_MULTIPLIER} (overrides the spec's).",
+    callback=_checked(lambda v: check_multiplier(v, "width")))]
 ClassesOpt = Annotated[Optional[int], typer.Option(
-    "--classes", help="Number of classes (overrides the spec's).")]
+    "--classes", help="Number of classes (overrides the spec's).",
+    callback=_checked(lambda v: check_count(v, "classes")))]
 FormatOpt = Annotated[Fmt, typer.Option("--format", "-f", help="Output format.")]
 ScopeOption = Annotated[ScopeOpt, typer.Option(
     "--scope", help="paper: conv + linear multiply-adds; fvcore: also what fvcore counts by "

@@ -5,15 +5,101 @@ about any particular layer type.
 
 from __future__ import annotations
 
+import math
+import operator
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal, NamedTuple, TypeVar, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict
+from pydantic_core import PydanticCustomError
 
-from costmodel.errors import ShapeError
+from costmodel.errors import CostModelError, ShapeError
 from costmodel.shape import Shape
 
-Channels = Union[Annotated[int, Field(gt=0)], Literal["classes"]]
+# --- the numbers a spec, a budgets file, an option or a library argument may hold -----------
+#
+# Strict everywhere: a boolean is never a number (``out: true`` is not 1 channel), a float is
+# never a count (``kernel: 3.0`` and ``kernel: 2.5`` are refused, not truncated; an integer
+# is taken where a float is expected), NaN and ±inf are refused, and every number has a
+# documented upper bound, so no value can make the arithmetic overflow a float or run away.
+
+MAX_INT = 2**31 - 1
+"""The largest integer a spec's field may hold (channels, kernel, stride, groups, repeat
+count...): 2,147,483,647, the largest int32. No real network comes near it; the input's sides
+have their own, lower limit (``costmodel.limits.INPUT_SIDE``)."""
+
+MAX_MULTIPLIER = 100
+"""The largest width, depth or resolution multiplier (and MBConv ``expansion``): 0 < m ≤ 100,
+in specs, options and library arguments. The zoo's largest are width 2.0 and depth 3.1;
+beyond 100 a multiplier is a typo (``1e3``) that would expand into millions of layers or
+channels, not a design."""
+
+
+
+def _not_bool_or_float(value: Any) -> Any:
+    """Say why a bool or a float is not a count (strict mode's own words are only "Input
+    should be a valid integer"); anything else goes on to the strict int check."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("int_type", "must be a whole number, got {value} (true/false "
+                                  "is not a number)", {"value": str(value).lower()})
+    if isinstance(value, float):
+        raise PydanticCustomError("int_type", "must be a whole number, got {value} (a float is "
+                                  "never rounded to a count)", {"value": value})
+    return value
+
+
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise PydanticCustomError("float_type", "must be a number, got {value} (true/false is "
+                                  "not a number)", {"value": str(value).lower()})
+    return value
+
+
+PosInt = Annotated[int, Strict(), Field(gt=0, le=MAX_INT), BeforeValidator(_not_bool_or_float)]
+"""A positive whole number, at most ``MAX_INT``."""
+NonNegInt = Annotated[int, Strict(), Field(ge=0, le=MAX_INT), BeforeValidator(_not_bool_or_float)]
+"""A whole number from 0 to ``MAX_INT``."""
+Multiplier = Annotated[float, Strict(), Field(gt=0, le=MAX_MULTIPLIER, allow_inf_nan=False),
+                       BeforeValidator(_not_bool)]
+"""A width or depth multiplier: a finite number, 0 < m ≤ ``MAX_MULTIPLIER``."""
+
+STRICT = ConfigDict(strict=True, allow_inf_nan=False)
+"""The validation settings of every model of a spec (merged into each ``model_config``)."""
+
+
+def check_multiplier(value: Any, field: str) -> float:
+    """A width, depth or resolution multiplier given to the library or the CLI, as a float; a
+    CostModelError naming ``field`` unless it is a finite number in (0, MAX_MULTIPLIER]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value):
+        raise CostModelError(f"{field} multiplier must be a finite number, got {value!r}",
+                             field=field)
+    if value <= 0:
+        raise CostModelError(f"{field} multiplier must be positive, got {value:g}", field=field)
+    if value > MAX_MULTIPLIER:
+        raise CostModelError(f"{field} multiplier {value:g} is implausibly large (at most "
+                             f"{MAX_MULTIPLIER})", field=field)
+    return float(value)
+
+
+def check_count(value: Any, field: str, minimum: int = 1) -> int:
+    """A whole number given to the library or the CLI (a number of classes), as an int; a
+    CostModelError naming ``field`` for a bool, a float (even 3.0: nothing is truncated) or
+    a number outside [minimum, MAX_INT]."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        n = operator.index(value)  # ints and int-like (numpy) values; never floats
+    except TypeError:
+        raise CostModelError(f"{field} must be a whole number, got {value!r}",
+                             field=field) from None
+    if not minimum <= n <= MAX_INT:
+        raise CostModelError(f"{field} must be from {minimum} to {MAX_INT:,}, got {n}",
+                             field=field)
+    return n
+
+
+Channels = Union[PosInt, Literal["classes"]]
 """A channel count in a spec: an integer, or ``classes`` for the model's number of classes."""
 
 L = TypeVar("L", bound="LayerSpec")
@@ -32,9 +118,13 @@ class Rounding:
     ``divisor``, at least ``min``, never more than 10% below c·α — MobileNet V2/V3, EfficientNet.
     """
 
+    # a plain dataclass (cheap on every layer): in a strict model Pydantic would take only an
+    # instance, not a spec's mapping; lax here, its numbers are still strict (PosInt)
+    __pydantic_config__ = ConfigDict(strict=False)
+
     rule: Literal["truncate", "divisible"] = "truncate"
-    divisor: int = 8
-    min: int = 1
+    divisor: PosInt = 8
+    min: NonNegInt = 1
 
     def apply(self, c: int, alpha: float) -> int:
         v = c * alpha
@@ -141,7 +231,7 @@ class LayerSpec(BaseModel):
 
     # Schemas are built on first use (the spec's, or a block's first expansion), not at import:
     # that keeps the CLI's start-up short.
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True, **STRICT)
 
     name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_\-]+$")
 

@@ -8,14 +8,13 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Field
 
 from costmodel.errors import ShapeError
-from costmodel.layers.base import Channels, ChannelScaling, Context, Cost, Primitive, check_groups
+from costmodel.layers.base import (Channels, ChannelScaling, Context, Cost, NonNegInt, PosInt,
+                                   Primitive, check_groups)
 from costmodel.shape import Shape, pair, spatial_out
 
-PosInt = Annotated[int, Field(gt=0)]
 Size2 = Union[PosInt, Annotated[list[PosInt], Field(min_length=2, max_length=2)]]
 """An int, or [h, w] for a per-axis value (kernel 1×3 is ``[1, 3]``)."""
-NonNeg2 = Union[Annotated[int, Field(ge=0)],
-                Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=2, max_length=2)]]
+NonNeg2 = Union[NonNegInt, Annotated[list[NonNegInt], Field(min_length=2, max_length=2)]]
 Padding = Union[NonNeg2, Literal["same", "valid"], None]
 """Symmetric padding per axis (int or [ph, pw]); ``same`` is TensorFlow's (output =
 ceil(input/stride), the odd extra pixel after); ``valid`` is 0. Left out, it is

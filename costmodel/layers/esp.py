@@ -3,12 +3,12 @@ DilatedParllelResidualBlockB and DownSamplerB."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from costmodel.errors import ShapeError
-from costmodel.layers.base import Block, Channels, Context, LayerSpec, make
+from costmodel.layers.base import Block, Channels, Context, LayerSpec, PosInt, make
 from costmodel.layers.conv import Conv
 from costmodel.layers.norm import BatchNorm
 from costmodel.layers.prelu import PReLU
@@ -34,7 +34,7 @@ class ESPModule(Block):
     type: Literal["esp"] = "esp"
     out: Channels
     stride: Literal[1, 2] = 1
-    branches: int = Field(default=5, ge=2)
+    branches: Annotated[PosInt, Field(ge=2)] = 5
     add: bool | None = None
     """Add the input: by default when the shapes allow (stride 1, C_in = out)."""
 

@@ -4,7 +4,7 @@ official ghostnet.py."""
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -46,7 +46,7 @@ class GhostModule(Block):
 
     type: Literal["ghost_module"] = "ghost_module"
     out: PosInt
-    ratio: int = Field(default=2, ge=2)
+    ratio: Annotated[PosInt, Field(ge=2)] = 2
     kernel: PosInt = 1
     dw_kernel: PosInt = 3
     stride: PosInt = 1

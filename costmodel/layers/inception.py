@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
 
-from costmodel.layers.base import Block, Context, LayerSpec, make
+from costmodel.layers.base import Block, Context, LayerSpec, NonNegInt, make
 from costmodel.layers.compose import post
 from costmodel.layers.conv import Conv, PosInt, Size2
 from costmodel.layers.elementwise import Activation
@@ -35,7 +34,7 @@ class BasicConv(Block):
     out: PosInt
     kernel: Size2 = 3
     stride: Size2 = 1
-    padding: int | None = Field(default=None, ge=0)
+    padding: NonNegInt | None = None
     bn: bool = True
 
     def expand(self, x: Shape, ctx: Context) -> list[LayerSpec]:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
 
 from costmodel.errors import ShapeError
-from costmodel.layers.base import Context, Cost, Primitive
+from costmodel.layers.base import Context, Cost, PosInt, Primitive
 from costmodel.shape import Shape
 
 
@@ -35,7 +34,7 @@ class LSTM(Primitive):
     once per block), so this step adds FLOPs but no params."""
 
     type: Literal["lstm"] = "lstm"
-    hidden: int = Field(gt=0)
+    hidden: PosInt
     bias: bool = True
     shared: bool = False
     category = "fc"

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from costmodel.errors import ShapeError
-from costmodel.layers.base import Block, Context, LayerSpec, make
+from costmodel.layers.base import STRICT, Block, Context, LayerSpec, Multiplier, make
 from costmodel.layers.compose import post
 from costmodel.layers.conv import Conv, DepthwiseConv, PosInt
 from costmodel.layers.elementwise import ActivationFn
@@ -26,7 +26,7 @@ class SESettings(BaseModel):
     max(1, C_in·0.25)).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True, **STRICT)
 
     ratio: float = Field(default=0.25, gt=0, le=1)
     of: Literal["expanded", "input"] = "expanded"
@@ -52,7 +52,7 @@ class MBConv(Block):
 
     type: Literal["mbconv", "inverted_residual"] = "mbconv"
     out: PosInt
-    expansion: float | None = Field(default=None, gt=0)
+    expansion: Multiplier | None = None
     expanded: PosInt | None = None
     kernel: PosInt = 3
     stride: PosInt = 1

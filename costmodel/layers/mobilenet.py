@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
 
 from costmodel.layers.base import Block, Context, LayerSpec, make
 from costmodel.layers.compose import post
@@ -22,7 +21,7 @@ class DepthwiseSeparable(Block):
     type: Literal["dwsep", "mobilenet_block"] = "dwsep"
     out: PosInt
     kernel: PosInt = 3
-    stride: int = Field(default=1, ge=1)
+    stride: PosInt = 1
     activation: ActivationFn = "relu"
 
     def expand(self, x: Shape, ctx: Context) -> list[LayerSpec]:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
 
 from costmodel.errors import ShapeError
-from costmodel.layers.base import Context, Cost, Primitive, require_map
+from costmodel.layers.base import Context, Cost, PosInt, Primitive, require_map
 from costmodel.layers.conv import Size2
 from costmodel.shape import Shape, pair
 
@@ -36,7 +35,7 @@ class ChannelShuffle(Primitive):
     """Interleaves the channels of ``groups`` groups."""
 
     type: Literal["channel_shuffle", "shuffle"] = "channel_shuffle"
-    groups: int = Field(gt=0)
+    groups: PosInt
 
     def cost(self, x: Shape, ctx: Context) -> Cost:
         require_map(x)

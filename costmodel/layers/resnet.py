@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
 
 from costmodel.layers.base import Block, Context, LayerSpec, make
 from costmodel.layers.compose import post
@@ -24,7 +23,7 @@ class ResidualBlock(Block):
     """A residual block: ``main`` layers plus a shortcut (identity, or a 1×1 projection when
     the stride or the width changes), added, then ReLU."""
 
-    stride: int = Field(default=1, ge=1)
+    stride: PosInt = 1
 
     def out_channels(self, ctx: Context) -> int:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import model_validator
 
 from costmodel.errors import ShapeError
-from costmodel.layers.base import Context, Cost, Primitive
+from costmodel.layers.base import Context, Cost, NonNegInt, PosInt, Primitive
 from costmodel.shape import Shape
 
 
@@ -25,8 +25,8 @@ class ChannelSlice(Primitive):
     """Keeps channels ``start`` (inclusive) to ``stop`` (exclusive); torch's x[:, start:stop]."""
 
     type: Literal["slice"] = "slice"
-    start: int = Field(default=0, ge=0)
-    stop: int = Field(gt=0)
+    start: NonNegInt = 0
+    stop: PosInt
 
     @model_validator(mode="after")
     def _range(self):

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from costmodel.layers.base import Block, Context, Layer, LayerSpec, make
+from costmodel.layers.base import Block, Context, Layer, LayerSpec, PosInt, make
 from costmodel.layers.merge import MergeKind
 from costmodel.shape import Shape
 
@@ -44,7 +44,7 @@ class Repeat(Block):
     """
 
     type: Literal["repeat"] = "repeat"
-    n: int = Field(ge=1)
+    n: PosInt
     layers: list[Layer] = Field(min_length=1)
     first: dict[str, Any] = {}
     depth_scaling: bool = True
@@ -100,7 +100,7 @@ class Parallel(Branching):
     type: Literal["parallel"] = "parallel"
     branches: list[list[Layer]] = Field(min_length=1)
     merge: MergeKind
-    split: list[Annotated[int, Field(gt=0)]] | Literal["half"] | None = None
+    split: list[PosInt] | Literal["half"] | None = None
     branch_names: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]+$")]] | None = None
 
     @model_validator(mode="after")

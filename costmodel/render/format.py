@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import re
+
 _SI = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "k"))
 
 
@@ -26,8 +29,21 @@ def pct(v: float | None) -> str:
     return "" if v is None else f"{100 * v:.2f}%"
 
 
+_SI_TEXT = re.compile(r"\s*([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?)"
+                      r"\s*([kKMGBT]?)\s*")
+"""A decimal number, optional exponent, optional SI suffix; ASCII digits only
+(``float()`` alone would also take ``1_0``, ``nan``, ``inf`` and ``٣``)."""
+_SCALE = {"": 1, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "B": 1e9, "T": 1e12}
+
+
 def parse_si(text: str) -> float:
-    """'150M' → 150e6, '2.5M' → 2.5e6, '300k' → 3e5, '1.2G' → 1.2e9, '1e6' → 1e6."""
-    t = text.strip()
-    scale = {"k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "B": 1e9, "T": 1e12}.get(t[-1:])
-    return float(t[:-1]) * scale if scale else float(t)
+    """'150M' → 150e6, '2.5M' → 2.5e6, '300k' → 3e5, '1.2G' → 1.2e9, '1e6' → 1e6.
+
+    A finite number or a ValueError; callers check the sign and say what the number is for."""
+    m = _SI_TEXT.fullmatch(text) if isinstance(text, str) else None
+    if m is None:
+        raise ValueError(f"{text!r} is not a number with an optional SI suffix (k, M, G, T)")
+    value = float(m.group(1)) * _SCALE[m.group(2)]
+    if not math.isfinite(value):  # 1e400, 9e999T
+        raise ValueError(f"{text!r} is too large")
+    return value

@@ -7,22 +7,26 @@ from typing import Annotated, Union
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from costmodel.layers import Context, Layer, Rounding
+from costmodel.layers.base import STRICT, Multiplier, PosInt
 
-PosInt = Annotated[int, Field(gt=0)]
 InputSize = Union[PosInt, Annotated[list[PosInt], Field(min_length=2, max_length=2)]]
+"""H×W: an int for a square input, or [h, w]. Each side is at most ``costmodel.limits
+.INPUT_SIDE``, checked when the model is evaluated (the limit can change after loading)."""
+VarValue = Union[int, float, str, bool]
+"""A ``$name`` variable's value; fields it is substituted into check its type."""
 
 
 class Variant(BaseModel):
     """Model-level overrides selected by a name suffix (``mobilenet-0.5``)."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid", defer_build=True, **STRICT)
 
     description: str = ""
-    width: float | None = Field(default=None, gt=0)
-    depth: float | None = Field(default=None, gt=0)
+    width: Multiplier | None = None
+    depth: Multiplier | None = None
     input: InputSize | None = None
     num_classes: PosInt | None = None
-    vars: dict[str, Union[int, float, str, bool]] = {}
+    vars: dict[str, VarValue] = {}
 
 
 class ModelSpec(BaseModel):
@@ -34,7 +38,7 @@ class ModelSpec(BaseModel):
     """
 
     # validators are built at the first validation, not at import: a cached spec needs none
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True, **STRICT)
 
     name: str
     description: str = ""
@@ -47,13 +51,14 @@ class ModelSpec(BaseModel):
     """Default input size, H×W (an int for a square input)."""
     in_channels: PosInt = 3
     num_classes: PosInt = 1000
-    width: float = Field(default=1.0, gt=0)
-    depth: float = Field(default=1.0, gt=0)
-    """Depth multiplier: each ``repeat`` runs ceil(n·depth) times."""
+    width: Multiplier = 1.0
+    """Width multiplier α, 0 < α ≤ 100 (``costmodel.layers.base.MAX_MULTIPLIER``)."""
+    depth: Multiplier = 1.0
+    """Depth multiplier: each ``repeat`` runs ceil(n·depth) times; 0 < depth ≤ 100."""
     rounding: Rounding = Rounding()
     aliases: list[str] = []
     variants: dict[str, Variant] = {}
-    vars: dict[str, Union[int, float, str, bool]] = {}
+    vars: dict[str, VarValue] = {}
     """Values that layer fields refer to as ``$name``; variants may override them."""
     layers: list[Layer] = Field(min_length=1)
     _file: str | None = PrivateAttr(default=None)
