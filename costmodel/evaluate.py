@@ -239,14 +239,14 @@ _PRIMITIVE, _BRANCHING, _BLOCK = "primitive", "branching", "block"
 _PLANS: dict[int, tuple[list, tuple, int]] = {}
 
 
-def _plan(layers: list[LayerSpec], prefix: str) -> tuple[tuple[tuple[str, LayerSpec, str], ...],
-                                                         int]:
-    """(name, layer, kind) for each layer of a list, names checked unique, and how many of them
-    are primitives — once per list (spec lists and memoized expansions live on, so this runs
-    once per list, not per evaluation)."""
+def _plan(layers: list[LayerSpec], prefix: str) -> tuple[list, tuple[tuple[str, LayerSpec, str],
+                                                               ...], int]:
+    """(the list, (name, layer, kind) for each of its layers, how many of them are primitives),
+    names checked unique — once per list (spec lists and memoized expansions live on, so this
+    runs once per list, not per evaluation)."""
     hit = _PLANS.get(id(layers))
     if hit is not None and hit[0] is layers:
-        return hit[1], hit[2]
+        return hit
     plan, seen = [], set()
     for i, layer in enumerate(layers):
         name = layer.name or str(i)
@@ -266,7 +266,7 @@ def _plan(layers: list[LayerSpec], prefix: str) -> tuple[tuple[tuple[str, LayerS
     if len(_PLANS) > _MEMO_LIMIT:
         _PLANS.clear()
     entry = _PLANS[id(layers)] = (layers, tuple(plan), sum(k is _PRIMITIVE for *_, k in plan))
-    return entry[1], entry[2]
+    return entry
 
 
 _KEYS: dict[int, tuple[LayerSpec, tuple]] = {}
@@ -336,8 +336,12 @@ class _Walker:
     the walk has produced or is about to (a list's primitives are counted when the list is
     entered, a replayed node's rows before they are copied), checked against LAYERS each time
     it grows, so repeats nested fifty deep stop at the limit instead of after 2^50 rows; ``depth``
-    is the number of blocks and branching nodes around the current layer, checked against
-    NESTING, which keeps the walk's recursion well inside Python's stack.
+    (an argument: cheaper than an attribute to keep) is the number of blocks and branching
+    nodes around a layer list, checked against
+    NESTING, which keeps the walk's recursion well inside Python's stack. A replayed node is
+    not checked again: the copies of a repeat are as deep as the first; a node shared by two
+    depths (a spec built in Python) may reach NESTING levels below its own, which the stack
+    still holds, and ``walk`` turns a RecursionError into a LimitError in any case.
 
     A lean walk replays a node in O(1), so it reaches a limit after work linear in the spec; a
     full walk copies every replayed row, so it would build up to a million rows before refusing
@@ -360,7 +364,6 @@ class _Walker:
         self.max_count = limits.LAYERS.value
         self.max_depth = limits.NESTING.value
         self.count = 0
-        self.depth = self.deepest = 0  # deepest: the most levels reached so far
         self.copied = 0  # rows copied by replays (full walk)
         self.root: tuple | None = None  # what walk() walks, until the lean walk ahead is done
 
@@ -370,16 +373,16 @@ class _Walker:
         try:
             return self.layers(layers, x, "", None)
         except RecursionError:  # only where NESTING was raised past what the stack holds
-            raise LimitError(f"blocks nested {self.depth:,} levels deep are more than Python's "
-                             f"stack allows ({limits.NESTING.variable} is set to "
-                             f"{self.max_depth:,})") from None
+            raise LimitError(f"blocks are nested more deeply than Python's stack allows "
+                             f"({limits.NESTING.variable} is set to {self.max_depth:,} levels)"
+                             ) from None
 
     def layers(self, layers: list[LayerSpec], x: Shape, prefix: str, stage: str | None,
-               owner: LayerSpec | None = None) -> tuple[Shape, Seq | None]:
-        plan, primitives = _plan(layers, prefix)
-        self.count += primitives
-        if self.count > self.max_count:
-            raise limits.LAYERS.exceeded(f"{self.count:,} so far", path=prefix or None)
+               owner: LayerSpec | None = None, depth: int = 0) -> tuple[Shape, Seq | None]:
+        _, plan, primitives = _plan(layers, prefix)
+        count = self.count = self.count + primitives
+        if count > self.max_count:
+            raise limits.LAYERS.exceeded(f"{count:,} so far", path=prefix or None)
         children: list[Node] = []
         for name, layer, kind in plan:
             path = f"{prefix}.{name}" if prefix else name
@@ -387,7 +390,7 @@ class _Walker:
                 if kind is _PRIMITIVE:
                     x, node = self.primitive(layer, x, path, stage)
                 else:
-                    x, node = self.composite(layer, kind, x, path, stage)
+                    x, node = self.composite(layer, kind, x, path, stage, depth)
             except CostModelError as e:  # a shape, or a limit a block checks (repeat's copies)
                 if e.path is None:
                     e.path = path
@@ -396,7 +399,7 @@ class _Walker:
         return x, (None if self.lean else Seq(prefix, tuple(children), owner))
 
     def composite(self, layer: LayerSpec, kind: str, x: Shape, path: str,
-                  stage: str | None) -> tuple[Shape, Node | None]:
+                  stage: str | None, depth: int) -> tuple[Shape, Node | None]:
         """A block or a branching node. One equal to a node already walked in this evaluation,
         on the same input and in the same stage (the copies of a repeat), is not walked again:
         its cost is a function of its fields, its input and the context, all the same, so its
@@ -407,38 +410,27 @@ class _Walker:
         hit = self.repeated.get(key)
         if hit is not None:
             return self.replay(hit, path)
-        depth = self.depth + 1
+        depth += 1
         if depth > self.max_depth:
             raise limits.NESTING.exceeded(f"{depth:,} here", path=path)
-        flops, params, mac, peak = self.flops, self.params, self.mac, self.peak
-        count, deepest = self.count, self.deepest
+        flops, params, mac, peak, count = self.flops, self.params, self.mac, self.peak, self.count
         self.peak = 0
-        self.depth = self.deepest = depth
         if kind is _BRANCHING:
-            out, node = self.branching(layer, x, path, stage)
+            out, node = self.branching(layer, x, path, stage, depth)
         else:
-            out, node = self.layers(self.expand(layer, x), x, path, inner, layer)
-        # the node's rows and the levels below it, with its totals: a replay adds them too
+            out, node = self.layers(self.expand(layer, x), x, path, inner, layer, depth)
+        # its totals and its rows (a replay adds them too)
         self.repeated[key] = (out, path, node, self.flops - flops, self.params - params,
-                              self.mac - mac, self.peak, self.count - count,
-                              self.deepest - depth)
-        self.peak = max(peak, self.peak)
-        self.depth = depth - 1
-        if deepest > self.deepest:
-            self.deepest = deepest
+                              self.mac - mac, self.peak, self.count - count)
+        if peak > self.peak:
+            self.peak = peak
         return out, node
 
     def replay(self, hit: tuple, path: str) -> tuple[Shape, Node | None]:
-        out, first, node, flops, params, mac, peak, count, below = hit
-        # checked before anything is copied: a copy has the first one's rows and depth
-        self.count += count
+        out, first, node, flops, params, mac, peak, count = hit
+        self.count += count  # checked before anything is copied
         if self.count > self.max_count:
             raise limits.LAYERS.exceeded(f"{self.count:,} so far", path=path)
-        depth = self.depth + 1 + below
-        if depth > self.max_depth:
-            raise limits.NESTING.exceeded(f"{depth:,} here", path=path)
-        if depth > self.deepest:
-            self.deepest = depth
         self.flops += flops
         self.params += params
         self.mac += mac
@@ -494,8 +486,8 @@ class _Walker:
         return cost.out, self.add(path, layer.label(), layer.category_of(x, self.ctx), stage,
                                   (x,), cost, layer)
 
-    def branching(self, node: Branching, x: Shape, path: str,
-                  stage: str | None) -> tuple[Shape, Branch | None]:
+    def branching(self, node: Branching, x: Shape, path: str, stage: str | None,
+                  depth: int) -> tuple[Shape, Branch | None]:
         names, branches, merge, split = node.branching()
         self.count += 1 if split is None else 2  # the merge and split rows (checked in layers)
         split_row = None
@@ -510,7 +502,7 @@ class _Walker:
             inputs = [x] * len(branches)
         outs, seqs = [], []
         for n, b, xi in zip(names, branches, inputs):
-            out, seq = self.layers(b, xi, f"{path}.{n}", stage)
+            out, seq = self.layers(b, xi, f"{path}.{n}", stage, None, depth)
             outs.append(out)
             seqs.append(seq)
         try:

@@ -6,6 +6,8 @@ evaluate."""
 
 from __future__ import annotations
 
+import inspect
+import sys
 import time
 
 import pytest
@@ -164,20 +166,27 @@ def test_blocks_nested_deeper_than_the_limit_are_refused_at_the_block(monkeypatc
     evaluate(spec, totals_only=totals_only)
 
 
-@MODES
-def test_a_replayed_node_counts_the_levels_below_it(monkeypatch, totals_only):
-    """A block first walked at the top and replayed 3 levels down is as deep there."""
+def test_a_node_copied_deeper_than_it_was_walked_is_a_limit_error_past_the_stack(monkeypatch):
+    """A node shared by two depths (a spec built in Python) is replayed at the second without
+    a check of its own; where copying it goes past the stack, it is a LimitError too."""
     leaf = spec_of(relu()).layers[0]
-    inner = make(Sequential, name="a", layers=[make(Sequential, layers=[leaf])])  # 2 levels
-    wrapped = inner
-    for _ in range(3):
+    shared = leaf
+    for _ in range(400):  # walked first: two frames a level
+        shared = make(Sequential, name="s", layers=[shared])
+    wrapped = shared
+    for _ in range(300):  # then copied 300 levels down: one frame a level
         wrapped = make(Sequential, name="w", layers=[wrapped])
-    spec = ModelSpec.model_construct(name="t", input=8, layers=[inner, wrapped])
-    monkeypatch.setenv(limits.NESTING.variable, "5")
-    evaluate(spec, totals_only=totals_only)
-    monkeypatch.setenv(limits.NESTING.variable, "4")
-    err = refused(spec, limits.NESTING, totals_only)
-    assert err.path == "w.w.w.a"  # refused where the replay would go too deep
+    spec = ModelSpec.model_construct(name="t", input=8, layers=[shared, wrapped])
+    monkeypatch.setenv(limits.NESTING.variable, "100000")
+    frames = len(inspect.stack(0))
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(frames + 1000)  # 2·400 + 2·300 + 400 frames
+    try:
+        evaluate(spec, totals_only=True)  # a lean walk replays in O(1), without recursion
+        with pytest.raises(LimitError, match="Python's stack"):
+            evaluate(spec)
+    finally:
+        sys.setrecursionlimit(old)
 
 
 @MODES
