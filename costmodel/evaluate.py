@@ -14,7 +14,8 @@ from typing import Literal, NamedTuple, Union
 
 from pydantic import ValidationError
 
-from costmodel.errors import CostModelError, ShapeError
+from costmodel import limits
+from costmodel.errors import CostModelError, LimitError, ShapeError
 from costmodel.layers import Block, Branching, Context, Cost, LayerSpec, Primitive
 from costmodel.layers.base import check_count, check_multiplier
 from costmodel.layers.merge import MERGES, channel_split
@@ -269,15 +270,17 @@ def _memo(ctx: Context) -> dict:
 
 
 _PRIMITIVE, _BRANCHING, _BLOCK = "primitive", "branching", "block"
-_PLANS: dict[int, tuple[list, tuple]] = {}
+_PLANS: dict[int, tuple[list, tuple, int]] = {}
 
 
-def _plan(layers: list[LayerSpec], prefix: str) -> tuple[tuple[str, LayerSpec, str], ...]:
-    """(name, layer, kind) for each layer of a list, names checked unique — once per list (spec
-    lists and memoized expansions live on, so this runs once per list, not per evaluation)."""
+def _plan(layers: list[LayerSpec], prefix: str) -> tuple[list, tuple[tuple[str, LayerSpec, str],
+                                                               ...], int]:
+    """(the list, (name, layer, kind) for each of its layers, how many of them are primitives),
+    names checked unique — once per list (spec lists and memoized expansions live on, so this
+    runs once per list, not per evaluation)."""
     hit = _PLANS.get(id(layers))
     if hit is not None and hit[0] is layers:
-        return hit[1]
+        return hit
     plan, seen = [], set()
     for i, layer in enumerate(layers):
         name = layer.name or str(i)
@@ -296,8 +299,8 @@ def _plan(layers: list[LayerSpec], prefix: str) -> tuple[tuple[str, LayerSpec, s
         plan.append((name, layer, kind))
     if len(_PLANS) > _MEMO_LIMIT:
         _PLANS.clear()
-    _PLANS[id(layers)] = (layers, tuple(plan))
-    return _PLANS[id(layers)][1]
+    entry = _PLANS[id(layers)] = (layers, tuple(plan), sum(k is _PRIMITIVE for *_, k in plan))
+    return entry
 
 
 _KEYS: dict[int, tuple[LayerSpec, tuple]] = {}
@@ -354,12 +357,35 @@ def _moved(node: Node, old: str, new: str, rows: list[Row]) -> Node:
     return move(node)
 
 
+_LOOKAHEAD = 20_000
+"""Rows a full walk copies before it checks the whole network with a lean walk (see _Walker):
+more than any network of the zoo (SkipNet-CIFAR has 600 rows), and well under a second."""
+
+
 class _Walker:
     """Walks layers in execution order, summing totals; unless ``lean``, it also keeps the
-    rows and the tree (a sweep needs only the totals)."""
+    rows and the tree (a sweep needs only the totals).
+
+    It bounds its own work (``costmodel.limits``), the same in both modes: ``count`` is the rows
+    the walk has produced or is about to (a list's primitives are counted when the list is
+    entered, a replayed node's rows before they are copied), checked against LAYERS each time
+    it grows, so repeats nested fifty deep stop at the limit instead of after 2^50 rows; ``depth``
+    (an argument: cheaper than an attribute to keep) is the number of blocks and branching
+    nodes around a layer list, checked against
+    NESTING, which keeps the walk's recursion well inside Python's stack. A replayed node is
+    not checked again: the copies of a repeat are as deep as the first; a node shared by two
+    depths (a spec built in Python) may reach NESTING levels below its own, which the stack
+    still holds, and ``walk`` turns a RecursionError into a LimitError in any case.
+
+    A lean walk replays a node in O(1), so it reaches a limit after work linear in the spec; a
+    full walk copies every replayed row, so it would build up to a million rows before refusing
+    repeats nested fifty deep. Once it has copied _LOOKAHEAD rows, it therefore walks the whole
+    network lean first (once), which refuses what is over a limit at once, and goes on.
+    """
 
     def __init__(self, ctx: Context, options: Options, lean: bool = False):
         self.ctx = ctx
+        self.options = options
         self.lean = lean
         self.expansions = _memo(ctx)
         self.paper = options.scope == "paper"
@@ -368,18 +394,38 @@ class _Walker:
         self.rows: list[Row] = []
         self.flops = self.params = self.mac = self.peak = 0
         self.repeated: dict[tuple, tuple] = {}
+        # the limits are read once per evaluation (each read looks at the environment)
+        self.max_count = limits.LAYERS.value  # read once per evaluation
+        self.max_depth = limits.NESTING.value
+        self.count = 0
+        self.copied = 0  # rows copied by replays (full walk)
+        self.root: tuple | None = None  # what walk() walks, until the lean walk ahead is done
+
+    def walk(self, layers: list[LayerSpec], x: Shape) -> tuple[Shape, Seq | None]:
+        """The model's layers from input ``x``."""
+        self.root = (layers, x)
+        try:
+            return self.layers(layers, x, "", None)
+        except RecursionError:  # only where NESTING was raised past what the stack holds
+            raise LimitError(f"blocks are nested more deeply than Python's stack allows "
+                             f"({limits.NESTING.variable} is set to {self.max_depth:,} levels)"
+                             ) from None
 
     def layers(self, layers: list[LayerSpec], x: Shape, prefix: str, stage: str | None,
-               owner: LayerSpec | None = None) -> tuple[Shape, Seq | None]:
+               owner: LayerSpec | None = None, depth: int = 0) -> tuple[Shape, Seq | None]:
+        _, plan, primitives = _plan(layers, prefix)
+        count = self.count = self.count + primitives
+        if count > self.max_count:
+            raise limits.LAYERS.exceeded(f"{count:,} so far", path=prefix or None)
         children: list[Node] = []
-        for name, layer, kind in _plan(layers, prefix):
+        for name, layer, kind in plan:
             path = f"{prefix}.{name}" if prefix else name
             try:
                 if kind is _PRIMITIVE:
                     x, node = self.primitive(layer, x, path, stage)
                 else:
-                    x, node = self.composite(layer, kind, x, path, stage)
-            except ShapeError as e:
+                    x, node = self.composite(layer, kind, x, path, stage, depth)
+            except CostModelError as e:  # a shape, or a limit a block checks (repeat's copies)
                 if e.path is None:
                     e.path = path
                 raise
@@ -387,7 +433,7 @@ class _Walker:
         return x, (None if self.lean else Seq(prefix, tuple(children), owner))
 
     def composite(self, layer: LayerSpec, kind: str, x: Shape, path: str,
-                  stage: str | None) -> tuple[Shape, Node | None]:
+                  stage: str | None, depth: int) -> tuple[Shape, Node | None]:
         """A block or a branching node. One equal to a node already walked in this evaluation,
         on the same input and in the same stage (the copies of a repeat), is not walked again:
         its cost is a function of its fields, its input and the context, all the same, so its
@@ -398,19 +444,27 @@ class _Walker:
         hit = self.repeated.get(key)
         if hit is not None:
             return self.replay(hit, path)
-        flops, params, mac, peak = self.flops, self.params, self.mac, self.peak
+        depth += 1
+        if depth > self.max_depth:
+            raise limits.NESTING.exceeded(f"{depth:,} here", path=path)
+        flops, params, mac, peak, count = self.flops, self.params, self.mac, self.peak, self.count
         self.peak = 0
         if kind is _BRANCHING:
-            out, node = self.branching(layer, x, path, stage)
+            out, node = self.branching(layer, x, path, stage, depth)
         else:
-            out, node = self.layers(self.expand(layer, x), x, path, inner, layer)
+            out, node = self.layers(self.expand(layer, x), x, path, inner, layer, depth)
+        # its totals and its rows (a replay adds them too)
         self.repeated[key] = (out, path, node, self.flops - flops, self.params - params,
-                              self.mac - mac, self.peak)
-        self.peak = max(peak, self.peak)
+                              self.mac - mac, self.peak, self.count - count)
+        if peak > self.peak:
+            self.peak = peak
         return out, node
 
     def replay(self, hit: tuple, path: str) -> tuple[Shape, Node | None]:
-        out, first, node, flops, params, mac, peak = hit
+        out, first, node, flops, params, mac, peak, count = hit
+        self.count += count  # checked before anything is copied
+        if self.count > self.max_count:
+            raise limits.LAYERS.exceeded(f"{self.count:,} so far", path=path)
         self.flops += flops
         self.params += params
         self.mac += mac
@@ -418,6 +472,10 @@ class _Walker:
             self.peak = peak
         if self.lean:
             return out, None
+        self.copied += count
+        if self.copied > _LOOKAHEAD and self.root is not None:
+            root, self.root = self.root, None
+            _Walker(self.ctx, self.options, lean=True).walk(*root)  # raises if over a limit
         return out, _moved(node, first, path, self.rows)
 
     def expand(self, block: Block, x: Shape) -> list[LayerSpec]:
@@ -462,9 +520,10 @@ class _Walker:
         return cost.out, self.add(path, layer.label(), layer.category_of(x, self.ctx), stage,
                                   (x,), cost, layer)
 
-    def branching(self, node: Branching, x: Shape, path: str,
-                  stage: str | None) -> tuple[Shape, Branch | None]:
+    def branching(self, node: Branching, x: Shape, path: str, stage: str | None,
+                  depth: int) -> tuple[Shape, Branch | None]:
         names, branches, merge, split = node.branching()
+        self.count += 1 if split is None else 2  # the merge and split rows (checked in layers)
         split_row = None
         if split is not None:
             try:
@@ -477,7 +536,7 @@ class _Walker:
             inputs = [x] * len(branches)
         outs, seqs = [], []
         for n, b, xi in zip(names, branches, inputs):
-            out, seq = self.layers(b, xi, f"{path}.{n}", stage)
+            out, seq = self.layers(b, xi, f"{path}.{n}", stage, None, depth)
             outs.append(out)
             seqs.append(seq)
         try:
@@ -519,7 +578,7 @@ def evaluate(spec: ModelSpec, *, input: str | int | tuple[int, int] | None = Non
         ctx = replace(ctx, num_classes=check_count(num_classes, "num_classes"))
     walker = _Walker(ctx, options, lean=totals_only)
     try:
-        out, tree = walker.layers(spec.layers, Shape(spec.in_channels, hw[0], hw[1]), "", None)
+        out, tree = walker.walk(spec.layers, Shape(spec.in_channels, hw[0], hw[1]))
     except CostModelError as e:
         e.file = e.file or spec.file
         raise

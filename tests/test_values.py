@@ -23,7 +23,8 @@ LAYER = "{type: conv, out: 8}"
 
 def spec_file(tmp_path, top: str = "", layer: str = LAYER):
     f = tmp_path / "v.yaml"
-    f.write_text(f"name: v\ninput: 32\n{top}\nlayers:\n  - {layer}\n")
+    default_input = "" if top.startswith("input:") else "input: 32\n"  # a key appears once
+    f.write_text(f"name: v\n{default_input}{top}\nlayers:\n  - {layer}\n")
     return f
 
 
@@ -80,6 +81,26 @@ def test_spec_values_are_refused(tmp_path, top, layer, field, text):
     with pytest.raises(SpecError) as e:
         load_spec(file)
     assert e.value.file == str(file)
+    if ".inf" in top + layer or ".nan" in top + layer:
+        # the reader refuses NaN and infinity where they are written, before any field sees
+        # them (the fields refuse them too: see test_library_spec_values_are_refused)
+        assert "is not a finite number" in str(e.value) and "line " in str(e.value)
+        return
+    assert f"field '{field}" in str(e.value) and text in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize("top,layer,field,text",
+                         [r for r in SPEC_REFUSED if ".inf" in r[0] + r[1] or ".nan" in r[0] + r[1]])
+def test_library_spec_values_are_refused(top, layer, field, text):
+    """The same NaN and infinity given to the library as data, not as YAML text."""
+    import yaml
+
+    from costmodel.spec.loader import validate_spec
+
+    data = {"name": "v", "input": 32, **(yaml.safe_load(top) or {}),
+            "layers": [yaml.safe_load(layer)]}
+    with pytest.raises(SpecError) as e:
+        validate_spec(data, "<data>")
     assert f"field '{field}" in str(e.value) and text in str(e.value), str(e.value)
 
 
@@ -158,7 +179,7 @@ def test_parse_si_refuses(text):
     ("{model: mobilenet, input: [12.9, 12.9], limits: {flops: 1G}}", "input"),
     ("{model: mobilenet, input: 2000000, limits: {flops: 1G}}", "COSTMODEL_MAX_INPUT"),
     ("{model: mobilenet, limits: {flops: 1_0G}}", "limits.flops"),
-    ("{model: mobilenet, limits: {flops: .nan}}", "limits.flops"),
+    ("{model: mobilenet, limits: {flops: .nan}}", "line 2, column 40"),  # the reader's
     ("{model: mobilenet, limits: {flops: 1e400}}", "limits.flops"),
 ])
 def test_budget_values_are_refused(tmp_path, entry, text):

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
+from costmodel import limits
 from costmodel.layers.base import Block, Context, Layer, LayerSpec, PosInt, make
 from costmodel.layers.merge import MergeKind
 from costmodel.shape import Shape
@@ -58,7 +59,15 @@ class Repeat(Block):
         return self
 
     def count(self, ctx: Context) -> int:
-        return math.ceil(self.n * ctx.depth) if self.depth_scaling else self.n
+        """ceil(n·d) copies, refused over the REPEAT limit before any is made (a repeat of 10⁹
+        would otherwise allocate gigabytes first)."""
+        n = self.n * ctx.depth if self.depth_scaling else self.n
+        if not n <= limits.REPEAT.value:  # written so that NaN is refused too
+            scaled = f"{self.n:,} × depth {ctx.depth:g} = " if self.depth_scaling and \
+                ctx.depth != 1 else ""
+            found = f"{math.ceil(n):,}" if math.isfinite(n) else str(n)
+            raise limits.REPEAT.exceeded(f"n: {scaled}{found}", field="n")
+        return math.ceil(n)
 
     @cached_property
     def first_copy(self) -> list[LayerSpec]:
@@ -74,7 +83,7 @@ class Repeat(Block):
         return copies
 
     def expand(self, x: Shape, ctx: Context) -> list[LayerSpec]:
-        bodies = [self.first_copy] + [self.layers] * (self.count(ctx) - 1)
+        bodies = [self.first_copy] + [self.layers] * (self.count(ctx) - 1)  # count checks n
         if len(self.layers) == 1:
             return [body[0].model_copy(update={"name": str(i)}) for i, body in enumerate(bodies)]
         return [make(Sequential, name=str(i), layers=body) for i, body in enumerate(bodies)]

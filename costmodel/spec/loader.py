@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from costmodel import documents
 from costmodel.errors import SpecError, UnknownModelError
+from costmodel.layers.base import MAX_MULTIPLIER
 from costmodel.spec import cache
 from costmodel.spec.model import ModelSpec
 
@@ -45,10 +46,6 @@ def group_variant_names(pieces: list[str], declared: dict[str, Any]) -> list[str
     return grouped
 
 
-MAX_WIDTH_SUFFIX = 100.0
-"""The largest width multiplier a numeric name suffix may give (``mobilenet-0.5``); the same
-bound as the ``width`` field."""
-
 _NUMBER = re.compile(r"\d+(\.\d*)?|\.\d+")  # no sign, exponent, "_", nan or inf
 
 
@@ -62,11 +59,11 @@ def apply_variants(data: dict[str, Any], pieces: list[str], file: str) -> dict[s
             override = dict(_mapping(declared[piece], f"variants.{piece}", file))
         elif _NUMBER.fullmatch(piece):
             width = float(piece)
-            if not 0 < width <= MAX_WIDTH_SUFFIX:
+            if not 0 < width <= MAX_MULTIPLIER:
                 raise UnknownModelError(
                     f"the suffix '{piece}' of '{data.get('name')}-{piece}' is a width "
                     f"multiplier, which must be greater than 0 and at most "
-                    f"{MAX_WIDTH_SUFFIX:g}", file=file, field="width")
+                    f"{MAX_MULTIPLIER:g}", file=file, field="width")
             override = {"width": width}
         else:
             hint = difflib.get_close_matches(piece, list(declared), n=3)
