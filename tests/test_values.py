@@ -71,6 +71,8 @@ SPEC_REFUSED = [
     ("", "{type: dropout, p: .nan}", "p", "finite number"),
     ("", "{type: ghost_module, out: 16, ratio: 2.0}", "ratio", "whole number"),
     ("", "{type: esp, out: 20, branches: true}", "branches", "true/false is not a number"),
+    # dilations 2^(K-1) grow without bound: 20,000 branches took seconds, then crashed
+    ("", "{type: esp, out: 20000, branches: 20000}", "branches", "less than or equal to 32"),
     ("vars: {c: true}", "{type: conv, out: $c}", "out", "whole number"),
 ]
 

@@ -34,7 +34,9 @@ class ESPModule(Block):
     type: Literal["esp"] = "esp"
     out: Channels
     stride: Literal[1, 2] = 1
-    branches: Annotated[PosInt, Field(ge=2)] = 5
+    branches: Annotated[PosInt, Field(ge=2, le=32)] = 5
+    """K, at most 32: the last branch's dilation 2^(K−1) then stays within a 32-bit count (a
+    larger K would only make astronomically dilated convs, and slow arithmetic on them)."""
     add: bool | None = None
     """Add the input: by default when the shapes allow (stride 1, C_in = out)."""
 
