@@ -16,7 +16,6 @@ from costmodel.cli import app, emit, handles_errors, require_matplotlib
 from costmodel.cli._options import (BnParamsOpt, DtypeOpt, DtypeOption, Fmt, FlopsPerMaddOpt,
                                     FormatOpt, InputOpt, ScopeOpt, ScopeOption, make_options)
 from costmodel.errors import CostModelError, OutputError, ShapeError
-from costmodel.files import AtomicFiles, check_target, write_atomic
 from costmodel.render import render
 
 SPEC_FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
@@ -74,6 +73,7 @@ def scale(
     """Scale a model by width, depth and resolution (or compound φ): its cost next to the
     growth the multipliers predict, factor by factor and stage by stage."""
     from costmodel.analysis import scaling  # here, not at start-up: every command pays imports
+    from costmodel.files import check_target, write_atomic
 
     options = make_options(scope, flops_per_madd, bn_params, dtype)
     direct = {"--width": width, "--depth": depth, "--resolution": resolution}
@@ -159,6 +159,7 @@ def sweep(
     """Evaluate a grid of widths, depths, resolutions, groups or variants: every
     configuration's cost, the Pareto front, and the largest one within a budget."""
     from costmodel.analysis import scaling
+    from costmodel.files import AtomicFiles
 
     options = make_options(scope, flops_per_madd, bn_params, dtype)
     budget = scaling.Budget.parse(flops=max_flops, params=max_params, mac=max_mac,
@@ -224,6 +225,8 @@ def sweep(
 
 def _check_outputs(*paths: str | None) -> None:
     """Refuse bad output targets (and one file named twice) before any work is done."""
+    from costmodel.files import check_target
+
     real = [check_target(p) for p in paths if p is not None]
     if len({os.path.realpath(r) for r in real}) != len(real):
         raise OutputError("--output and --plot name the same file", field="output")
