@@ -36,7 +36,7 @@ def three(tmp_path_factory) -> Path:
 
 def test_report_files(three):
     assert sorted(p.name for p in (three.parent / "three_files").iterdir()) == [
-        "flops-vs-params.png", "layers-effnet.png", "layers-mobilenet.png",
+        ".costmodel-manifest.json", "flops-vs-params.png", "layers-effnet.png", "layers-mobilenet.png",
         "layers-shufflenet.png"]
     md = three.read_text()
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
@@ -199,7 +199,7 @@ def test_rerun_removes_plots_of_models_no_longer_reported(tmp_path):
     assert runner.invoke(app, ["report", "effnet", "effnet-baseline", "-o", str(out)]).exit_code == 0
     assert runner.invoke(app, ["report", "effnet", "-o", str(out)]).exit_code == 0
     assert sorted(p.name for p in (tmp_path / "r_files").iterdir()) == [
-        "flops-vs-params.png", "layers-effnet.png"]
+        ".costmodel-manifest.json", "flops-vs-params.png", "layers-effnet.png"]
 
 
 @pytest.mark.parametrize("command", [

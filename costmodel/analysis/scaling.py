@@ -19,7 +19,6 @@ import json
 import math
 import re
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Literal, Sequence
 
 from costmodel.errors import CostModelError, LimitError
@@ -377,18 +376,6 @@ def _ordered(node: Any) -> Any:
         keys += [k for k in node if k not in ("name", "type")]
         return {k: _ordered(node[k]) for k in keys}
     return node
-
-
-def write_text(path: str | Path, text: str) -> None:
-    """Write a file in one go; an unwritable path is the user's mistake (exit 2)."""
-    write_bytes(path, text.encode("utf-8"))
-
-
-def write_bytes(path: str | Path, data: bytes) -> None:
-    try:
-        Path(path).write_bytes(data)
-    except OSError as e:
-        raise CostModelError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 # --------------------------------------------------------------------------------------------

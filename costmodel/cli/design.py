@@ -123,6 +123,10 @@ def swap(
     from costmodel import views
     from costmodel.analysis.swap import evaluate_swap, replacement_records, replacement_table
     from costmodel.analysis.swap import swap as swap_spec
+    from costmodel.files import check_target, write_atomic
+
+    if output is not None and output != "-":
+        check_target(output)  # refuse a device, folder or read-only file before any work
 
     swapped = swap_spec(api.load(spec), block.value, replace_first=replace_first,
                         groups=groups, name=name)
@@ -143,29 +147,8 @@ def swap(
         sys.stdout.flush()
         _emit_to_stderr(rendered)
     else:
-        _write_atomically(output, text)
+        write_atomic(output, text)
         emit(rendered)
-
-
-def _write_atomically(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` whole or not at all."""
-    import os
-    import tempfile
-    from pathlib import Path
-
-    from costmodel.errors import CostModelError
-
-    target = Path(path)
-    if target.is_dir():
-        raise CostModelError(f"{path} is a directory; give a file name", field="output")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".",
-                                   prefix=f".{target.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, target)
-    except OSError as e:
-        raise CostModelError(f"cannot write {path}: {e.strerror or e}", field="output") from None
 
 
 def _emit_to_stderr(rendered) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -19,8 +18,9 @@ def report(
     models: Annotated[list[str], typer.Argument(
         help="Zoo names or spec files; MODEL@N or MODEL@HxW gives one model its own input size "
              "(mobilenet@160).")],
-    output: Annotated[Path, typer.Option(
-        "--output", "-o", help="The Markdown file to write; plots go to NAME_files/ beside it.")],
+    output: Annotated[str, typer.Option(  # str, not Path: Path drops a trailing "/"
+        "--output", "-o", help="The Markdown file to write; plots go to NAME_files/ beside it "
+                               "(with a manifest: a later report removes only plots it made).")],
     input: InputOpt = None,
     width: WidthOpt = None,
     classes: ClassesOpt = None,
@@ -34,12 +34,14 @@ def report(
     per-model breakdown by layer type, data flow, largest layers and per-layer table, with
     plots (FLOPs vs params, per-layer FLOPs and MAC) saved beside it."""
     require_matplotlib("report")
-    from costmodel.report.markdown import ReportRequest, build_report, write_report
+    from costmodel.report.markdown import (ReportRequest, assets_folder, build_report,
+                                           check_report_target, write_report)
 
+    check_report_target(output)  # a bad target fails before any model is evaluated
     request = ReportRequest(tuple(models), input=input, width=width, num_classes=classes,
                             options=make_options(scope, flops_per_madd, bn_params, dtype),
                             title=title)
     written = write_report(build_report(request, output), output)
     plots = len(written) - 1
     typer.echo(f"wrote {output} and {plots} plot{'s' if plots != 1 else ''} in "
-               f"{written[0].parent}/")
+               f"{assets_folder(output)}/")

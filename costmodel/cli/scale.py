@@ -3,6 +3,7 @@ of configurations, its Pareto front and the largest one within a budget)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -14,7 +15,7 @@ from costmodel import api, views
 from costmodel.cli import app, emit, handles_errors, require_matplotlib
 from costmodel.cli._options import (BnParamsOpt, DtypeOpt, DtypeOption, Fmt, FlopsPerMaddOpt,
                                     FormatOpt, InputOpt, ScopeOpt, ScopeOption, make_options)
-from costmodel.errors import CostModelError, ShapeError
+from costmodel.errors import CostModelError, OutputError, ShapeError
 from costmodel.render import render
 
 SPEC_FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
@@ -27,8 +28,8 @@ class CostAxis(str, Enum):
     mac = "mac"
 
 
-def _suffix(path: Path, allowed, what: str) -> str:
-    suffix = path.suffix.lower()
+def _suffix(path: str, allowed, what: str) -> str:
+    suffix = Path(path).suffix.lower()
     if suffix not in allowed:
         raise CostModelError(f"{what} {path}: use a {', '.join(allowed)} file name")
     return suffix
@@ -58,7 +59,7 @@ def scale(
     round_input: Annotated[int, typer.Option(
         "--round-input", min=1, help="Round the scaled input to a multiple of this many pixels "
                               "(e.g. 32, so every stride-2 stage halves it exactly).")] = 1,
-    write: Annotated[Optional[Path], typer.Option(
+    write: Annotated[Optional[str], typer.Option(  # str: Path would drop a trailing "/"
         "--write", help="Write the scaled model as a spec (.yaml or .json) that loads back.")
     ] = None,
     name: Annotated[Optional[str], typer.Option(
@@ -72,6 +73,7 @@ def scale(
     """Scale a model by width, depth and resolution (or compound φ): its cost next to the
     growth the multipliers predict, factor by factor and stage by stage."""
     from costmodel.analysis import scaling  # here, not at start-up: every command pays imports
+    from costmodel.files import check_target, write_atomic
 
     options = make_options(scope, flops_per_madd, bn_params, dtype)
     direct = {"--width": width, "--depth": depth, "--resolution": resolution}
@@ -90,13 +92,16 @@ def scale(
         multipliers = scaling.Multipliers(width=1.0 if width is None else width,
                                           depth=1.0 if depth is None else depth,
                                           resolution=1.0 if resolution is None else resolution)
-    spec_format = SPEC_FORMATS[_suffix(write, SPEC_FORMATS, "--write")] if write else None
+    spec_format = None
+    if write is not None:  # refuse a bad target before any work
+        spec_format = SPEC_FORMATS[_suffix(write, SPEC_FORMATS, "--write")]
+        check_target(write)
     result = scaling.scale(api.load(model), multipliers, input=input, options=options,
                            resolution_multiple=round_input, name=name)
     payload = scaling.scale_payload(result, views.conventions(options))
     rendered = render(scaling.scale_tables(result), format.value, payload)
     if write is not None:  # everything is computed: now write
-        scaling.write_text(write, scaling.spec_text(result.spec, spec_format))
+        write_atomic(write, scaling.spec_text(result.spec, spec_format))
         if format is not Fmt.json:
             sys.stderr.write(f"wrote {result.spec.name} to {write}\n")
     emit(rendered)
@@ -137,10 +142,10 @@ def sweep(
     skip_invalid: Annotated[bool, typer.Option(
         "--skip-invalid", help="Leave out configurations that do not evaluate (a collapsed "
                                "feature map) instead of failing.")] = False,
-    output: Annotated[Optional[Path], typer.Option(
+    output: Annotated[Optional[str], typer.Option(  # str: Path would drop a trailing "/"
         "--output", "-o", help="Write the grid to a file (.csv, .json, .md) instead of "
                                "printing it.")] = None,
-    plot: Annotated[Optional[Path], typer.Option(
+    plot: Annotated[Optional[str], typer.Option(
         "--plot", help="Draw FLOPs against params (or MAC) with the front (.png, .svg, .pdf).")
     ] = None,
     format: Annotated[Optional[Fmt], typer.Option(
@@ -154,6 +159,7 @@ def sweep(
     """Evaluate a grid of widths, depths, resolutions, groups or variants: every
     configuration's cost, the Pareto front, and the largest one within a budget."""
     from costmodel.analysis import scaling
+    from costmodel.files import AtomicFiles
 
     options = make_options(scope, flops_per_madd, bn_params, dtype)
     budget = scaling.Budget.parse(flops=max_flops, params=max_params, mac=max_mac,
@@ -184,8 +190,9 @@ def sweep(
             raise CostModelError("--output writes csv, json or markdown (--format)")
     fmt = fmt or Fmt.table
     if plot is not None:
-        _suffix(plot, PLOT_FORMATS, "--plot")
+        plot_format = _suffix(plot, PLOT_FORMATS, "--plot").lstrip(".")
         require_matplotlib("sweep --plot")
+    _check_outputs(output, plot)
 
     try:
         result = scaling.sweep(model, axes, budget=budget, options=options, cost=pareto.value,
@@ -196,12 +203,13 @@ def sweep(
     table = scaling.sweep_table(result, raw=fmt is Fmt.csv, front_only=front_only)
     payload = scaling.sweep_payload(result, views.conventions(options))
     rendered = render(table, fmt.value, payload)
-    image = scaling.plot_sweep(result, plot.suffix.lower().lstrip(".")) if plot else None
-    # everything is computed: now write
-    if output is not None:
-        scaling.write_text(output, rendered)
-    if plot is not None:
-        scaling.write_bytes(plot, image)
+    image = scaling.plot_sweep(result, plot_format) if plot is not None else None
+    with AtomicFiles() as out:  # everything is computed: now write, both files or neither
+        if output is not None:
+            out.stage(output, rendered)
+        if plot is not None:
+            out.stage(plot, image)
+        out.commit()
     if output is None:
         if plot is not None:
             sys.stderr.write(f"plot: {plot}\n")
@@ -213,3 +221,12 @@ def sweep(
         if (best := scaling.best_text(result)) is not None:
             lines.append(best)
         sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _check_outputs(*paths: str | None) -> None:
+    """Refuse bad output targets (and one file named twice) before any work is done."""
+    from costmodel.files import check_target
+
+    real = [check_target(p) for p in paths if p is not None]
+    if len({os.path.realpath(r) for r in real}) != len(real):
+        raise OutputError("--output and --plot name the same file", field="output")

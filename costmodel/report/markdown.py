@@ -2,22 +2,33 @@
 breakdown by layer type, data flow, largest layers and per-layer table, with plots beside it.
 
 ``build_report`` evaluates the models and renders the Markdown and the plots' data in memory;
-``write_report`` draws every plot, and only then writes the plots and the report, so a
-failure leaves no half-written report behind.
+``write_report`` checks every target, draws every plot, and only then writes the plots and the
+report together (``costmodel.files.AtomicFiles``), so a failure leaves no file behind.
+
+The plot folder ``NAME_files/`` beside ``NAME.md`` holds a manifest of the plots the report
+wrote, with their SHA-256. A later report removes a plot it no longer makes only if the
+manifest lists it and its content is unchanged: a file the user put there, or edited, stays.
+A plot folder that is a symbolic link is refused: the report creates and prunes that folder,
+and through a link it would write and delete in a folder the user never named.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
+import json
+import os
 import re
 import shlex
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from costmodel import api, views
 from costmodel.analysis.dataflow import dataflow_table
-from costmodel.errors import CostModelError
+from costmodel.errors import CostModelError, OutputError
 from costmodel.evaluate import Options, Result, parse_input
+from costmodel.files import AtomicFiles, check_target
 from costmodel.render import Table
 from costmodel.render.format import si
 from costmodel.render.table import to_markdown
@@ -28,6 +39,11 @@ from costmodel.spec.model import ModelSpec
 
 LARGEST_N = 8
 SCATTER_FILE = "flops-vs-params.png"
+MANIFEST = ".costmodel-manifest.json"
+"""In the plot folder: the files the report wrote there (name → SHA-256)."""
+MANIFEST_KIND = "costmodel report plots"
+MANIFEST_MAX_BYTES = 1024 * 1024
+PLOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.png$")
 
 
 @dataclass(frozen=True)
@@ -190,6 +206,11 @@ def build_report(request: ReportRequest, output: str | Path) -> Report:
     scatter = plot_data.scatter_data(results, labels, SCATTER_FILE)
     layer_plots = [plot_data.layer_bars_data(e.result, e.label, f"layers-{slug(e.label)}.png")
                    for e in entries]
+    files = [p.file for p in layer_plots]
+    if len(set(files)) != len(files):
+        raise CostModelError("two models' plots would share a file name ("
+                             f"{', '.join(sorted({f for f in files if files.count(f) > 1}))}); "
+                             "give the specs different names")
     generated = request.generated_by or f"`{request.command(output)}`"
     out = [f"# {title}\n"]
     if request.intro:
@@ -208,24 +229,114 @@ def build_report(request: ReportRequest, output: str | Path) -> Report:
     return Report("\n".join(out).rstrip() + "\n", [scatter, *layer_plots], assets)
 
 
-def write_report(report: Report, output: str | Path) -> list[Path]:
-    """Draw the plots, then write them beside ``output`` and the Markdown to ``output``.
-    PNGs in the plot folder that this report no longer makes are removed. Returns the paths
-    written."""
+def assets_folder(output: str | Path) -> Path:
+    """The plot folder of the report at ``output``: ``NAME_files`` beside it."""
     output = Path(output)
-    images = report.images()  # every plot drawn before anything is written
-    folder = output.parent / report.assets
-    written = []
+    return output.parent / f"{output.stem}_files"
+
+
+def check_report_target(output: str | Path) -> Path:
+    """Refuse a report target before any work: the Markdown file (see ``check_target``) and
+    its plot folder, which must be a real folder or not exist yet. Returns the folder."""
+    check_target(output)
+    folder = assets_folder(output)
+    if folder.is_symlink():
+        raise OutputError("is a symbolic link; the report writes and prunes its plot folder "
+                          "and does not do that through a link (remove the link, or choose "
+                          "another -o)", file=str(folder), field="output")
+    if folder.exists() and not folder.is_dir():
+        raise OutputError("is in the way of the report's plot folder", file=str(folder),
+                          field="output")
+    return folder
+
+
+def write_report(report: Report, output: str | Path) -> list[Path]:
+    """Draw the plots, then write them beside ``output`` and the Markdown to ``output``, all
+    together. Plots an earlier report made that this one does not are removed (see the
+    module's docstring). Returns the paths written."""
+    return write_reports([(report, output)])
+
+
+def write_reports(reports: list[tuple[Report, str | Path]]) -> list[Path]:
+    """Write several reports as one: every target checked and every plot drawn first, then
+    every file staged and renamed into place together; stale plots are removed only after."""
+    folders = [check_report_target(output) for _, output in reports]
+    drawn = [report.images() for report, _ in reports]  # matplotlib runs here, before writing
+    previous = [read_manifest(folder) for folder in folders]
+    made: list[Path] = []  # plot folders this call creates: removed again if it fails
+    written: list[Path] = []
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, data in images.items():
-            (folder / name).write_bytes(data)
-            written.append(folder / name)
-        for stale in sorted(folder.glob("*.png")):
-            if stale.name not in images:
-                stale.unlink()
-        output.write_text(report.markdown, encoding="utf-8")
+        for folder in folders:
+            if not folder.exists():
+                folder.mkdir()
+                made.append(folder)
+        with AtomicFiles() as out:
+            for (report, output), folder, images in zip(reports, folders, drawn):
+                for name, data in images.items():
+                    out.stage(folder / name, data)
+                    written.append(folder / name)
+                out.stage(folder / MANIFEST, manifest_text(Path(output).name, images))
+                out.stage(output, report.markdown)  # last: it links to the plots
+                written.append(Path(output))
+            out.commit()
     except OSError as e:
-        raise CostModelError(f"cannot write the report: {e.strerror or e}",
-                             file=e.filename or str(output)) from None
-    return [*written, output]
+        _remove_folders(made)
+        raise OutputError(f"cannot write the report: {e.strerror or e}",
+                          file=str(e.filename or ""), field="output") from None
+    except BaseException:
+        _remove_folders(made)
+        raise
+    for folder, old, images in zip(folders, previous, drawn):
+        remove_stale(folder, old, set(images))
+    return written
+
+
+def manifest_text(report: str, images: dict[str, bytes]) -> str:
+    files = {name: hashlib.sha256(data).hexdigest() for name, data in sorted(images.items())}
+    return json.dumps({"kind": MANIFEST_KIND, "report": report, "files": files},
+                      indent=2) + "\n"
+
+
+def read_manifest(folder: Path) -> dict[str, str]:
+    """The plots an earlier report recorded writing in ``folder`` (name → SHA-256). Anything
+    unreadable or malformed counts as no record: then nothing is removed."""
+    path = folder / MANIFEST
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return {}
+        with open(path, "rb") as f:
+            raw = f.read(MANIFEST_MAX_BYTES + 1)
+        data = json.loads(raw) if len(raw) <= MANIFEST_MAX_BYTES else None
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("kind") != MANIFEST_KIND or \
+            not isinstance(data.get("files"), dict):
+        return {}
+    return {name: digest for name, digest in data["files"].items()
+            if isinstance(name, str) and PLOT_NAME.match(name) and isinstance(digest, str)}
+
+
+def remove_stale(folder: Path, recorded: dict[str, str], keep: set[str]) -> None:
+    """Remove the plots of ``recorded`` that are not in ``keep``, each only if it is still a
+    regular file (not a link) directly in ``folder`` with the content the report wrote."""
+    if folder.is_symlink():  # checked before writing; a link made since is not followed
+        return
+    for name, digest in recorded.items():
+        if name in keep:
+            continue
+        path = folder / name
+        try:
+            if not stat.S_ISREG(os.lstat(path).st_mode):
+                continue
+            if hashlib.sha256(path.read_bytes()).hexdigest() == digest:
+                path.unlink()
+        except OSError:
+            pass  # gone already, or unreadable: leave it
+
+
+def _remove_folders(folders: list[Path]) -> None:
+    for folder in folders:
+        try:
+            folder.rmdir()  # only if still empty: never removes a file
+        except OSError:
+            pass

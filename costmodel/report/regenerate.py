@@ -19,9 +19,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from costmodel.errors import CostModelError
+from costmodel.errors import CostModelError, OutputError
 from costmodel.evaluate import Options
-from costmodel.report.markdown import ReportRequest, build_report, write_report
+from costmodel.report.markdown import ReportRequest, build_report, write_reports
 
 REPORTS_DIR = Path("reports")
 """Relative to the working directory: run the command from the repository root."""
@@ -82,15 +82,26 @@ def load_comparisons(config: Path) -> list[Comparison]:
 
 
 def regenerate(config: Path, out_dir: Path) -> list[Path]:
-    """Build every report of ``config`` (all in memory first), then write them to ``out_dir``."""
+    """Build every report of ``config`` (all in memory first), then write them to ``out_dir``
+    (created if missing) together: a failure leaves the folder as it was."""
     comparisons = load_comparisons(config)
-    reports = [(build_report(c.request(), out_dir / f"{c.name}.md"), out_dir / f"{c.name}.md")
-               for c in comparisons]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for report, path in reports:
-        written += write_report(report, path)
-    return written
+    targets = [out_dir / f"{c.name}.md" for c in comparisons]
+    reports = [(build_report(c.request(), t), t) for c, t in zip(comparisons, targets)]
+    made = not out_dir.exists()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot make the folder: {e.strerror or e}", file=str(out_dir),
+                          field="output") from None
+    try:
+        return write_reports(reports)
+    except BaseException:
+        if made:
+            try:
+                out_dir.rmdir()  # only if still empty
+            except OSError:
+                pass
+        raise
 
 
 def _generated(folder: Path) -> set[str]:
