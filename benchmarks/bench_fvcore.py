@@ -37,7 +37,7 @@ import sys
 import torch
 from fvcore.nn import FlopCountAnalysis, parameter_count
 from costmodel.api import evaluate_model
-from costmodel.torch.builder import build, example_input
+from costmodel.crosscheck.builder import build, example_input
 for name in sys.argv[2:]:
     result = evaluate_model(name, input=sys.argv[1])
     model = build(result)
@@ -62,9 +62,9 @@ def in_process(models: list[str], runs: int, fvcore_runs: int) -> list[dict]:
     from fvcore.nn import FlopCountAnalysis, parameter_count
 
     from costmodel.api import load
-    from costmodel.evaluate import evaluate
-    from costmodel.torch.builder import build, example_input
-    from costmodel.torch.verify import FVCORE_SCOPE
+    from costmodel.engine import evaluate
+    from costmodel.crosscheck.builder import build, example_input
+    from costmodel.crosscheck.verify import FVCORE_SCOPE
 
     rows = []
     for name in models:

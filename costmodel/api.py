@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 
 from costmodel.errors import CostModelError
-from costmodel.evaluate import Options, Result, evaluate
+from costmodel.engine import Result, evaluate
+from costmodel.options import Options
 from costmodel.spec.model import ModelSpec
 from costmodel.spec.zoo import resolve
 

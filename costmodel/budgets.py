@@ -34,7 +34,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from costmodel import api
 from costmodel.errors import CostModelError
-from costmodel.evaluate import DTYPE_BYTES, Options, Result, parse_input
+from costmodel.engine import Result
+from costmodel.options import DTYPE_BYTES, Options, parse_input
 from costmodel.render import Column, Table
 from costmodel.render.format import parse_si, si
 from costmodel.spec.zoo import is_spec_path

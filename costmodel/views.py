@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from costmodel.evaluate import CATEGORY_LABELS, Options, Result
+from costmodel.engine import CATEGORY_LABELS, Result
+
+from costmodel.options import Options
 from costmodel.render import Column, Table
 
 METRICS = ("flops", "params", "mac", "peak_activation")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from costmodel.evaluate import Options, Result, evaluate
+from costmodel.engine import Result, evaluate
+from costmodel.options import Options
 from costmodel.spec.loader import validate_spec
 
 
@@ -13,6 +14,18 @@ def run_layers(layers: list[dict], input=(8, 8), in_channels: int = 3,
 
 
 import pytest  # noqa: E402
+
+_FOLDER_MARKS = {"crosscheck": "torch", "zoo": "zoo"}
+
+
+def pytest_collection_modifyitems(items):
+    """Tests are in folders by what they need: ``analytic/`` (the fast analytic tests),
+    ``zoo/`` (every published network, to the integer), ``crosscheck/`` (torch and fvcore).
+    The folder's mark (``torch``, ``zoo``) selects them: ``pytest -m "not torch"``."""
+    for item in items:
+        folder = item.path.parent.name
+        if folder in _FOLDER_MARKS:
+            item.add_marker(_FOLDER_MARKS[folder])
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -27,7 +40,7 @@ def _spec_cache_in_a_temporary_folder(tmp_path_factory):
 def verify_layers(layers: list[dict], input=(8, 8), in_channels: int = 3, **model):
     """Build a throwaway spec made of ``layers`` in torch and verify it against fvcore
     (imports torch: only the verify tests call it)."""
-    from costmodel.torch.verify import verify_model
+    from costmodel.crosscheck.verify import verify_model
 
     spec = validate_spec({"name": "t", "input": list(input), "in_channels": in_channels,
                           "layers": layers, **model}, "<test>")

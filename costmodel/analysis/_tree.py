@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from costmodel.errors import CostModelError
-from costmodel.evaluate import Branch, Node, Result, Row, Seq
+from costmodel.engine import Branch, Node, Result, Row, Seq
 from costmodel.shape import Shape
 
 WEIGHTED = ("conv", "conv1x1", "depthwise", "fc")

@@ -31,7 +31,7 @@ from typing import Any, Literal
 from costmodel.analysis._tree import (Segment, blocks_of, is_shape_preserving, node_input,
                                       node_output, node_type, segments)
 from costmodel.errors import CostModelError
-from costmodel.evaluate import Branch, Node, Result, Row, Seq
+from costmodel.engine import Branch, Node, Result, Row, Seq
 from costmodel.render import Column, Table
 from costmodel.shape import Shape, pair
 

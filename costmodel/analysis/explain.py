@@ -3,7 +3,7 @@
 Each derivation is a list of steps: a quantity, its formula as the paper writes it, the formula
 with the sizes substituted, the exact value (integers and fractions, never floats, except for
 ShuffleNet V2's square-root lower bound), and the engine's own count for the same thing. The
-engine's count comes from evaluating the same layer through ``costmodel.evaluate`` — the
+engine's count comes from evaluating the same layer through ``costmodel.engine`` — the
 layer of a model (``explain_layer``), or a one-block spec with the given sizes
 (``explain_formula``) — so ``match`` says that the paper's formula and the engine agree.
 
@@ -44,7 +44,8 @@ from typing import Any, Callable
 from costmodel.analysis._tree import WEIGHTED, find_node, node_input, node_output, rows_of
 from costmodel.errors import CostModelError
 from costmodel.limits import INPUT_SIDE, INT_DIGITS
-from costmodel.evaluate import Branch, Node, Options, Result, Row, Seq, evaluate
+from costmodel.engine import Branch, Node, Result, Row, Seq, evaluate
+from costmodel.options import Options
 from costmodel.render import Column, Table
 from costmodel.render.format import si
 from costmodel.shape import pair

@@ -45,7 +45,7 @@ from costmodel.analysis._tree import WEIGHTED, blocks_of, is_container, rows_of,
 from costmodel.analysis.dataflow import dataflow, hwc
 from costmodel.analysis.thresholds import Thresholds, describe_thresholds  # noqa: F401
 from costmodel.errors import CostModelError
-from costmodel.evaluate import Branch, Node, Result, Row, Seq
+from costmodel.engine import Branch, Node, Result, Row, Seq
 from costmodel.render import Column, Table
 from costmodel.render.format import si
 from costmodel.shape import pair

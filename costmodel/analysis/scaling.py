@@ -22,7 +22,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Sequence
 
 from costmodel.errors import CostModelError, LimitError
-from costmodel.evaluate import Options, Result, Row, Totals, evaluate, parse_input
+from costmodel.engine import Result, Row, Totals, evaluate
+from costmodel.options import Options, parse_input
 from costmodel.layers.base import MAX_MULTIPLIER, check_multiplier  # noqa: F401 (re-exported)
 from costmodel.render import Column, Table
 from costmodel.render.format import parse_si, si

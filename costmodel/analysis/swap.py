@@ -34,7 +34,8 @@ from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
 from costmodel.errors import CostModelError
-from costmodel.evaluate import Options, Result, evaluate
+from costmodel.engine import Result, evaluate
+from costmodel.options import Options
 from costmodel.layers import LayerSpec
 from costmodel.layers.conv import Conv
 from costmodel.layers.effnet import EffNetBlock

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Callable, Optional
 import typer
 
 from costmodel.errors import CostModelError
-from costmodel.evaluate import Options, parse_input
+from costmodel.options import Options, parse_input
 from costmodel.layers.base import MAX_MULTIPLIER, check_count, check_multiplier
 
 

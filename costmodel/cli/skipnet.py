@@ -34,7 +34,7 @@ def skipnet(
 ):
     """SkipNet cost: minimum (every gated block skipped), maximum (every block runs) and the
     expected cost for the given execution probabilities; gates are always paid."""
-    from costmodel import skip
+    from costmodel.analysis import skipnet as skip
 
     probs = skip.parse_keep_prob(keep_prob)
     options = make_options(scope, flops_per_madd, bn_params, dtype)

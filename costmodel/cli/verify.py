@@ -28,13 +28,13 @@ def verify(
     """Build each model in torch and check every layer's FLOPs, params and output shape against
     fvcore (exactly), and the totals against PyTorch's FlopCounterMode and sum(p.numel()).
     Exit code 0 only if everything agrees; 1 if anything differs."""
-    from costmodel.torch import EXTRA_HINT
-    from costmodel.torch.report import verify_tables
+    from costmodel.crosscheck import EXTRA_HINT
+    from costmodel.crosscheck.checks import verify_tables
 
     missing = first_missing("torch", "fvcore")
     if missing is None:
         try:
-            from costmodel.torch.verify import verify_model
+            from costmodel.crosscheck.verify import verify_model
         except ImportError as e:  # installed but broken
             missing = (e.name or "torch or fvcore").split(".")[0]
     if missing is not None:

@@ -1,5 +1,5 @@
 """What every layer of a spec is: a primitive with one closed-form cost, or a block that
-expands into layers. The evaluator (``costmodel.evaluate``) walks them; it knows nothing
+expands into layers. The evaluator (``costmodel.engine``) walks them; it knows nothing
 about any particular layer type.
 """
 

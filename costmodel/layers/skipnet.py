@@ -5,7 +5,7 @@ A ``gated_residual`` block computes y = ReLU(g·F(x) + shortcut(x)), where g ∈
 gate's decision on the block's input: when g = 0 the block's main branch F is not run, and
 the output is the shortcut (the identity, or the 1×1 projection of a down-sampling block,
 which runs either way). What a skippable network costs for given execution probabilities is
-``costmodel.skip``'s business; the evaluator counts every block as executed (the maximum).
+``costmodel.analysis.skipnet``'s business; the evaluator counts every block as executed (the maximum).
 """
 
 from __future__ import annotations

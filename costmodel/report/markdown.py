@@ -27,7 +27,8 @@ from pathlib import Path
 from costmodel import api, views
 from costmodel.analysis.dataflow import dataflow_table
 from costmodel.errors import CostModelError, OutputError
-from costmodel.evaluate import Options, Result, parse_input
+from costmodel.engine import Result
+from costmodel.options import Options, parse_input
 from costmodel.files import AtomicFiles, check_target
 from costmodel.render import Table
 from costmodel.render.format import si

@@ -16,7 +16,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Union
 
-from costmodel.evaluate import CATEGORY_LABELS, Result
+from costmodel.engine import CATEGORY_LABELS, Result
 from costmodel.render.format import si
 
 DATA_KEY = "costmodel-plot-data"

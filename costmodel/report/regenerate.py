@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from costmodel.errors import CostModelError, OutputError
-from costmodel.evaluate import Options
+from costmodel.options import Options
 from costmodel.report.markdown import ReportRequest, build_report, write_reports
 
 REPORTS_DIR = Path("reports")

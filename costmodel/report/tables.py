@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from costmodel.evaluate import Options, Result
+from costmodel.engine import Result
+
+from costmodel.options import Options
 from costmodel.render import Column, Table
 from costmodel.render.format import pct, si
 from costmodel.views import METRICS, breakdown_records

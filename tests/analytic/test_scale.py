@@ -14,7 +14,8 @@ from costmodel.analysis.scaling import (Coefficients, Multipliers, scale, scaled
 from costmodel.api import evaluate_model, load
 from costmodel.cli import app
 from costmodel.errors import CostModelError
-from costmodel.evaluate import Options, evaluate
+from costmodel.engine import evaluate
+from costmodel.options import Options
 from costmodel.spec.loader import load_spec, validate_spec
 
 runner = CliRunner()

@@ -344,7 +344,7 @@ def _same(a, b, where="spec") -> None:
 
 
 def test_every_zoo_spec_and_variant_round_trips_exactly(folder):
-    from costmodel.evaluate import evaluate
+    from costmodel.engine import evaluate
     from costmodel.spec.zoo import locate, zoo
 
     seen = 0

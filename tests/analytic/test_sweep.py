@@ -18,8 +18,8 @@ from costmodel.analysis.scaling import Budget, parse_axis, pareto_front, sweep
 from costmodel.api import evaluate_model, load
 from costmodel.cli import app
 from costmodel.errors import CostModelError, ShapeError
-from costmodel.evaluate import Options, evaluate
-
+from costmodel.engine import evaluate
+from costmodel.options import Options
 runner = CliRunner()
 
 

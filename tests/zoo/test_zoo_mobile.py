@@ -16,8 +16,7 @@ from typer.testing import CliRunner
 from costmodel.api import evaluate_model
 from costmodel.cli import app
 from costmodel.errors import CostModelError
-from costmodel.evaluate import Options
-
+from costmodel.options import Options
 NO_BN = Options(bn_params=False)
 FVCORE = Options(scope="fvcore")
 

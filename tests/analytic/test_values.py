@@ -13,7 +13,7 @@ from costmodel.api import compare, evaluate_model
 from costmodel.budgets import load_budgets
 from costmodel.cli import app
 from costmodel.errors import CostModelError, LimitError, SpecError
-from costmodel.evaluate import Options, parse_input
+from costmodel.options import Options, parse_input
 from costmodel.layers.base import MAX_INT, MAX_MULTIPLIER
 from costmodel.render.format import parse_si
 from costmodel.spec.loader import load_spec

@@ -13,13 +13,13 @@ from typer.testing import CliRunner
 
 from costmodel.api import compare, evaluate_model
 from costmodel.cli import app
-from costmodel.evaluate import Options
+from costmodel.options import Options
 from costmodel.report import plots
 from costmodel.report.markdown import details, slug, split_ref
 from costmodel.report.regenerate import CONFIG_NAME, check, compare_dirs, regenerate
 from costmodel.report.tables import largest_layer_records
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 THREE = ["effnet", "mobilenet", "shufflenet"]
 

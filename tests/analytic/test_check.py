@@ -15,9 +15,8 @@ from typer.testing import CliRunner
 from costmodel.api import evaluate_model
 from costmodel.budgets import Limit, parse_limit
 from costmodel.cli import app
-from costmodel.evaluate import Options
-
-ROOT = Path(__file__).resolve().parents[1]
+from costmodel.options import Options
+ROOT = Path(__file__).resolve().parents[2]
 MOBILENET_FLOPS = 568_740_352  # MobileNet V1 1.0-224: the paper's 569M
 MOBILENET_PARAMS = 4_231_976   # torch's count (BN γ/β included); 4,210,088 without them
 

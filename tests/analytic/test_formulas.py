@@ -6,7 +6,7 @@ import pytest
 
 from conftest import run_layers
 
-from costmodel.evaluate import Options
+from costmodel.options import Options
 from costmodel.layers.conv import conv2d_cost
 from costmodel.layers.merge import add_cost, concat_cost, multiply_cost
 from costmodel.shape import Shape

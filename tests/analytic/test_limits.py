@@ -17,7 +17,7 @@ from costmodel import limits
 from costmodel.api import evaluate_model, load
 from costmodel.cli import app
 from costmodel.errors import EXIT_INVALID, LimitError
-from costmodel.evaluate import evaluate
+from costmodel.engine import evaluate
 from costmodel.layers.base import make
 from costmodel.layers.structure import Sequential
 from costmodel.spec.loader import validate_spec

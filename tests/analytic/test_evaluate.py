@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-import costmodel.evaluate as evaluate_module
+import costmodel.engine.walk as evaluate_module
 from costmodel.api import load
-from costmodel.evaluate import Branch, Options, Row, Seq, _moved, evaluate
+from costmodel.engine import Branch, Row, Seq, evaluate
+from costmodel.engine.walk import _moved
+from costmodel.options import Options
 from costmodel.spec.loader import validate_spec
 from costmodel.spec.zoo import zoo
 

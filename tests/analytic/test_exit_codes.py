@@ -16,7 +16,7 @@ import costmodel.budgets
 from costmodel.cli import app
 from costmodel.errors import EXIT_INTERNAL, EXIT_INVALID, SpecError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
 
@@ -151,10 +151,11 @@ layers:
 def torch_verify():
     pytest.importorskip("torch")
     pytest.importorskip("fvcore")
-    import costmodel.torch.verify as v
+    import costmodel.crosscheck.verify as v
     return v
 
 
+@pytest.mark.torch
 def test_verify_refuses_what_would_not_fit_in_memory(tmp_path, monkeypatch, torch_verify):
     """Refused up front (the estimate: 4 bytes × (input + every layer's output + weights)),
     before torch allocates anything."""
@@ -172,6 +173,7 @@ def test_verify_refuses_what_would_not_fit_in_memory(tmp_path, monkeypatch, torc
         res.stderr and "8 GB of memory is available" in res.stderr
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("exc", [
     RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't "
                  "allocate memory: you tried to allocate 1024000000 bytes. Error code 12"),
@@ -185,6 +187,7 @@ def test_verify_allocation_failure_is_exit_2(tmp_path, monkeypatch, torch_verify
     assert res.stderr.startswith(f"error: {spec}: field 'input': too large to build in torch:")
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("name", ["forward", "training", "eval", "to"])
 def test_verify_layer_named_like_a_module_attribute(tmp_path, torch_verify, name):
     spec = tmp_path / "named.yaml"

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 from costmodel.errors import CostModelError
-from costmodel.evaluate import Branch, Node, Result, Row, Seq
+from costmodel.engine import Branch, Node, Result, Row, Seq
 from costmodel.layers.skipnet import BLOCK, GATE, GATED, RES, GatedResidual
 from costmodel.render import Column, Table
 

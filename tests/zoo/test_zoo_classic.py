@@ -23,12 +23,12 @@ from conftest import run_layers
 from costmodel.api import evaluate_model
 from costmodel.cli import app
 from costmodel.errors import CostModelError
-from costmodel.evaluate import Options
+from costmodel.options import Options
 from costmodel.layers.lstm import lstm_cost
 from costmodel.layers.merge import hff_cost, multiply_cost
 from costmodel.layers.skipnet import rnn_gate_cost
 from costmodel.shape import Shape
-from costmodel.skip import parse_keep_prob, skip_cost
+from costmodel.analysis.skipnet import parse_keep_prob, skip_cost
 
 FVCORE = Options(scope="fvcore")
 runner = CliRunner()

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from costmodel.analysis.swap import find_conv_stages, swap
 from costmodel.api import evaluate_model, load
 from costmodel.cli import app
-from costmodel.evaluate import evaluate
+from costmodel.engine import evaluate
 from costmodel.spec.loader import load_spec
 
 runner = CliRunner()

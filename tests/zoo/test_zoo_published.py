@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from costmodel.api import evaluate_model
-from costmodel.evaluate import Options
-
+from costmodel.options import Options
 NO_BN = Options(bn_params=False)
 
 

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from costmodel.errors import CostModelError
-from costmodel.evaluate import Branch, Node, Result, Row, Seq, name_of
+from costmodel.engine import Branch, Node, Result, Row, Seq, name_of
 from costmodel.layers.lstm import lstm_cost
 from costmodel.layers.merge import channel_split
 from costmodel.shape import pair, same_padding

@@ -34,9 +34,10 @@ with warnings.catch_warnings():  # fvcore.nn scripts its loss functions at impor
 
 from costmodel.api import load
 from costmodel.errors import CostModelError
-from costmodel.evaluate import Branch, Options, Result, Row, Seq, evaluate
-from costmodel.torch.builder import build, example_input, torch_layer
-from costmodel.torch.report import CounterGap, LayerCheck, OpCheck, Uncounted, Verification
+from costmodel.engine import Branch, Result, Row, Seq, evaluate
+from costmodel.options import Options
+from costmodel.crosscheck.builder import build, example_input, torch_layer
+from costmodel.crosscheck.checks import CounterGap, LayerCheck, OpCheck, Uncounted, Verification
 
 FVCORE_SCOPE = Options(scope="fvcore", flops_per_madd=1, bn_params=True)
 """fvcore's conventions: its default ops, 1 per multiply-add, params as torch counts them."""

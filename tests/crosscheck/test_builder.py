@@ -11,12 +11,12 @@ from torch import nn
 
 from costmodel.api import evaluate_model
 from costmodel.errors import CostModelError
-from costmodel.evaluate import Branch, Seq
+from costmodel.engine import Branch, Seq
 from costmodel.layers import Primitive, type_names
 from costmodel.layers.elementwise import ActivationFn
-from costmodel.torch.builder import (PRIMITIVES, BranchModule, ChannelSlice, GateDecision,
+from costmodel.crosscheck.builder import (PRIMITIVES, BranchModule, ChannelSlice, GateDecision,
                                      LSTMStep, PaddedConv2d, RNNGate, build, example_input)
-from costmodel.torch.verify import FVCORE_SCOPE, RecordingFlopCount
+from costmodel.crosscheck.verify import FVCORE_SCOPE, RecordingFlopCount
 
 
 def test_every_primitive_type_has_a_torch_module():

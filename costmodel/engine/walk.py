@@ -6,250 +6,20 @@ The evaluator knows three kinds of layer and nothing about any particular type: 
 
 from __future__ import annotations
 
-import operator
-import re
-from dataclasses import dataclass, field, replace
-from functools import partial
-from typing import Literal, NamedTuple, Union
+from dataclasses import replace
 
 from pydantic import ValidationError
 
 from costmodel import limits
+from costmodel.engine.result import Branch, Node, Result, Row, Seq, Totals, _row
 from costmodel.errors import CostModelError, LimitError, ShapeError
 from costmodel.layers import Block, Branching, Context, Cost, LayerSpec, Primitive
 from costmodel.layers.base import check_count, check_multiplier
 from costmodel.layers.merge import MERGES, channel_split
-from costmodel.limits import INPUT_SIDE, INT_DIGITS
+from costmodel.limits import INPUT_SIDE
+from costmodel.options import Options, parse_input
 from costmodel.shape import Shape
 from costmodel.spec.model import ModelSpec
-
-Scope = Literal["paper", "fvcore"]
-DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1, "float64": 8}
-
-CATEGORY_LABELS = {
-    "conv1x1": "Conv 1×1",
-    "depthwise": "Conv DW",
-    "conv": "Conv k×k",
-    "fc": "Fully connected",
-    "bn": "BatchNorm",
-    "activation": "Activation",
-    "other": "Other",
-}
-"""MobileNet Table 2's groups first, then the layers that hold no multiply-adds."""
-
-
-@dataclass(frozen=True, slots=True)
-class Options:
-    """How numbers are counted and reported.
-
-    scope: ``paper`` counts multiply-adds of conv and linear layers only (the papers',
-    torchvision's convention); ``fvcore`` counts what fvcore counts by default (also batch norm,
-    adaptive average pooling, upsampling; eval mode).
-    flops_per_madd: 1 (papers, fvcore) or 2 (PyTorch's flop counter).
-    bn_params: count batch-norm γ/β in params (torch's count) or leave them out.
-    dtype: element type for MAC in bytes.
-    """
-
-    scope: Scope = "paper"
-    flops_per_madd: Literal[1, 2] = 1
-    bn_params: bool = True
-    dtype: str = "float32"
-
-    def __post_init__(self):
-        # exact types: True is not 1 FLOP per multiply-add, "no" is not a bool
-        if not isinstance(self.scope, str) or self.scope not in ("paper", "fvcore"):
-            raise CostModelError(f"unknown scope {self.scope!r} (paper or fvcore)", field="scope")
-        if type(self.flops_per_madd) is not int or self.flops_per_madd not in (1, 2):
-            raise CostModelError(f"flops per multiply-add must be 1 or 2, got "
-                                 f"{self.flops_per_madd!r}", field="flops_per_madd")
-        if not isinstance(self.bn_params, bool):
-            raise CostModelError(f"bn_params must be True or False, got {self.bn_params!r}",
-                                 field="bn_params")
-        if not isinstance(self.dtype, str) or self.dtype not in DTYPE_BYTES:
-            raise CostModelError(f"unknown dtype {self.dtype!r} ({', '.join(DTYPE_BYTES)})",
-                                 field="dtype")
-
-    @property
-    def dtype_bytes(self) -> int:
-        return DTYPE_BYTES[self.dtype]
-
-    def describe(self) -> str:
-        """The conventions in one line, printed with every output."""
-        unit = "1 FLOP per multiply-add" if self.flops_per_madd == 1 else \
-            "2 FLOPs per multiply-add (PyTorch's convention)"
-        scope = "conv + linear layers" if self.scope == "paper" else \
-            "fvcore's default ops (conv, linear, batch norm, adaptive avg pool, upsample)"
-        bn = "incl." if self.bn_params else "excl."
-        return (f"FLOPs: {unit}, counting {scope}; params {bn} BN affine; "
-                f"MAC: memory access cost (elements read + written), {self.dtype}")
-
-
-class Row(NamedTuple):
-    """One primitive layer of the evaluated network.
-
-    A NamedTuple rather than a frozen dataclass: just as immutable, and several times cheaper
-    to make (a network makes one per layer, on every evaluation). Equality and hashing leave
-    out ``layer``, the spec object the row came from."""
-
-    path: str
-    type: str
-    category: str
-    stage: str | None
-    inputs: tuple[Shape, ...]
-    out: Shape
-    flops: int
-    params: int
-    mac: int
-    layer: LayerSpec | None = None
-
-    @property
-    def activations(self) -> int:
-        return self.out.numel
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Row) and self[:9] == other[:9]
-
-    def __ne__(self, other: object) -> bool:
-        return not self == other
-
-    def __hash__(self) -> int:
-        return hash(self[:9])
-
-    def __repr__(self) -> str:
-        return ("Row(" + ", ".join(f"{n}={v!r}" for n, v in zip(self._fields[:9], self))
-                + ")")
-
-
-_row = partial(tuple.__new__, Row)
-"""Row from a tuple of its ten fields, without NamedTuple's Python-level ``__new__`` (a third
-of what making a row costs; the walker makes one per layer per evaluation)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Totals:
-    flops: int
-    params: int
-    mac: int
-    peak_activation: int
-
-
-@dataclass(frozen=True)
-class Result:
-    """A model evaluated at one input size: rows in execution order, and their totals."""
-
-    model: str
-    input: tuple[int, int]
-    in_channels: int
-    num_classes: int
-    width: float
-    depth: float
-    options: Options
-    rows: tuple[Row, ...]
-    tree: "Seq | None" = field(repr=False, compare=False)
-    totals: Totals
-    output: Shape
-
-    def by_category(self) -> dict[str, Totals]:
-        """Totals per MobileNet-Table-2 category, in CATEGORY_LABELS order."""
-        groups: dict[str, list[Row]] = {c: [] for c in CATEGORY_LABELS}
-        for r in self.rows:
-            groups.setdefault(r.category, []).append(r)
-        return {c: Totals(sum(r.flops for r in rs), sum(r.params for r in rs),
-                          sum(r.mac for r in rs), max((r.activations for r in rs), default=0))
-                for c, rs in groups.items() if rs}
-
-    def to_dataframe(self):
-        """The rows as a pandas DataFrame (pandas is imported here, not at start-up)."""
-        import pandas as pd
-
-        return pd.DataFrame([{
-            "path": r.path, "type": r.type, "category": r.category, "stage": r.stage,
-            "input": " + ".join(map(str, r.inputs)), "output": str(r.out),
-            "flops": r.flops, "params": r.params, "mac": r.mac, "activations": r.activations,
-        } for r in self.rows])
-
-
-_INPUT_TEXT = re.compile(r"\s*([0-9]+)\s*(?:[x×]\s*([0-9]+)\s*)?", re.IGNORECASE)
-"""``32`` or ``224x160``: ASCII digits only (``int()`` would also take ``1_000``, ``٣`` and
-surrounding signs)."""
-
-
-def parse_input(value: str | int | tuple[int, int] | list[int]) -> tuple[int, int]:
-    """``32`` or ``"32"`` → (32, 32); ``"224x160"``, ``(224, 160)`` or ``[224, 160]`` → (224, 160)
-    as H×W. Sides are whole numbers (never a bool, never a float, even 224.0: nothing is
-    truncated) from 1 to ``costmodel.limits.INPUT_SIDE``; anything else is a CostModelError
-    (a LimitError over the limit) naming the field ``input``."""
-    if isinstance(value, str):
-        m = _INPUT_TEXT.fullmatch(value)
-        if m is None:
-            raise CostModelError(f"input size {value!r} is not N or HxW (e.g. 32 or 224x160)",
-                                 field="input")
-        sides = [g for g in m.groups() if g is not None]
-        for digits in sides:  # before int(): a 10,000-digit side is refused, not converted
-            INT_DIGITS.check(len(digits.lstrip("0")), field="input")
-        sides = [int(g) for g in sides]
-    elif isinstance(value, (tuple, list)):
-        sides = list(value)
-    else:
-        sides = [value]
-    if len(sides) == 1:
-        sides *= 2
-    if len(sides) != 2:
-        raise CostModelError(f"input size {value!r} must be one or two sizes (N or HxW)",
-                             field="input")
-    hw = []
-    for side in sides:
-        try:
-            if isinstance(side, bool):
-                raise TypeError
-            side = operator.index(side)  # int or int-like (numpy); a float raises
-        except TypeError:
-            raise CostModelError(f"input size {value!r} must be whole numbers, got {side!r}",
-                                 field="input") from None
-        if side < 1:
-            raise CostModelError(f"input size {value!r} must be one or two positive integers",
-                                 field="input")
-        INPUT_SIDE.check(side, field="input")
-        hw.append(side)
-    return hw[0], hw[1]
-
-
-@dataclass(frozen=True, slots=True)
-class Seq:
-    """Layers applied in order: the model's layer list, or what a block expanded into.
-
-    ``layer`` is the block (sequential, stage, repeat, or a composite block) that produced it;
-    None for the model itself (path '')."""
-
-    path: str
-    children: tuple["Node", ...]
-    layer: LayerSpec | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def is_stage(self) -> bool:
-        return bool(self.layer is not None and getattr(self.layer, "stage", False))
-
-
-@dataclass(frozen=True, slots=True)
-class Branch:
-    """A branching node: ``split`` (a channel_split row, or None) feeds the branches, whose
-    outputs ``merge`` (a concat/add/multiply row) joins. An empty branch is the identity."""
-
-    path: str
-    names: tuple[str, ...]
-    branches: tuple[Seq, ...]
-    merge: Row
-    split: Row | None
-    layer: LayerSpec = field(compare=False, repr=False)
-
-
-Node = Union[Row, Seq, Branch]
-"""The evaluated network as a tree whose leaves are the rows; the torch builder walks it."""
-
-
-def name_of(path: str) -> str:
-    """The last segment of a layer path (its module name)."""
-    return path.rsplit(".", 1)[-1]
 
 
 # Block expansions, memoized per context and keyed by (id(block), input channels): each entry
@@ -562,7 +332,7 @@ def evaluate(spec: ModelSpec, *, input: str | int | tuple[int, int] | None = Non
                              "(costmodel.api.evaluate_model also takes a name or a path)",
                              field="spec")
     if not isinstance(options, Options):
-        raise CostModelError(f"options must be a costmodel.evaluate.Options, got "
+        raise CostModelError(f"options must be a costmodel.options.Options, got "
                              f"{type(options).__name__}", field="options")
     if input is not None:
         hw = parse_input(input)

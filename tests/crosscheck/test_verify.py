@@ -19,10 +19,10 @@ from costmodel.cli import app
 from costmodel.errors import CostModelError, ShapeError
 from costmodel.layers import linear, norm, pool
 from costmodel.spec.zoo import zoo
-from costmodel.torch.builder import PRIMITIVES, build, example_input
-from costmodel.torch.verify import FVCORE_SCOPE, RecordingFlopCount, verify_model
+from costmodel.crosscheck.builder import PRIMITIVES, build, example_input
+from costmodel.crosscheck.verify import FVCORE_SCOPE, RecordingFlopCount, verify_model
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
 MADDS_BUDGET = 1_000_000_000
