@@ -149,8 +149,8 @@ def run_cli(args: list[str], cwd: Path, seconds: float) -> Outcome:
                       else f"killed by signal {sig}")
         else:
             code = os.WEXITSTATUS(status)
-    text = [p.read_text(encoding="utf-8", errors="backslashreplace") if p.exists() else ""
-            for p in (out, err)]
+    text = [p.read_bytes().decode("utf-8", "backslashreplace") if p.exists() else ""
+            for p in (out, err)]  # bytes: a CR the command wrote stays a CR
     for p in (out, err):
         p.unlink(missing_ok=True)
     return Outcome(list(args), code, text[0], text[1], killed, cpu)
@@ -353,7 +353,7 @@ def alias_bomb_yaml(draw) -> str:
 @st.composite
 def deep_yaml(draw) -> str:
     """Nesting: flow lists, nested sequential blocks, nested repeats."""
-    depth = draw(st.sampled_from([10, 70, 150, 400, 1000, 3000]))
+    depth = draw(st.sampled_from([10, 16, 20, 30, 70, 150, 400, 1000, 3000]))
     how = draw(st.sampled_from(["flow", "sequential", "repeat"]))
     if how == "flow":
         return f"name: fz\ninput: 16\nnotes: {'[' * depth}1{']' * depth}\nlayers: [{{type: relu}}]\n"

@@ -198,20 +198,25 @@ def test_names_cannot_inject(sandbox, name, command, fmt):
         _check_markdown(out)
 
 
-def _blocks(text: str) -> list[list[str]]:
-    return [b.splitlines() for b in re.split(r"\n\s*\n", text) if b.strip()]
-
-
 def _check_csv(out: fz.Outcome) -> None:
-    for lines in _blocks(out.out):
-        body = list(itertools.dropwhile(lambda l: l.startswith("#"), lines))
-        rows = list(csv.reader(io.StringIO("\n".join(body))))
+    """Every table in the output (tables are separated by an empty row; ``#`` rows are notes)
+    has rows of one length, as a CSV reader reads it (a raw CR or LF ends a row)."""
+    tables: list[list[list[str]]] = [[]]
+    for row in csv.reader(io.StringIO(out.out, newline="")):
+        if not row:
+            tables.append([])
+        elif not row[0].startswith("#"):
+            tables[-1].append(row)
+    for rows in tables:
         assert len({len(r) for r in rows}) <= 1, f"ragged CSV\n{out.describe()}"
 
 
 def _check_markdown(out: fz.Outcome) -> None:
-    for lines in _blocks(out.out):
-        table = list(itertools.dropwhile(lambda l: not l.startswith("|"), lines))
+    """Every line of a table starts with '|' and has as many unescaped '|' as its header
+    (CommonMark ends a line at CR, LF or CRLF)."""
+    for block in re.split(r"\n[ \t]*\n", out.out):
+        lines = [line for line in re.split(r"\r\n|\r|\n", block) if line.strip()]
+        table = list(itertools.dropwhile(lambda line: not line.startswith("|"), lines))
         cells = {len(re.findall(r"(?<!\\)\|", line)) for line in table}
         assert all(line.startswith("|") for line in table) and len(cells) <= 1, \
             f"broken Markdown table\n{out.describe()}"
