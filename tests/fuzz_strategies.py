@@ -292,8 +292,41 @@ def layer_lists(depth: int = 0):
 GOOD_STEM = [{"type": "conv", "out": 8, "kernel": 3}, {"type": "relu"}]
 
 
+VALID_SPEC = yaml.safe_load(Path(__file__).resolve().parent.parent.joinpath(
+    "examples", "tiny_net.yaml").read_text(encoding="utf-8"))
+"""A small valid network (examples/tiny_net.yaml): one mutation of it gets past the checks
+that refuse most random documents at once, to the code behind them."""
+
+
 @st.composite
-def spec_document(draw) -> dict:
+def one_mutation(draw) -> dict:
+    """examples/tiny_net.yaml with one thing wrong (or, rarely, nothing)."""
+    import copy
+
+    doc = copy.deepcopy(VALID_SPEC)
+    layers = doc["layers"]
+    i = draw(st.integers(0, len(layers) - 1))
+    how = draw(st.sampled_from(["top", "field", "unknown", "insert", "repeat", "var", "none"]))
+    if how == "top":
+        doc[draw(st.sampled_from(["input", "in_channels", "num_classes", "width", "depth",
+                                  "name", "vars", "layers", "rounding"]))] = draw(WRONG)
+    elif how == "field":
+        layers[i][draw(st.sampled_from(sorted(layers[i])))] = draw(WRONG)
+    elif how == "unknown":
+        layers[i][draw(UNKNOWN_FIELD)] = draw(st.integers(1, 3))
+    elif how == "insert":
+        layers.insert(i, draw(layer()))
+    elif how == "repeat":
+        layers[i] = {"type": "repeat", "n": draw(st.one_of(
+            st.sampled_from([10**5, 10**6, 10**9, 10**18]), WRONG)), "layers": [layers[i]]}
+    elif how == "var":
+        doc["vars"] = {"c": draw(st.one_of(st.integers(1, 64), WRONG))}
+        layers[i] = {**layers[i], draw(st.sampled_from(["out", "stride", "kernel"])): "$c"}
+    return doc
+
+
+@st.composite
+def grammar_document(draw) -> dict:
     """A spec mapping: top-level fields mostly right, layers from ``layer``."""
     doc = {"name": draw(st.one_of(st.just("fz"), ODD_TEXT)),
            "input": draw(st.one_of(st.integers(8, 64), st.lists(st.integers(8, 64), min_size=2,
@@ -310,6 +343,11 @@ def spec_document(draw) -> dict:
         if draw(st.integers(0, 3)) == 0:
             doc[key] = draw(value)
     return doc
+
+
+def spec_document():
+    """Half: one mutation of a valid spec; half: documents from the layer grammar."""
+    return st.one_of(one_mutation(), grammar_document())
 
 
 def dump(doc, as_json: bool = False) -> str:
@@ -460,8 +498,8 @@ def budget_entry(draw) -> tuple[dict, bool]:
 
 
 @st.composite
-def budgets_document(draw) -> tuple[object, bool]:
-    """(a budgets document, whether all of it is valid)."""
+def random_budgets(draw) -> tuple[object, bool]:
+    """(a budgets document of random entries, whether all of it is valid)."""
     entries = draw(st.lists(budget_entry(), min_size=0, max_size=3))
     doc: dict = {"models": [e for e, _ in entries]}
     ok = bool(entries) and all(v for _, v in entries)
@@ -475,6 +513,37 @@ def budgets_document(draw) -> tuple[object, bool]:
     if draw(st.integers(0, 15)) == 0:
         return draw(st.sampled_from([[], "models", None, 3])), False
     return doc, ok
+
+
+@st.composite
+def budgets_one_mutation(draw) -> tuple[object, bool]:
+    """(a valid budgets document with at most one invalid value, whether it is valid)."""
+    entry = {"model": draw(VALID_MODELS), "input": draw(VALID_INPUTS),
+             "baseline": draw(VALID_MODELS),
+             "limits": {"flops": draw(VALID_LIMITS), "params": draw(RELATIVE_LIMITS)}}
+    doc = {"options": draw(VALID_OPTIONS), "models": [entry]}
+    how = draw(st.sampled_from(["none", "limit", "model", "input", "baseline", "option",
+                                "baseline_input"]))
+    if how == "none":
+        return doc, True
+    if how == "limit":
+        entry["limits"][draw(st.sampled_from(["flops", "params"]))] = draw(INVALID_LIMITS)
+    elif how == "model":
+        entry["model"] = draw(st.one_of(INVALID_MODELS, WRONG))
+    elif how == "input":
+        entry["input"] = draw(INVALID_INPUTS)
+    elif how == "baseline":
+        entry["baseline"] = draw(st.one_of(INVALID_MODELS, WRONG))
+    elif how == "baseline_input":
+        entry["baseline"] = {"model": "mobilenet-0.25", "input": draw(INVALID_INPUTS)}
+    else:
+        doc["options"] = draw(INVALID_OPTIONS)
+    return doc, False
+
+
+def budgets_document():
+    """Half: one invalid value in a valid file; half: random entries."""
+    return st.one_of(budgets_one_mutation(), random_budgets())
 
 
 # --- option values ---------------------------------------------------------------------------
