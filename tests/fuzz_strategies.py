@@ -63,7 +63,7 @@ def _address_space() -> int | None:
     return None
 
 
-def _child(args: list[str], cwd: Path, out: Path, err: str, seconds: float) -> None:
+def _child(args: list[str], cwd: Path, out: Path, err: Path, seconds: float) -> None:
     """In the forked child: run the CLI as the installed script would, then _exit."""
     code = 1
     try:
@@ -431,7 +431,7 @@ INVALID_LIMITS = st.one_of(
     st.just(math.inf), st.just({"flops": 1}), st.just(-1))
 VALID_MODELS = st.sampled_from(["mobilenet-0.5", "mobilenet-0.25", "tiny_net.yaml"])
 INVALID_MODELS = st.sampled_from(["", "nope", "mobilenet-inf", "mobilenet-nan", "mobilenet-1e400",
-                                  "mobilenet--1", "missing.yaml", "../outside/x.yaml",
+                                  "mobilenet--1", "missing.yaml", "../outside/missing.yaml",
                                   "a\x1b[31m", "/dev/null", "sub/", "tiny_net.yaml\n"])
 VALID_INPUTS = st.sampled_from([32, 64, "64x48", [64, 48], "96"])
 INVALID_INPUTS = st.one_of(
