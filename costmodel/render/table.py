@@ -138,6 +138,13 @@ def _csv_cell(v: Any) -> Any:
     return escape_controls(v) if isinstance(v, str) else v
 
 
+TERMINAL_ROWS = 1_000
+"""Rows of one table the terminal format draws. Rich lays a table out at about 1 ms a row, so
+a network of 100,000 layers would take minutes to draw and nobody reads that many rows in a
+terminal; past this the table says how many rows it left out, and the other formats (CSV,
+JSON, Markdown) list every row."""
+
+
 def to_rich(tables: list[Table]):
     """Rich renderables (imported here: only the terminal format needs rich)."""
     from rich.table import Table as RichTable
@@ -146,17 +153,22 @@ def to_rich(tables: list[Table]):
     # Text, never str: rich would read a str's [red] as markup and :smile: as an emoji.
     items = []
     for t in tables:
-        caption = Text("\n".join(escape_controls(n) for n in t.notes))
+        rows = t.rows[:TERMINAL_ROWS]
+        notes = list(t.notes)
+        if len(t.rows) > len(rows):
+            notes.insert(0, f"The first {len(rows):,} of {len(t.rows):,} rows are shown (totals "
+                            "count every row); --format csv or json lists every row.")
+        caption = Text("\n".join(escape_controls(n) for n in notes))
         rt = RichTable(title=Text(escape_controls(t.title)), title_justify="left",
                        caption=caption, caption_justify="left", show_footer=False,
                        header_style="bold")
         for c in t.columns:
             rt.add_column(Text(escape_controls(c.header)), justify="right" if c.numeric else
                           "left", no_wrap=c.numeric)
-        for i, row in enumerate(t.rows):
+        for i, row in enumerate(rows):
             rt.add_row(*[Text(t.human(row, c), style="bold red" if (i, c.key) in t.marks else "")
                          for c in t.columns],
-                       end_section=(i == len(t.rows) - 1 and bool(t.footer)))
+                       end_section=(i == len(rows) - 1 and bool(t.footer)))
         for row in t.footer:
             rt.add_row(*[Text(t.human(row, c), style="bold") for c in t.columns])
         items.append(rt)

@@ -115,8 +115,9 @@ def test_the_repeat_limit_is_the_number_of_copies_after_the_depth_multiplier(mon
 @MODES
 def test_repeats_nested_fifty_deep_are_refused_fast(totals_only):
     err = refused(spec_of(repeats(50)), limits.LAYERS, totals_only)
-    # refused at the first count over a million: 2**20 rows
-    assert f"{2 ** 20:,} so far" in err.message
+    # refused at the first count over the limit (20,000): 2**15 rows
+    assert limits.LAYERS.value == 20_000
+    assert f"{2 ** 15:,} so far" in err.message
 
 
 @MODES
@@ -245,3 +246,21 @@ def test_the_cli_evaluates_once_the_variable_raises_the_limit(tmp_path, monkeypa
     monkeypatch.setenv(limits.REPEAT.variable, "11")
     res = cli(tmp_path, HEADER + body)
     assert res.exit_code == 0, res.output
+
+
+def test_the_terminal_table_draws_at_most_its_row_limit_and_says_so(tmp_path):
+    """Rich lays a table out at ~1 ms a row: past TERMINAL_ROWS the table format stops drawing
+    rows (and says so), the totals still count every row, and CSV lists them all."""
+    from costmodel.render.table import TERMINAL_ROWS
+
+    n = TERMINAL_ROWS + 500
+    body = f"layers: [{{type: repeat, n: {n}, layers: [{{type: relu}}]}}]\n"
+    table = cli(tmp_path, HEADER + body)  # compare: one row per model, under the limit
+    assert table.exit_code == 0
+    file = tmp_path / "net.yaml"
+    shown = runner.invoke(app, ["show", str(file)], terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    assert f"The first {TERMINAL_ROWS:,} of {n:,} rows are shown" in shown.output
+    assert f"0.{TERMINAL_ROWS - 1} " in shown.output and f"0.{TERMINAL_ROWS} " not in shown.output
+    csv_rows = runner.invoke(app, ["show", str(file), "--format", "csv"]).output
+    assert f"0.{n - 1}," in csv_rows

@@ -47,7 +47,7 @@ MORE = settings(SETTINGS, max_examples=3 * EXAMPLES)
 """For the generators whose failures hide behind one draw in many (one wrong value in an
 otherwise valid file): ~0.1 s an example."""
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 COMMANDS = ["show", "compare", "dataflow", "rules"]
 ALLOWED = {0, 1, 2}
 
@@ -327,7 +327,7 @@ def test_explain_never_differs_from_the_engine(sandbox, formula, sizes):
 def test_no_torch_on_this_path():
     """The fuzzed commands are the analytic ones: this file and what its sandbox preloads
     import no torch (in a fresh interpreter: another test file may have imported it here)."""
-    code = ("import sys; sys.path.insert(0, 'tests'); import test_fuzz, costmodel.cli, "
+    code = ("import sys; sys.path.insert(0, 'tests/analytic'); import test_fuzz, costmodel.cli, "
             "costmodel.budgets, costmodel.analysis.explain, costmodel.analysis.scaling, "
             "costmodel.analysis.rules, costmodel.analysis.dataflow, costmodel.layers; "
             "costmodel.layers.layer_union(); assert 'torch' not in sys.modules")

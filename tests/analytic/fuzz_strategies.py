@@ -292,7 +292,7 @@ def layer_lists(depth: int = 0):
 GOOD_STEM = [{"type": "conv", "out": 8, "kernel": 3}, {"type": "relu"}]
 
 
-VALID_SPEC = yaml.safe_load(Path(__file__).resolve().parent.parent.joinpath(
+VALID_SPEC = yaml.safe_load(Path(__file__).resolve().parents[2].joinpath(
     "examples", "tiny_net.yaml").read_text(encoding="utf-8"))
 """A small valid network (examples/tiny_net.yaml): one mutation of it gets past the checks
 that refuse most random documents at once, to the code behind them."""
