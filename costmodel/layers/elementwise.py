@@ -31,6 +31,8 @@ class Activation(Primitive):
     negative_slope: float = Field(default=0.01, ge=0)
     """leaky_relu's slope (torch's default 0.01; Keras' LeakyReLU uses 0.3)."""
     category = "activation"
+    operator = "elementwise"
+    elementwise = "activation"
 
     @model_validator(mode="after")
     def _fn_from_type(self):
@@ -56,6 +58,7 @@ class Identity(Primitive):
 
     type: Literal["identity", "dropout"] = "identity"
     p: float = Field(default=0.5, ge=0, le=1)
+    operator = "none"
 
     def cost(self, x: Shape, ctx: Context) -> Cost:
         return Cost(out=x)

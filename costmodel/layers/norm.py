@@ -27,6 +27,8 @@ class BatchNorm(Primitive):
     type: Literal["bn", "batch_norm"] = "bn"
     affine: bool = True
     category = "bn"
+    operator = "normalization"
+    elementwise = "bn"  # G4 reports it beside the element-wise share (foldable into a conv)
 
     def cost(self, x: Shape, ctx: Context) -> Cost:
         return batch_norm_cost(x, self.affine)

@@ -10,7 +10,7 @@ from conftest import run_layers
 from typer.testing import CliRunner
 
 from costmodel.analysis.rules import (Thresholds, check_e1, check_g1, check_g2, check_g3,
-                                      check_g4, fails, rules)
+                                      check_g4, check_rules, fails)
 from costmodel.api import evaluate_model
 from costmodel.cli import app
 
@@ -180,8 +180,8 @@ def test_thresholds_are_parameters():
 # --- the command -----------------------------------------------------------------------------
 
 def test_fail_on_gates_ci():
-    assert fails(rules(evaluate_model("effnet-baseline")), "warning")
-    assert not fails(rules(evaluate_model("effnet-baseline")), "error")
+    assert fails(check_rules(evaluate_model("effnet-baseline")), "warning")
+    assert not fails(check_rules(evaluate_model("effnet-baseline")), "error")
     assert runner.invoke(app, ["rules", "effnet-baseline", "--fail-on", "warning"]).exit_code == 1
     assert runner.invoke(app, ["rules", "effnet-baseline", "--fail-on", "error"]).exit_code == 0
     assert runner.invoke(app, ["rules", "effnet-baseline"]).exit_code == 0
