@@ -34,7 +34,7 @@ from costmodel.layers.elementwise import Activation, Identity
 from costmodel.layers.linear import Linear
 from costmodel.layers.lstm import LSTM, lstm_cost
 from costmodel.layers.merge import channel_split
-from costmodel.layers.norm import BatchNorm
+from costmodel.layers.norm import BatchNorm, LayerNorm
 from costmodel.layers.pool import GlobalPool, Pool
 from costmodel.layers.prelu import PReLU
 from costmodel.layers.reshape import ChannelShuffle, Flatten, Upsample
@@ -284,6 +284,7 @@ ACTIVATIONS: dict[str, Callable[[Activation], nn.Module]] = {
     "silu": lambda layer: nn.SiLU(),
     "sigmoid": lambda layer: nn.Sigmoid(),
     "tanh": lambda layer: nn.Tanh(),
+    "gelu": lambda layer: nn.GELU(),
 }
 """An activation's ``fn`` (``elementwise.ActivationFn``) → its torch module."""
 
@@ -291,6 +292,21 @@ ACTIVATIONS: dict[str, Callable[[Activation], nn.Module]] = {
 @torch_module(Activation)
 def _activation(row: Row) -> nn.Module:
     return ACTIVATIONS[row.layer.fn](row.layer)
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """torchvision's LayerNorm2d (ConvNeXt): nn.LayerNorm over the channels of each pixel of
+    an N×C×H×W map (the permutes are free for fvcore: aten::permute is on its ignore list)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+@torch_module(LayerNorm, fvcore_op=_op("layer_norm"))
+def _layer_norm(row: Row) -> nn.Module:
+    x = row.inputs[0]
+    norm = nn.LayerNorm if x.flat else LayerNorm2d
+    return norm(x.c, eps=1e-6, elementwise_affine=row.layer.affine)
 
 
 @torch_module(Pool)

@@ -10,7 +10,7 @@ from costmodel.layers.base import Context, Cost, Primitive
 from costmodel.shape import Shape
 
 ActivationFn = Literal["relu", "relu6", "leaky_relu", "hswish", "hsigmoid", "swish", "silu",
-                       "sigmoid", "tanh"]
+                       "sigmoid", "tanh", "gelu"]
 
 
 def elementwise_cost(x: Shape) -> Cost:
@@ -26,7 +26,7 @@ class Activation(Primitive):
     """A non-linearity. ``type: relu`` is short for ``type: activation, fn: relu``."""
 
     type: Literal["activation", "relu", "relu6", "leaky_relu", "hswish", "hsigmoid", "swish",
-                  "silu", "sigmoid", "tanh"] = "activation"
+                  "silu", "sigmoid", "tanh", "gelu"] = "activation"
     fn: ActivationFn | None = None
     negative_slope: float = Field(default=0.01, ge=0)
     """leaky_relu's slope (torch's default 0.01; Keras' LeakyReLU uses 0.3)."""
