@@ -5,7 +5,7 @@ it into ``costmodel.render.Table`` for the shared renderers.
   ``dataflow_table(results, per_block=False, level=None)``.
 - ``explain``: closed-form derivations checked against the engine —
   ``explain_formula(name, **sizes)``, ``explain_layer(result, path)``, ``derivation_table``.
-- ``rules``: ShuffleNet V2's G1–G4 and EffNet's E1 as findings — ``rules(result)``,
+- ``rules``: ShuffleNet V2's G1–G4 and EffNet's E1 as findings — ``check_rules(result)``,
   ``fails(findings, "warning")``, ``rules_tables``; thresholds in ``thresholds.Thresholds``.
 - ``swap``: EffNet's block swap — ``swap(spec, "effnet")`` → a new spec and its YAML.
 

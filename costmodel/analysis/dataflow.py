@@ -28,12 +28,12 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Literal
 
-from costmodel.analysis._tree import (Segment, blocks_of, is_shape_preserving, node_input,
-                                      node_output, node_type, segments)
+from costmodel.analysis._tree import (Segment, blocks_of, is_container, is_shape_preserving,
+                                      node_input, node_output, node_type, segments)
 from costmodel.errors import CostModelError
 from costmodel.engine import Branch, Node, Result, Row, Seq
 from costmodel.render import Column, Table
-from costmodel.shape import Shape, pair
+from costmodel.shape import Shape
 
 Level = Literal["stage", "block", "layer"]
 LEVELS: tuple[str, ...] = ("stage", "block", "layer")
@@ -101,36 +101,10 @@ class FlowRow:
 
 # --- short descriptions of what a row does -------------------------------------------------
 
-def _k(v) -> str:
-    kh, kw = pair(v)
-    return f"{kh}×{kw}"
-
-
-def _stride(v) -> str:
-    if v is None:
-        return ""
-    sh, sw = pair(v)
-    if (sh, sw) == (1, 1):
-        return ""
-    return f"/{sh}" if sh == sw else f"/({sh},{sw})"
-
-
 def describe_row(row: Row) -> str:
-    """'conv 3×3/2', 'gconv 1×1 g4', 'dw 1×3', 'max_pool 2×1', 'concat', …"""
-    layer = row.layer
-    if row.type == "conv" and layer is not None:
-        g = layer.groups
-        if row.category == "depthwise":
-            return f"dw {_k(layer.kernel)}{_stride(layer.stride)}"
-        name = "gconv" if g > 1 else "conv"
-        return f"{name} {_k(layer.kernel)}{_stride(layer.stride)}" + (f" g{g}" if g > 1 else "")
-    if row.type == "dwconv" and layer is not None:
-        mult = f" ×{layer.multiplier}" if layer.multiplier > 1 else ""
-        return f"dw {_k(layer.kernel)}{_stride(layer.stride)}{mult}"
-    if row.type in ("max_pool", "avg_pool") and layer is not None:
-        stride = layer.kernel if layer.stride is None else layer.stride
-        return f"{row.type} {_k(layer.kernel)}{_stride(stride) if stride != layer.kernel else ''}"
-    return row.type
+    """'conv 3×3/2', 'gconv 1×1 g4', 'dw 1×3', 'max_pool 2×1', 'concat', …: the layer's own
+    ``describe`` (a split or merge row has no layer: its type)."""
+    return row.type if row.layer is None else row.layer.describe(row.inputs[0])
 
 
 def describe(node: Node) -> str:
@@ -140,11 +114,10 @@ def describe(node: Node) -> str:
         return describe_row(node)
     if isinstance(node, Branch):
         return node_type(node)
-    t = node_type(node)
-    if t in ("sequential", "stage", "repeat", "model"):
+    if node.layer is None or is_container(node):  # the model, or a group of layers
         return describe_many(blocks_of(node))
     stride = getattr(node.layer, "stride", 1)
-    return t + (f"/{stride}" if isinstance(stride, int) and stride > 1 else "")
+    return node_type(node) + (f"/{stride}" if isinstance(stride, int) and stride > 1 else "")
 
 
 def describe_many(nodes: list[Node]) -> str:
@@ -166,8 +139,7 @@ def _layer_rows(node: Node) -> list[tuple[Node, Shape]]:
     """(node, input) for each shape-changing primitive under ``node``; a merge is paired with
     the branching node's input."""
     if isinstance(node, Row):
-        return [] if is_shape_preserving(node) or node.type == "channel_split" \
-            else [(node, node.inputs[0])]
+        return [] if is_shape_preserving(node) else [(node, node.inputs[0])]
     if isinstance(node, Seq):
         return [x for c in node.children for x in _layer_rows(c)]
     out: list[tuple[Node, Shape]] = []

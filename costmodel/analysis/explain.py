@@ -41,10 +41,18 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Callable
 
-from costmodel.analysis._tree import WEIGHTED, find_node, node_input, node_output, rows_of
+from costmodel.analysis._tree import (WEIGHTED, find_node, node_input, node_output, node_type,
+                                      rows_of)
 from costmodel.errors import CostModelError
 from costmodel.limits import INPUT_SIDE, INT_DIGITS
 from costmodel.engine import Branch, Node, Result, Row, Seq, evaluate
+from costmodel.layers import LayerSpec
+from costmodel.layers.conv import Conv, DepthwiseConv
+from costmodel.layers.effnet import EffNetBlock
+from costmodel.layers.linear import Linear
+from costmodel.layers.mobilenet import DepthwiseSeparable
+from costmodel.layers.shufflenet import ShuffleUnit
+from costmodel.layers.traits import tags
 from costmodel.options import Options
 from costmodel.render import Column, Table
 from costmodel.render.format import si
@@ -592,11 +600,10 @@ def _divides(g: int, **values) -> None:
 
 # --- a layer of a model ----------------------------------------------------------------------
 
-def _block_type(node: Node) -> str:
-    if isinstance(node, Row):
-        return node.type
-    layer = node.layer
-    return getattr(layer, "type", "") if layer is not None else ""
+def _parts(node: Seq) -> dict[str, Row]:
+    """The rows of a block's parts, by the roles its class names (``Block.parts``)."""
+    by_name = {r.path.rsplit(".", 1)[-1]: r for r in rows_of(node)}
+    return {role: by_name[name] for role, name in node.layer.parts.items()}
 
 
 def _conv_row(row: Row) -> list[Step]:
@@ -669,8 +676,8 @@ def _shufflenet_node(node: Seq) -> list[Step]:
     layer = node.layer
     rows = list(rows_of(node))
     x, y = node_input(node), node_output(node)
-    by_name = {r.path.rsplit(".", 1)[-1]: r for r in rows}
-    m = by_name["gconv1"].out.c
+    part = _parts(node)
+    m = part["pw1"].out.c
     g = layer.groups
     if layer.stride == 1 and layer.group_first_pw and layer.kernel == 3:
         resnet = engine_run([{"type": "residual", "layers": [
@@ -685,7 +692,7 @@ def _shufflenet_node(node: Seq) -> list[Step]:
     # stride 2 (or a dense first 1×1): the paper's terms one by one
     g1 = g if layer.group_first_pw else 1
     k = layer.kernel
-    main_out = by_name["gconv2"].out.c
+    main_out = part["pw2"].out.c
     ho, wo = y.h, y.w
     t1 = Fraction(x.h * x.w * x.c * m, g1)
     t2 = k * k * m * ho * wo
@@ -694,11 +701,11 @@ def _shufflenet_node(node: Seq) -> list[Step]:
     return [
         Step("1×1 (group) conv FLOPs", f"hw·c·m{g1s}",
              f"{_area(x.h, x.w)}·{x.c}·{m}" + (f"/{g1}" if g1 > 1 else ""), t1,
-             by_name["gconv1"].flops),
+             part["pw1"].flops),
         Step("depthwise FLOPs", "Dk²·m·Ho·Wo" if layer.stride > 1 else "Dk²·m·hw",
-             f"{_sq(k)}·{m}·{_area(ho, wo)}", t2, by_name["dw"].flops),
+             f"{_sq(k)}·{m}·{_area(ho, wo)}", t2, part["dw"].flops),
         Step("1×1 group conv FLOPs", "Ho·Wo·m·c_main/g",
-             f"{_area(ho, wo)}·{m}·{main_out}/{g}", t3, by_name["gconv2"].flops),
+             f"{_area(ho, wo)}·{m}·{main_out}/{g}", t3, part["pw2"].flops),
         Step("unit FLOPs", "sum of the three", f"{_num(t1)} + {t2:,} + {_num(t3)}", t1 + t2 + t3,
              _flops(rows)),
     ]
@@ -706,9 +713,8 @@ def _shufflenet_node(node: Seq) -> list[Step]:
 
 def _effnet_node(node: Seq) -> list[Step]:
     rows = list(rows_of(node))
-    by_name = {r.path.rsplit(".", 1)[-1]: r for r in rows}
     x, y = node_input(node), node_output(node)
-    pw, dw1, dw2, conv = (by_name[k] for k in ("pw", "dw1", "dw2", "conv"))
+    pw, dw1, dw2, conv = (_parts(node)[k] for k in ("pw", "dw1", "dw2", "conv"))
     mid, dm = pw.out.c, dw1.out.c // pw.out.c
     h, w = x.h, x.w
     steps = [Step("1×1 bottleneck FLOPs", "H·W·C·M", f"{_area(h, w)}·{x.c}·{mid}",
@@ -733,22 +739,26 @@ def _effnet_node(node: Seq) -> list[Step]:
     return steps
 
 
-_LAYER_DERIVATIONS: dict[str, tuple[str, Callable[[Any], list[Step]]]] = {
-    "conv": ("convolution", lambda n: _dw_row(n) if n.category == "depthwise" else _conv_row(n)),
-    "dwconv": ("depthwise convolution", _dw_row),
-    "linear": ("fully connected layer", _linear_row),
-    "dwsep": ("MobileNet depthwise separable block", _dwsep_node),
-    "mobilenet_block": ("MobileNet depthwise separable block", _dwsep_node),
-    "shufflenet_unit": ("ShuffleNet V1 unit", _shufflenet_node),
-    "effnet_block": ("EffNet block", _effnet_node),
+LAYER_DERIVATIONS: dict[type[LayerSpec], tuple[str, Callable[[Any], list[Step]]]] = {
+    Conv: ("convolution", lambda n: _dw_row(n) if n.category == "depthwise" else _conv_row(n)),
+    DepthwiseConv: ("depthwise convolution", _dw_row),
+    Linear: ("fully connected layer", _linear_row),
+    DepthwiseSeparable: ("MobileNet depthwise separable block", _dwsep_node),
+    ShuffleUnit: ("ShuffleNet V1 unit", _shufflenet_node),
+    EffNetBlock: ("EffNet block", _effnet_node),
 }
+"""Layer class → (what it is, its derivation from its row or its block's node)."""
+
+
+def _derivation(node: Node) -> tuple[str, Callable[[Any], list[Step]]] | None:
+    return LAYER_DERIVATIONS.get(type(node.layer))
 
 
 def _derivable(node: Node) -> list[str]:
     found = []
 
     def walk(n: Node):
-        if _block_type(n) in _LAYER_DERIVATIONS:
+        if _derivation(n) is not None:
             found.append(n.path)
             return
         if isinstance(n, Seq):
@@ -766,15 +776,14 @@ def explain_layer(result: Result, path: str) -> Derivation:
     """The derivation for the layer or block at ``path`` of an evaluated model, each step
     checked against the engine's rows for it."""
     node = find_node(result, path)
-    t = _block_type(node)
-    entry = _LAYER_DERIVATIONS.get(t)
+    entry = _derivation(node)
     if entry is None:
         inside = _derivable(node) if not isinstance(node, Row) else []
         hint = (f"; inside it: {', '.join(inside[:6])}" + (" …" if len(inside) > 6 else "")) \
             if inside else ""
-        raise CostModelError(f"no closed-form derivation for a '{t}' layer (explain covers "
-                             f"conv, dwconv, linear, dwsep, shufflenet_unit, effnet_block)"
-                             f"{hint}", path=node.path, field="layer")
+        covered = ", ".join(tags(cls)[0] for cls in LAYER_DERIVATIONS)
+        raise CostModelError(f"no closed-form derivation for a '{node_type(node)}' layer "
+                             f"(explain covers {covered}){hint}", path=node.path, field="layer")
     what, fn = entry
     x, y = node_input(node), node_output(node)
     h, w = result.input

@@ -46,6 +46,9 @@ from costmodel.analysis.dataflow import dataflow, hwc
 from costmodel.analysis.thresholds import Thresholds, describe_thresholds  # noqa: F401
 from costmodel.errors import CostModelError
 from costmodel.engine import Branch, Node, Result, Row, Seq
+from costmodel.layers.conv import Conv
+from costmodel.layers.merge import ELEMENTWISE_MERGES
+from costmodel.layers.traits import Operator
 from costmodel.render import Column, Table
 from costmodel.render.format import si
 from costmodel.shape import pair
@@ -59,9 +62,12 @@ RULES: dict[str, str] = {
     "G4": "element-wise operations are non-negligible",
     "E1": "EffNet: no aggressive data compression early in a narrow network",
 }
-OPERATOR_TYPES = ("conv", "dwconv", "linear", "max_pool", "avg_pool", "global_pool")
-"""Rows that are operators in G3's sense (convolutions, pooling, fully connected)."""
+G3_OPERATORS: frozenset[Operator] = frozenset({"conv", "linear", "pooling"})
+"""The operator kinds (each primitive's ``operator`` trait) that are G3's "fragmented
+operators": convolutions, fully connected layers (and LSTM steps), pooling."""
 ELEMENTWISE_KINDS = ("activation", "add", "multiply", "channel_shuffle", "depthwise")
+"""G4's groups, in report order: the primitives' ``elementwise`` trait, and the merges'
+(``merge.ELEMENTWISE_MERGES``)."""
 
 
 def _grade(value: float, levels: tuple) -> str:
@@ -102,7 +108,7 @@ def _pct(v: float) -> str:
 # --- G1, G2: per conv ------------------------------------------------------------------------
 
 def _is_grouped(row: Row) -> bool:
-    return row.type == "conv" and row.category != "depthwise" and row.layer.groups > 1
+    return isinstance(row.layer, Conv) and row.category != "depthwise" and row.layer.groups > 1
 
 
 def image_readers(result: Result) -> set[str]:
@@ -133,7 +139,7 @@ def check_g1(result: Result, t: Thresholds = Thresholds()) -> list[Finding]:
     readers = image_readers(result)
     for row in result.rows:
         reads_image = row.path in readers
-        if row.type != "conv" or row.category != "conv1x1":
+        if not isinstance(row.layer, Conv) or row.category != "conv1x1":
             continue
         x, y = row.inputs[0], row.out
         if (x.h, x.w) != (y.h, y.w):
@@ -181,7 +187,7 @@ def check_g2(result: Result, t: Thresholds = Thresholds()) -> list[Finding]:
 # --- G3: per block ---------------------------------------------------------------------------
 
 def _is_operator(row: Row) -> bool:
-    return row.type in OPERATOR_TYPES
+    return row.layer is not None and row.layer.operator in G3_OPERATORS
 
 
 def _series(node: Node) -> int:
@@ -281,15 +287,11 @@ def check_g3(result: Result, t: Thresholds = Thresholds()) -> list[Finding]:
 
 def elementwise_kind(row: Row) -> str | None:
     """The element-wise kind of a row (G4), 'bn' for batch norm, or None."""
-    if row.category == "depthwise":
+    if row.category == "depthwise":  # per instance: a conv with groups = C_in
         return "depthwise"
-    if row.category == "activation":
-        return "activation"
-    if row.type in ("add", "multiply", "channel_shuffle"):
-        return row.type
-    if row.category == "bn":
-        return "bn"
-    return None
+    if row.layer is None:  # a branching node's split or merge
+        return ELEMENTWISE_MERGES.get(row.type)
+    return row.layer.elementwise
 
 
 def check_g4(result: Result, t: Thresholds = Thresholds()) -> list[Finding]:
@@ -342,8 +344,8 @@ def check_e1(result: Result, t: Thresholds = Thresholds()) -> list[Finding]:
 CHECKS = {"G1": check_g1, "G2": check_g2, "G3": check_g3, "G4": check_g4, "E1": check_e1}
 
 
-def rules(result: Result, thresholds: Thresholds = Thresholds(),
-          only: list[str] | None = None) -> list[Finding]:
+def check_rules(result: Result, thresholds: Thresholds = Thresholds(),
+                only: list[str] | None = None) -> list[Finding]:
     """Every check of every rule (``only``: a subset of RULES), in rule order."""
     selected = [r.upper() for r in only] if only else list(CHECKS)
     unknown = [r for r in selected if r not in CHECKS]

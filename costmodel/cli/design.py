@@ -244,10 +244,10 @@ def rules(
     format: FormatOpt = Fmt.table,
 ):
     """ShuffleNet V2's guidelines as checks (help: RULES_HELP)."""
-    from costmodel.analysis.rules import fails, rules as run_rules, rules_payload, rules_tables
+    from costmodel.analysis.rules import check_rules, fails, rules_payload, rules_tables
 
     result = api.evaluate_model(model, input=input, width=width, num_classes=classes)
-    findings = run_rules(result, only=rule)
+    findings = check_rules(result, only=rule)
     show_ok = all_ or format in (Fmt.csv, Fmt.json)  # machine formats: every check
     emit(render(rules_tables(result, findings, show_ok=show_ok, only=rule), format.value,
                 rules_payload(result, findings, only=rule)))

@@ -2,7 +2,7 @@
 
 The module mirrors the evaluation tree (``Result.tree``): a ``Seq`` becomes an
 ``nn.Sequential``, a ``Branch`` a :class:`BranchModule`, a primitive row the torch module that
-``PRIMITIVES`` builds for its type. Every module is named by the last segment of its layer
+``@torch_module`` registered for its class. Every module is named by the last segment of its layer
 path, so ``dict(model.named_modules())`` is keyed by the spec's layer paths. A branch's split
 and merge are functional ops inside its BranchModule (their rows, ``<branch>.split`` and
 ``<branch>.<merge>``, belong to the branch's module).
@@ -26,8 +26,22 @@ from torch import nn
 
 from costmodel.errors import CostModelError
 from costmodel.engine import Branch, Node, Result, Row, Seq, name_of
-from costmodel.layers.lstm import lstm_cost
+from costmodel.layers import Primitive
+from costmodel.layers.adaptive_pool import AdaptivePool
+from costmodel.layers.conv import Conv, DepthwiseConv
+from costmodel.layers.deconv import Deconv
+from costmodel.layers.elementwise import Activation, Identity
+from costmodel.layers.linear import Linear
+from costmodel.layers.lstm import LSTM, lstm_cost
 from costmodel.layers.merge import channel_split
+from costmodel.layers.norm import BatchNorm, LayerNorm
+from costmodel.layers.pool import GlobalPool, Pool
+from costmodel.layers.prelu import PReLU
+from costmodel.layers.reshape import ChannelShuffle, Flatten, Upsample
+from costmodel.layers.skipnet import GateDecision as GateDecisionLayer
+from costmodel.layers.skipnet import RNNGate as RNNGateLayer
+from costmodel.layers.slicing import ChannelSlice as ChannelSliceLayer
+from costmodel.layers.traits import tags
 from costmodel.shape import pair, same_padding
 
 
@@ -181,93 +195,12 @@ class RNNGate(RecurrentLayer):
         return _decide(self.run(x), self.training)
 
 
-# --- one torch module per primitive type -------------------------------------------------
-
-
-def _conv(row: Row) -> nn.Module:
-    layer, x = row.layer, row.inputs[0]
-    kernel, stride, padding, dilation = layer.geometry
-    groups = x.c if row.type == "dwconv" else layer.groups
-    args = dict(in_channels=x.c, out_channels=row.out.c, kernel_size=kernel, stride=stride,
-                dilation=dilation, groups=groups, bias=layer.bias)
-    if padding == "same":
-        (top, bottom), (left, right) = (same_padding(size, k, s, d) for size, k, s, d in
-                                        zip((x.h, x.w), kernel, stride, dilation))
-        if top != bottom or left != right:
-            return PaddedConv2d(**args, pad=(left, right, top, bottom))
-        padding = (top, left)
-    return nn.Conv2d(**args, padding=(0, 0) if padding == "valid" else pair(padding))
-
-
-def _deconv(row: Row) -> nn.Module:
-    layer, x = row.layer, row.inputs[0]
-    return nn.ConvTranspose2d(x.c, row.out.c, pair(layer.kernel), pair(layer.stride),
-                              pair(layer.padding), pair(layer.output_padding), layer.groups,
-                              layer.bias, pair(layer.dilation))
-
-
-def _linear(row: Row) -> nn.Module:
-    return nn.Linear(row.inputs[0].c, row.out.c, bias=row.layer.bias)
-
-
-def _batch_norm(row: Row) -> nn.Module:
-    x = row.inputs[0]
-    norm = nn.BatchNorm1d if x.flat else nn.BatchNorm2d
-    return norm(x.c, affine=row.layer.affine)
-
-
-def _pool(row: Row) -> nn.Module:
-    layer = row.layer
-    kernel = pair(layer.kernel)
-    stride = kernel if layer.stride is None else pair(layer.stride)
-    pool = nn.MaxPool2d if row.type == "max_pool" else nn.AvgPool2d
-    return pool(kernel, stride, pair(layer.padding), ceil_mode=layer.ceil_mode)
-
-
-def _adaptive_pool(size: int | tuple[int, int], mode: str) -> nn.Module:
-    return nn.AdaptiveAvgPool2d(size) if mode == "avg" else nn.AdaptiveMaxPool2d(size)
-
-
-def _adaptive_avg_op(row: Row) -> str | None:
-    return "adaptive_avg_pool2d" if row.layer.mode == "avg" else None
-
-
-def _prelu(row: Row) -> nn.Module:
-    return nn.PReLU(1 if row.layer.shared else row.inputs[0].c)
-
-
-def _lstm(row: Row, shared: SharedWeights) -> nn.Module:
-    layer, n_in = row.layer, row.inputs[0].c
-    cell = shared.get(("lstm", n_in, layer.hidden, layer.bias),
-                      lambda: nn.LSTM(n_in, layer.hidden, bias=layer.bias), not layer.shared)
-    return LSTMStep(cell, own=not layer.shared)
-
-
-def _rnn_gate(row: Row, shared: SharedWeights) -> nn.Module:
-    layer, embed = row.layer, row.inputs[0].c
-    controller = shared.get(("rnn_gate", embed, layer.hidden),
-                            lambda: RecurrentController(embed, layer.hidden), not layer.shared)
-    return RNNGate(controller, own=not layer.shared)
-
-
-def _upsample(row: Row) -> nn.Module:
-    sh, sw = pair(row.layer.scale)
-    mode = row.layer.mode
-    return nn.Upsample(scale_factor=(float(sh), float(sw)), mode=mode,
-                       align_corners=False if mode == "bilinear" else None)
-
-
-def _leaky_relu(row: Row) -> nn.Module:
-    return nn.LeakyReLU(row.layer.negative_slope)
-
-
-def _fixed(module: Callable[[], nn.Module]) -> Callable[[Row], nn.Module]:
-    return lambda row: module()
+# --- one torch module per primitive class ------------------------------------------------
 
 
 @dataclass(frozen=True)
 class TorchLayer:
-    """How a primitive type runs in torch, and under which fvcore operator its FLOPs count.
+    """How a primitive class runs in torch, and under which fvcore operator its FLOPs count.
 
     ``build`` makes the module from the layer's row (its spec and input shape), and also
     takes the build's :class:`SharedWeights` when ``shares_weights``; ``fvcore_op`` names the
@@ -284,54 +217,182 @@ class TorchLayer:
         return self.build(row, shared) if self.shares_weights else self.build(row)
 
 
-PRIMITIVES: dict[str, TorchLayer] = {
-    "conv": TorchLayer(_conv, lambda row: "conv"),
-    "dwconv": TorchLayer(_conv, lambda row: "conv"),
-    "linear": TorchLayer(_linear, lambda row: "linear"),
-    "bn": TorchLayer(_batch_norm, lambda row: "batch_norm"),
-    "batch_norm": TorchLayer(_batch_norm, lambda row: "batch_norm"),
-    "relu": TorchLayer(_fixed(nn.ReLU)),
-    "relu6": TorchLayer(_fixed(nn.ReLU6)),
-    "leaky_relu": TorchLayer(_leaky_relu),
-    "hswish": TorchLayer(_fixed(nn.Hardswish)),
-    "hsigmoid": TorchLayer(_fixed(nn.Hardsigmoid)),
-    "swish": TorchLayer(_fixed(nn.SiLU)),
-    "silu": TorchLayer(_fixed(nn.SiLU)),
-    "sigmoid": TorchLayer(_fixed(nn.Sigmoid)),
-    "tanh": TorchLayer(_fixed(nn.Tanh)),
-    "max_pool": TorchLayer(_pool),
-    "avg_pool": TorchLayer(_pool),
-    "global_pool": TorchLayer(lambda row: _adaptive_pool(1, row.layer.mode), _adaptive_avg_op),
-    "adaptive_pool": TorchLayer(lambda row: _adaptive_pool(pair(row.layer.size), row.layer.mode),
-                                _adaptive_avg_op),
-    "flatten": TorchLayer(_fixed(lambda: nn.Flatten(1))),
-    "channel_shuffle": TorchLayer(lambda row: nn.ChannelShuffle(row.layer.groups)),
-    "shuffle": TorchLayer(lambda row: nn.ChannelShuffle(row.layer.groups)),
-    "upsample": TorchLayer(_upsample, lambda row: f"upsample_{row.layer.mode}2d"),
-    "dropout": TorchLayer(lambda row: nn.Dropout(row.layer.p)),
-    "identity": TorchLayer(_fixed(nn.Identity)),
-    "deconv": TorchLayer(_deconv, lambda row: "conv"),  # fvcore's conv rule, transposed
-    "conv_transpose": TorchLayer(_deconv, lambda row: "conv"),
-    "prelu": TorchLayer(_prelu),
-    "slice": TorchLayer(lambda row: ChannelSlice(row.layer.start, row.layer.stop)),
-    "gate_decision": TorchLayer(_fixed(GateDecision)),
-    "lstm": TorchLayer(
-        _lstm, lstm_madds=lambda row: lstm_cost(row.inputs[0].c, row.layer.hidden,
-                                                row.layer.bias).flops, shares_weights=True),
-    "rnn_gate": TorchLayer(  # the LSTM step is fvcore's aten::lstm (no rule); the projection
-        _rnn_gate, lambda row: "linear",
-        lstm_madds=lambda row: lstm_cost(row.inputs[0].c, row.layer.hidden, True).flops,
-        shares_weights=True),
+TORCH_MODULES: dict[type[Primitive], TorchLayer] = {}
+"""Every primitive class → how it runs in torch (filled by ``@torch_module`` below)."""
+
+
+def torch_module(*classes: type[Primitive], fvcore_op: Callable[[Row], str | None] | None = None,
+                 lstm_madds: Callable[[Row], int] | None = None, shares_weights: bool = False):
+    """Registers the decorated ``build(row)`` as the torch module of ``classes``."""
+    def register(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        layer = TorchLayer(build, shares_weights=shares_weights,
+                           **({"fvcore_op": fvcore_op} if fvcore_op else {}),
+                           **({"lstm_madds": lstm_madds} if lstm_madds else {}))
+        for cls in classes:
+            TORCH_MODULES[cls] = layer
+        return build
+    return register
+
+
+def _op(name: str) -> Callable[[Row], str]:
+    return lambda row: name
+
+
+@torch_module(Conv, DepthwiseConv, fvcore_op=_op("conv"))
+def _conv(row: Row) -> nn.Module:
+    layer, x = row.layer, row.inputs[0]
+    kernel, stride, padding, dilation = layer.geometry
+    groups = x.c if isinstance(layer, DepthwiseConv) else layer.groups
+    args = dict(in_channels=x.c, out_channels=row.out.c, kernel_size=kernel, stride=stride,
+                dilation=dilation, groups=groups, bias=layer.bias)
+    if padding == "same":
+        (top, bottom), (left, right) = (same_padding(size, k, s, d) for size, k, s, d in
+                                        zip((x.h, x.w), kernel, stride, dilation))
+        if top != bottom or left != right:
+            return PaddedConv2d(**args, pad=(left, right, top, bottom))
+        padding = (top, left)
+    return nn.Conv2d(**args, padding=(0, 0) if padding == "valid" else pair(padding))
+
+
+@torch_module(Deconv, fvcore_op=_op("conv"))  # fvcore's conv rule, transposed
+def _deconv(row: Row) -> nn.Module:
+    layer, x = row.layer, row.inputs[0]
+    return nn.ConvTranspose2d(x.c, row.out.c, pair(layer.kernel), pair(layer.stride),
+                              pair(layer.padding), pair(layer.output_padding), layer.groups,
+                              layer.bias, pair(layer.dilation))
+
+
+@torch_module(Linear, fvcore_op=_op("linear"))
+def _linear(row: Row) -> nn.Module:
+    return nn.Linear(row.inputs[0].c, row.out.c, bias=row.layer.bias)
+
+
+@torch_module(BatchNorm, fvcore_op=_op("batch_norm"))
+def _batch_norm(row: Row) -> nn.Module:
+    x = row.inputs[0]
+    norm = nn.BatchNorm1d if x.flat else nn.BatchNorm2d
+    return norm(x.c, affine=row.layer.affine)
+
+
+ACTIVATIONS: dict[str, Callable[[Activation], nn.Module]] = {
+    "relu": lambda layer: nn.ReLU(),
+    "relu6": lambda layer: nn.ReLU6(),
+    "leaky_relu": lambda layer: nn.LeakyReLU(layer.negative_slope),
+    "hswish": lambda layer: nn.Hardswish(),
+    "hsigmoid": lambda layer: nn.Hardsigmoid(),
+    "swish": lambda layer: nn.SiLU(),
+    "silu": lambda layer: nn.SiLU(),
+    "sigmoid": lambda layer: nn.Sigmoid(),
+    "tanh": lambda layer: nn.Tanh(),
+    "gelu": lambda layer: nn.GELU(),
 }
-"""Every primitive's row type (an activation's row type is its ``fn``) → its torch module."""
+"""An activation's ``fn`` (``elementwise.ActivationFn``) → its torch module."""
+
+
+@torch_module(Activation)
+def _activation(row: Row) -> nn.Module:
+    return ACTIVATIONS[row.layer.fn](row.layer)
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """torchvision's LayerNorm2d (ConvNeXt): nn.LayerNorm over the channels of each pixel of
+    an N×C×H×W map (the permutes are free for fvcore: aten::permute is on its ignore list)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+@torch_module(LayerNorm, fvcore_op=_op("layer_norm"))
+def _layer_norm(row: Row) -> nn.Module:
+    x = row.inputs[0]
+    norm = nn.LayerNorm if x.flat else LayerNorm2d
+    return norm(x.c, eps=1e-6, elementwise_affine=row.layer.affine)
+
+
+@torch_module(Pool)
+def _pool(row: Row) -> nn.Module:
+    layer = row.layer
+    kernel = pair(layer.kernel)
+    stride = kernel if layer.stride is None else pair(layer.stride)
+    pool = nn.MaxPool2d if layer.mode == "max" else nn.AvgPool2d
+    return pool(kernel, stride, pair(layer.padding), ceil_mode=layer.ceil_mode)
+
+
+def _adaptive_avg_op(row: Row) -> str | None:
+    return "adaptive_avg_pool2d" if row.layer.mode == "avg" else None
+
+
+@torch_module(GlobalPool, AdaptivePool, fvcore_op=_adaptive_avg_op)
+def _adaptive_pool(row: Row) -> nn.Module:
+    size = pair(row.layer.size) if isinstance(row.layer, AdaptivePool) else 1
+    return nn.AdaptiveAvgPool2d(size) if row.layer.mode == "avg" else nn.AdaptiveMaxPool2d(size)
+
+
+@torch_module(PReLU)
+def _prelu(row: Row) -> nn.Module:
+    return nn.PReLU(1 if row.layer.shared else row.inputs[0].c)
+
+
+@torch_module(LSTM, shares_weights=True, lstm_madds=lambda row: lstm_cost(
+    row.inputs[0].c, row.layer.hidden, row.layer.bias).flops)
+def _lstm(row: Row, shared: SharedWeights) -> nn.Module:
+    layer, n_in = row.layer, row.inputs[0].c
+    cell = shared.get(("lstm", n_in, layer.hidden, layer.bias),
+                      lambda: nn.LSTM(n_in, layer.hidden, bias=layer.bias), not layer.shared)
+    return LSTMStep(cell, own=not layer.shared)
+
+
+# the LSTM step is fvcore's aten::lstm (no rule); the projection its linear
+@torch_module(RNNGateLayer, fvcore_op=_op("linear"), shares_weights=True,
+              lstm_madds=lambda row: lstm_cost(row.inputs[0].c, row.layer.hidden, True).flops)
+def _rnn_gate(row: Row, shared: SharedWeights) -> nn.Module:
+    layer, embed = row.layer, row.inputs[0].c
+    controller = shared.get(("rnn_gate", embed, layer.hidden),
+                            lambda: RecurrentController(embed, layer.hidden), not layer.shared)
+    return RNNGate(controller, own=not layer.shared)
+
+
+@torch_module(GateDecisionLayer)
+def _gate_decision(row: Row) -> nn.Module:
+    return GateDecision()
+
+
+@torch_module(Upsample, fvcore_op=lambda row: f"upsample_{row.layer.mode}2d")
+def _upsample(row: Row) -> nn.Module:
+    sh, sw = pair(row.layer.scale)
+    mode = row.layer.mode
+    return nn.Upsample(scale_factor=(float(sh), float(sw)), mode=mode,
+                       align_corners=False if mode == "bilinear" else None)
+
+
+@torch_module(Flatten)
+def _flatten(row: Row) -> nn.Module:
+    return nn.Flatten(1)
+
+
+@torch_module(ChannelShuffle)
+def _channel_shuffle(row: Row) -> nn.Module:
+    return nn.ChannelShuffle(row.layer.groups)
+
+
+@torch_module(Identity)
+def _identity(row: Row) -> nn.Module:  # identity, or dropout (an identity in eval mode)
+    return nn.Dropout(row.layer.p) if row.layer.type == "dropout" else nn.Identity()
+
+
+@torch_module(ChannelSliceLayer)
+def _slice(row: Row) -> nn.Module:
+    return ChannelSlice(row.layer.start, row.layer.stop)
 
 
 def torch_layer(row: Row) -> TorchLayer:
-    try:
-        return PRIMITIVES[row.type]
-    except KeyError:
-        raise CostModelError(f"layer type '{row.type}' has no torch module yet (known: "
-                             f"{', '.join(sorted(PRIMITIVES))})", path=row.path) from None
+    """How the primitive of ``row`` runs in torch (by its class, or a class it derives from)."""
+    for cls in type(row.layer).__mro__:
+        if cls in TORCH_MODULES:
+            return TORCH_MODULES[cls]
+    known = sorted(tags(c)[0] for c in TORCH_MODULES)
+    raise CostModelError(f"layer type '{row.type}' has no torch module yet (known: "
+                         f"{', '.join(known)})", path=row.path)
 
 
 # --- the tree ---------------------------------------------------------------------------

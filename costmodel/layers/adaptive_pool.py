@@ -18,6 +18,7 @@ class AdaptivePool(Primitive):
     type: Literal["adaptive_pool"] = "adaptive_pool"
     size: Size2
     mode: Literal["avg", "max"] = "avg"
+    operator = "pooling"  # a G3 operator, as global_pool (its 1×1 case) always was
 
     def cost(self, x: Shape, ctx: Context) -> Cost:
         require_map(x)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict
 from pydantic_core import PydanticCustomError
 
 from costmodel.errors import CostModelError, ShapeError
+from costmodel.layers.traits import ElementwiseGroup, Operator
 from costmodel.shape import Shape
 
 # --- the numbers a spec, a budgets file, an option or a library argument may hold -----------
@@ -255,10 +256,13 @@ class Primitive(LayerSpec):
     """A layer with one closed-form cost.
 
     ``category`` groups layers the way MobileNet's Table 2 does; a primitive may refine it per
-    instance with ``category_of``.
+    instance with ``category_of``. ``operator`` (no default: every primitive says it),
+    ``elementwise`` and ``describe`` are its traits for the analyses (``layers.traits``).
     """
 
     category: ClassVar[str] = "other"
+    operator: ClassVar[Operator]
+    elementwise: ClassVar[ElementwiseGroup | None] = None
 
     def cost(self, x: Shape, ctx: Context) -> Cost:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -269,6 +273,10 @@ class Primitive(LayerSpec):
 
     def category_of(self, x: Shape, ctx: Context) -> str:
         return self.category
+
+    def describe(self, x: Shape) -> str:
+        """The layer in a few words, on input ``x`` (data-flow tables): 'conv 3×3/2'."""
+        return self.label()
 
 
 class Block(LayerSpec):
@@ -283,6 +291,9 @@ class Block(LayerSpec):
 
     stage: ClassVar[bool] = False
     spatial_expansion: ClassVar[bool] = False
+    parts: ClassVar[dict[str, str]] = {}
+    """Parts of the expansion by role → their layer name (the block's own words for what
+    other modules read: ``explain`` finds a unit's depthwise conv by ``parts["dw"]``)."""
 
     def expand(self, x: Shape, ctx: Context) -> list[LayerSpec]:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -10,6 +10,7 @@ from pydantic import Field
 from costmodel.errors import ShapeError
 from costmodel.layers.base import (Channels, ChannelScaling, Context, Cost, NonNegInt, PosInt,
                                    Primitive, check_groups)
+from costmodel.layers.traits import kernel_text, stride_text
 from costmodel.shape import Shape, pair, spatial_out
 
 Size2 = Union[PosInt, Annotated[list[PosInt], Field(min_length=2, max_length=2)]]
@@ -57,6 +58,7 @@ def conv_category(c_in: int, groups: int, kernel: tuple[int, int]) -> str:
 
 
 class _ConvFields(Primitive):
+    operator = "conv"
     kernel: Size2 = 3
     stride: Size2 = 1
     padding: Padding = None
@@ -90,6 +92,14 @@ class Conv(_ConvFields):
     def category_of(self, x: Shape, ctx: Context) -> str:
         return conv_category(x.c, self.groups, self.geometry[0])
 
+    def describe(self, x: Shape) -> str:
+        """'conv 3×3/2', 'gconv 1×1 g4', or 'dw 3×3' where groups = C_in."""
+        k, s = kernel_text(self.kernel), stride_text(self.stride)
+        if conv_category(x.c, self.groups, self.geometry[0]) == "depthwise":
+            return f"dw {k}{s}"
+        g = self.groups
+        return f"gconv {k}{s} g{g}" if g > 1 else f"conv {k}{s}"
+
 
 class DepthwiseConv(_ConvFields):
     """Depthwise convolution: one k_h×k_w filter per input channel, ``multiplier`` outputs each
@@ -97,6 +107,7 @@ class DepthwiseConv(_ConvFields):
 
     type: Literal["dwconv"] = "dwconv"
     multiplier: PosInt = 1
+    elementwise = "depthwise"  # ShuffleNet V2 counts depthwise convs as element-wise (G4)
 
     def cost(self, x: Shape, ctx: Context) -> Cost:
         k, s, p, d = self.geometry
@@ -104,3 +115,7 @@ class DepthwiseConv(_ConvFields):
 
     def category_of(self, x: Shape, ctx: Context) -> str:
         return "depthwise"
+
+    def describe(self, x: Shape) -> str:
+        mult = f" ×{self.multiplier}" if self.multiplier > 1 else ""
+        return f"dw {kernel_text(self.kernel)}{stride_text(self.stride)}{mult}"

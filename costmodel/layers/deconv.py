@@ -55,6 +55,7 @@ class Deconv(Primitive):
     bias: bool = False
     channel_scaling: ChannelScaling = "scale"
     category = "conv"
+    operator = "conv"  # a G3 operator, as a conv: a weighted kernel of its own
 
     def out_channels(self, ctx: Context) -> int:
         return ctx.channels(self.out, self.channel_scaling)

@@ -31,6 +31,8 @@ class EffNetBlock(Block):
     activation: ActivationFn = "leaky_relu"
     negative_slope: float = Field(default=0.3, ge=0)
     order: PostOrder = "act_bn"
+    parts = {"pw": "pw", "dw1": "dw1", "dw2": "dw2", "conv": "conv"}
+    """The 1×1 bottleneck conv, the 1×3 and 3×1 depthwise convs, the final 2×1 conv."""
 
     def expand(self, x: Shape, ctx: Context) -> list[LayerSpec]:
         out = ctx.channels(self.out)
@@ -39,13 +41,14 @@ class EffNetBlock(Block):
         def after(prefix: str) -> list[LayerSpec]:
             return post(prefix, self.activation, self.order, self.negative_slope)
 
+        pw, dw1, dw2, conv = (self.parts[k] for k in ("pw", "dw1", "dw2", "conv"))
         return [
-            make(Conv, name="pw", out=mid, kernel=1, channel_scaling="fixed"), *after("pw"),
-            make(DepthwiseConv, name="dw1", kernel=[1, 3], multiplier=self.depth_multiplier),
-            *after("dw1"),
+            make(Conv, name=pw, out=mid, kernel=1, channel_scaling="fixed"), *after(pw),
+            make(DepthwiseConv, name=dw1, kernel=[1, 3], multiplier=self.depth_multiplier),
+            *after(dw1),
             make(Pool, name="pool", type="max_pool", kernel=[2, 1], stride=[2, 1]),
-            make(DepthwiseConv, name="dw2", kernel=[3, 1]), *after("dw2"),
-            make(Conv, name="conv", out=out, kernel=[2, 1], stride=[1, 2], padding="same",
+            make(DepthwiseConv, name=dw2, kernel=[3, 1]), *after(dw2),
+            make(Conv, name=conv, out=out, kernel=[2, 1], stride=[1, 2], padding="same",
                  channel_scaling="fixed"),
-            *after("conv"),
+            *after(conv),
         ]

@@ -10,7 +10,7 @@ from costmodel.layers.base import Context, Cost, Primitive
 from costmodel.shape import Shape
 
 ActivationFn = Literal["relu", "relu6", "leaky_relu", "hswish", "hsigmoid", "swish", "silu",
-                       "sigmoid", "tanh"]
+                       "sigmoid", "tanh", "gelu"]
 
 
 def elementwise_cost(x: Shape) -> Cost:
@@ -26,11 +26,13 @@ class Activation(Primitive):
     """A non-linearity. ``type: relu`` is short for ``type: activation, fn: relu``."""
 
     type: Literal["activation", "relu", "relu6", "leaky_relu", "hswish", "hsigmoid", "swish",
-                  "silu", "sigmoid", "tanh"] = "activation"
+                  "silu", "sigmoid", "tanh", "gelu"] = "activation"
     fn: ActivationFn | None = None
     negative_slope: float = Field(default=0.01, ge=0)
     """leaky_relu's slope (torch's default 0.01; Keras' LeakyReLU uses 0.3)."""
     category = "activation"
+    operator = "elementwise"
+    elementwise = "activation"
 
     @model_validator(mode="after")
     def _fn_from_type(self):
@@ -56,6 +58,7 @@ class Identity(Primitive):
 
     type: Literal["identity", "dropout"] = "identity"
     p: float = Field(default=0.5, ge=0, le=1)
+    operator = "none"
 
     def cost(self, x: Shape, ctx: Context) -> Cost:
         return Cost(out=x)

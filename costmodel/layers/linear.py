@@ -31,6 +31,7 @@ class Linear(Primitive):
     bias: bool = True
     channel_scaling: ChannelScaling = "scale"
     category = "fc"
+    operator = "linear"
 
     def cost(self, x: Shape, ctx: Context) -> Cost:
         if not x.flat:

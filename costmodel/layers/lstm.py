@@ -38,6 +38,7 @@ class LSTM(Primitive):
     bias: bool = True
     shared: bool = False
     category = "fc"
+    operator = "linear"  # a G3 operator: the step is two matrix products (and gates)
 
     def cost(self, x: Shape, ctx: Context) -> Cost:
         if x.hw != 1:

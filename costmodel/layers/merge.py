@@ -83,6 +83,11 @@ MERGES: dict[str, Callable[[list[Shape]], Cost]] = {
     "hff": hff_cost,
 }
 
+ELEMENTWISE_MERGES: dict[str, str] = {"add": "add", "multiply": "multiply"}
+"""The merges ShuffleNet V2's G4 counts as element-wise operators (AddTensor), by their G4
+group; concat is a copy. (hff's running sums are additions too; not counted yet, which keeps
+ESPNet's G4 record as it was.)"""
+
 
 def channel_split(x: Shape, sizes: list[int] | Literal["half"]) -> tuple[list[Shape], Cost]:
     """Split C channels into parts (ShuffleNet V2's channel split).

@@ -7,6 +7,7 @@ from typing import Literal
 from costmodel.errors import ShapeError
 from costmodel.layers.base import Context, Cost, Primitive, require_map
 from costmodel.layers.conv import NonNeg2, Size2
+from costmodel.layers.traits import kernel_text, stride_text
 from costmodel.shape import Shape, pair, spatial_out
 
 
@@ -30,6 +31,16 @@ class Pool(Primitive):
     stride: Size2 | None = None
     padding: NonNeg2 = 0
     ceil_mode: bool = False
+    operator = "pooling"
+
+    @property
+    def mode(self) -> Literal["max", "avg"]:
+        return "max" if self.type == "max_pool" else "avg"
+
+    def describe(self, x: Shape) -> str:
+        """'max_pool 2×1'; the stride shown where it is not the window."""
+        s = "" if self.stride is None or self.stride == self.kernel else stride_text(self.stride)
+        return f"{self.type} {kernel_text(self.kernel)}{s}"
 
     def cost(self, x: Shape, ctx: Context) -> Cost:
         k = pair(self.kernel)
@@ -48,6 +59,7 @@ class GlobalPool(Primitive):
 
     type: Literal["global_pool"] = "global_pool"
     mode: Literal["avg", "max"] = "avg"
+    operator = "pooling"
 
     def cost(self, x: Shape, ctx: Context) -> Cost:
         require_map(x)

@@ -25,6 +25,8 @@ class PReLU(Primitive):
     type: Literal["prelu"] = "prelu"
     shared: bool = False
     category = "activation"
+    operator = "elementwise"
+    elementwise = "activation"
 
     def cost(self, x: Shape, ctx: Context) -> Cost:
         return prelu_cost(x, self.shared)

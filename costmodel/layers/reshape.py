@@ -1,4 +1,6 @@
-"""Layers that move data without arithmetic: flatten, channel shuffle, upsampling."""
+"""Layers that reshape or move the map rather than compute on it: flatten (a view), channel
+shuffle (a copy) and upsampling (a copy; bilinear interpolates, 4 multiply-adds per output
+element, which the papers do not count and fvcore does)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ class Flatten(Primitive):
     """C×H×W → a vector of C·H·W. A view: MAC 0."""
 
     type: Literal["flatten"] = "flatten"
+    operator = "view"
 
     def cost(self, x: Shape, ctx: Context) -> Cost:
         return Cost(out=Shape(x.numel, 1, 1, flat=True))
@@ -36,6 +39,8 @@ class ChannelShuffle(Primitive):
 
     type: Literal["channel_shuffle", "shuffle"] = "channel_shuffle"
     groups: PosInt
+    operator = "data_movement"
+    elementwise = "channel_shuffle"  # ShuffleNet V2 counts the shuffle's copy in G4
 
     def cost(self, x: Shape, ctx: Context) -> Cost:
         require_map(x)
@@ -52,6 +57,10 @@ class Upsample(Primitive):
     type: Literal["upsample"] = "upsample"
     scale: Size2 = 2
     mode: Literal["nearest", "bilinear"] = "nearest"
+    operator = "data_movement"
+    # not a G3 operator: no weights, no reduction; like the channel shuffle it reads and writes
+    # the map once (memory-bound), the kind of op G3 leaves to G4. G4 does not count it yet:
+    # its groups are ShuffleNet V2's, and a new group would change every model's G4 record.
 
     def cost(self, x: Shape, ctx: Context) -> Cost:
         require_map(x)

@@ -35,6 +35,8 @@ class ShuffleUnit(Block):
     kernel: PosInt = 3
     group_first_pw: bool = True
     bottleneck_ratio: PosInt = 4
+    parts = {"pw1": "gconv1", "dw": "dw", "pw2": "gconv2"}
+    """The first 1×1 (group) conv, the depthwise conv, the second 1×1 group conv."""
 
     def expand(self, x: Shape, ctx: Context) -> list[LayerSpec]:
         out = ctx.channels(self.out)
@@ -51,15 +53,16 @@ class ShuffleUnit(Block):
                                  field="out")
             main_out = out
         g1 = self.groups if self.group_first_pw else 1
+        pw1, dw, pw2 = (self.parts[k] for k in ("pw1", "dw", "pw2"))
         main = [
-            make(Conv, name="gconv1", out=mid, kernel=1, groups=g1, channel_scaling="fixed"),
-            *post("gconv1", "relu"),
+            make(Conv, name=pw1, out=mid, kernel=1, groups=g1, channel_scaling="fixed"),
+            *post(pw1, "relu"),
             *([make(ChannelShuffle, name="shuffle", groups=self.groups)] if self.groups > 1 else []),
-            make(DepthwiseConv, name="dw", kernel=self.kernel, stride=self.stride),
-            *post("dw", None),
-            make(Conv, name="gconv2", out=main_out, kernel=1, groups=self.groups,
+            make(DepthwiseConv, name=dw, kernel=self.kernel, stride=self.stride),
+            *post(dw, None),
+            make(Conv, name=pw2, out=main_out, kernel=1, groups=self.groups,
                  channel_scaling="fixed"),
-            *post("gconv2", None),
+            *post(pw2, None),
         ]
         if self.stride == 1:
             merge: LayerSpec = make(Residual, name="res", layers=main)

@@ -44,6 +44,8 @@ class GateDecision(Primitive):
 
     type: Literal["gate_decision"] = "gate_decision"
     category = "activation"
+    operator = "elementwise"
+    elementwise = "activation"
 
     def cost(self, x: Shape, ctx: Context) -> Cost:
         _vector(x, "a gate decision")
@@ -79,6 +81,7 @@ class RNNGate(Primitive):
     hidden: PosInt = 10
     shared: bool = False
     category = "fc"
+    operator = "linear"  # a G3 operator, as lstm: an LSTM step and a projection
 
     def cost(self, x: Shape, ctx: Context) -> Cost:
         _vector(x, "the recurrent gate")

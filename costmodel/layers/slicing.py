@@ -27,6 +27,7 @@ class ChannelSlice(Primitive):
     type: Literal["slice"] = "slice"
     start: NonNegInt = 0
     stop: PosInt
+    operator = "view"
 
     @model_validator(mode="after")
     def _range(self):

@@ -1,17 +1,26 @@
-"""One row per primitive: expected values written as the formula's arithmetic."""
+"""The primitives table: one or more rows per primitive class, expected values written as the
+formula's arithmetic. Adding a primitive is its module (its class, formula and traits) plus
+rows here (and its torch builder in costmodel/crosscheck/builder.py); the tests below fail
+until all three exist."""
 
 from __future__ import annotations
+
+import math
+import typing
 
 import pytest
 
 from conftest import run_layers
 
+from costmodel.layers import Primitive, layer_types
+from costmodel.layers.traits import ElementwiseGroup, Operator, aliases, missing, tags
 from costmodel.options import Options
 from costmodel.layers.conv import conv2d_cost
 from costmodel.layers.merge import add_cost, concat_cost, multiply_cost
 from costmodel.shape import Shape
 
-# (layer, input C×H×W, output C×H×W, FLOPs (papers), fvcore FLOPs, params, MAC)
+# (layer, input C×H×W (or (C,): a flattened vector), output, FLOPs (papers), fvcore FLOPs,
+#  params, MAC)
 CASES = [
     pytest.param({"type": "conv", "out": 64, "kernel": 3, "stride": 2}, (32, 112, 112),
                  (64, 56, 56), 3 * 3 * 32 * 64 * 56 * 56, 3 * 3 * 32 * 64 * 56 * 56,
@@ -44,6 +53,11 @@ CASES = [
     pytest.param({"type": "relu"}, (8, 4, 4), (8, 4, 4), 0, 0, 0, 2 * 128, id="relu"),
     pytest.param({"type": "activation", "fn": "hswish"}, (8, 4, 4), (8, 4, 4), 0, 0, 0,
                  2 * 128, id="hswish"),
+    pytest.param({"type": "gelu"}, (8, 4, 4), (8, 4, 4), 0, 0, 0, 2 * 128, id="gelu"),
+    pytest.param({"type": "layer_norm"}, (8, 4, 4), (8, 4, 4), 0, 5 * 8 * 16, 2 * 8,
+                 2 * 8 * 16 + 2 * 8, id="layer-norm"),
+    pytest.param({"type": "layer_norm", "affine": False}, (8,), (8,), 0, 4 * 8, 0, 2 * 8,
+                 id="layer-norm-vector-no-affine"),
     pytest.param({"type": "max_pool", "kernel": [2, 1]}, (8, 6, 6), (8, 3, 6), 0, 0, 0,
                  8 * 36 + 8 * 18, id="maxpool-2x1"),
     pytest.param({"type": "avg_pool", "kernel": 3, "stride": 2, "padding": 1}, (8, 7, 7),
@@ -61,12 +75,40 @@ CASES = [
     pytest.param({"type": "upsample", "scale": [2, 1]}, (4, 3, 3), (4, 6, 3), 0, 4 * 18, 0,
                  36 + 72, id="upsample-nearest"),
     pytest.param({"type": "dropout", "p": 0.2}, (4, 3, 3), (4, 3, 3), 0, 0, 0, 0, id="dropout"),
+    pytest.param({"type": "identity"}, (4, 3, 3), (4, 3, 3), 0, 0, 0, 0, id="identity"),
+    pytest.param({"type": "flatten"}, (16, 2, 2), (16 * 2 * 2,), 0, 0, 0, 0, id="flatten"),
+    pytest.param({"type": "linear", "out": 10}, (64,), (10,), 64 * 10, 64 * 10, 64 * 10 + 10,
+                 64 + 10 + 64 * 10 + 10, id="linear"),
+    pytest.param({"type": "linear", "out": 10, "bias": False}, (64,), (10,), 64 * 10, 64 * 10,
+                 64 * 10, 64 + 10 + 64 * 10, id="linear-no-bias"),
+    pytest.param({"type": "prelu"}, (8, 4, 4), (8, 4, 4), 0, 0, 8, 2 * 128 + 8, id="prelu"),
+    pytest.param({"type": "prelu", "shared": True}, (8, 4, 4), (8, 4, 4), 0, 0, 1, 2 * 128 + 1,
+                 id="prelu-shared"),
+    pytest.param({"type": "deconv", "out": 6, "kernel": 2, "stride": 2}, (4, 5, 5), (6, 10, 10),
+                 4 * 6 * 4 * 25, 4 * 6 * 4 * 25, 4 * 6 * 4, 100 + 600 + 96, id="deconv-2x2"),
+    pytest.param({"type": "deconv", "out": 4, "kernel": 3, "stride": 2, "padding": 1,
+                  "output_padding": 1, "bias": True}, (2, 4, 4), (4, 8, 8),
+                 2 * 4 * 9 * 16, 2 * 4 * 9 * 16, 2 * 4 * 9 + 4, 32 + 256 + 76, id="deconv-3x3"),
+    pytest.param({"type": "slice", "start": 2, "stop": 5}, (8, 4, 4), (3, 4, 4), 0, 0, 0, 0,
+                 id="slice"),
+    pytest.param({"type": "adaptive_pool", "size": 6}, (256, 6, 6), (256, 6, 6), 0,
+                 256 * 36, 0, 2 * 256 * 36, id="adaptive-avg-identity"),
+    pytest.param({"type": "adaptive_pool", "size": [2, 3], "mode": "max"}, (4, 8, 9), (4, 2, 3),
+                 0, 0, 0, 4 * 72 + 4 * 6, id="adaptive-max"),
+    pytest.param({"type": "lstm", "hidden": 10}, (10, 1, 1), (10, 1, 1), 4 * 10 * 20, 0,
+                 4 * 10 * 20 + 80, 10 + 40 + 880, id="lstm-step"),
+    pytest.param({"type": "gate_decision"}, (2, 1, 1), (1, 1, 1), 0, 0, 0, 3, id="gate-decision"),
+    pytest.param({"type": "rnn_gate"}, (10, 1, 1), (1, 1, 1), 4 * 10 * 20 + 10, 10, 891,
+                 (10 + 40 + 880) + (10 + 1 + 11) + 2, id="rnn-gate"),
 ]
 
 
-def _one(layer: dict, shape: tuple[int, int, int], scope: str):
-    return run_layers([layer], input=shape[1:], in_channels=shape[0],
-                      options=Options(scope=scope)).rows[0]
+def _one(layer: dict, shape: tuple[int, ...], scope: str):
+    """The layer's row on a C×H×W input, or on a vector of C (flattened from C×1×1)."""
+    layers = [layer] if len(shape) == 3 else [{"type": "flatten"}, layer]
+    c, h, w = shape if len(shape) == 3 else (shape[0], 1, 1)
+    return run_layers(layers, input=(h, w), in_channels=c,
+                      options=Options(scope=scope)).rows[-1]
 
 
 @pytest.mark.parametrize("layer,inp,out,flops,fv_flops,params,mac", CASES)
@@ -74,15 +116,41 @@ def test_primitive(layer, inp, out, flops, fv_flops, params, mac):
     row = _one(layer, inp, "paper")
     assert row.out.as_list() == list(out)
     assert (row.flops, row.params, row.mac) == (flops, params, mac)
-    assert row.activations == out[0] * out[1] * out[2]
+    assert row.activations == math.prod(out)
     assert _one(layer, inp, "fvcore").flops == fv_flops
 
 
-def test_linear_and_flatten():
-    flat, fc = run_layers([{"type": "flatten"}, {"type": "linear"}], input=(2, 2),
-                          in_channels=16, num_classes=10).rows
-    assert flat.out.as_list() == [16 * 2 * 2] and flat.mac == 0
-    assert (fc.flops, fc.params, fc.mac) == (64 * 10, 64 * 10 + 10, 64 + 10 + 64 * 10 + 10)
+PRIMITIVE_CLASSES = [cls for cls in layer_types() if issubclass(cls, Primitive)]
+
+
+@pytest.mark.parametrize("cls", PRIMITIVE_CLASSES, ids=lambda cls: cls.__name__)
+def test_every_primitive_has_its_traits_and_a_row(cls):
+    """A primitive added without its traits, or without a row in CASES, fails here."""
+    assert not missing(cls), f"{cls.__name__} does not declare {missing(cls)}"
+    assert cls.operator in typing.get_args(Operator)
+    assert cls.elementwise is None or cls.elementwise in typing.get_args(ElementwiseGroup)
+    assert tags(cls) and tags(cls)[1:] == aliases(cls)
+    tested = {case.values[0]["type"] for case in CASES}
+    assert tested & set(tags(cls)), f"no row in CASES for {tags(cls)[0]}"
+
+
+def test_a_primitive_without_an_operator_is_found():
+    # not a Primitive subclass: a new layer class would join the spec language's union
+    class Bare:
+        pass
+
+    class Declared:
+        operator = "conv"
+
+    assert missing(Bare) == ["operator"] and missing(Declared) == []
+
+
+def test_aliases_come_from_the_type_literal():
+    from costmodel.layers.norm import BatchNorm
+    from costmodel.layers.reshape import ChannelShuffle
+
+    assert (tags(BatchNorm), aliases(BatchNorm)) == (("bn", "batch_norm"), ("batch_norm",))
+    assert aliases(ChannelShuffle) == ("shuffle",)
 
 
 def test_two_flops_per_madd():

@@ -10,7 +10,7 @@ from conftest import run_layers
 from typer.testing import CliRunner
 
 from costmodel.analysis.rules import (Thresholds, check_e1, check_g1, check_g2, check_g3,
-                                      check_g4, fails, rules)
+                                      check_g4, check_rules, fails)
 from costmodel.api import evaluate_model
 from costmodel.cli import app
 
@@ -132,6 +132,27 @@ def test_g3_four_parallel_fragments_warn():
     assert f.severity == "warning"
 
 
+def test_g3_operators_are_the_conv_linear_and_pooling_kinds():
+    """deconv and adaptive_pool are operators (a conv, a pool); upsample is data movement."""
+    r = run_layers([{"type": "parallel", "merge": "concat", "branches": [
+        [{"type": "deconv", "out": 4}, {"type": "max_pool"}],
+        [{"type": "upsample"}, {"type": "avg_pool"}],
+        [{"type": "adaptive_pool", "size": 4}, {"type": "relu"}]]}],
+        input=(4, 4), in_channels=4)
+    (f,) = check_g3(r)
+    assert (f.measured["operators"], f.measured["parallel"], f.measured["series"]) == (4, 3, 2)
+    # an LSTM step (and SkipNet's recurrent gate) is a matrix product: an operator
+    r = run_layers([{"type": "residual", "layers": [{"type": "lstm", "hidden": 8}]}],
+                   input=(1, 1), in_channels=8)
+    assert check_g3(r)[0].measured["operators"] == 1
+
+
+def test_g4_counts_the_shuffle_by_its_class_under_either_tag():
+    for tag in ("channel_shuffle", "shuffle"):
+        r = run_layers([{"type": tag, "groups": 2}], input=(4, 4), in_channels=4)
+        assert check_g4(r)[0].measured["mac_by_kind"]["channel_shuffle"] == 2 * 4 * 16
+
+
 # --- G4 --------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("model", ["mobilenet", "shufflenet", "effnet", "effnet-baseline"])
@@ -180,8 +201,8 @@ def test_thresholds_are_parameters():
 # --- the command -----------------------------------------------------------------------------
 
 def test_fail_on_gates_ci():
-    assert fails(rules(evaluate_model("effnet-baseline")), "warning")
-    assert not fails(rules(evaluate_model("effnet-baseline")), "error")
+    assert fails(check_rules(evaluate_model("effnet-baseline")), "warning")
+    assert not fails(check_rules(evaluate_model("effnet-baseline")), "error")
     assert runner.invoke(app, ["rules", "effnet-baseline", "--fail-on", "warning"]).exit_code == 1
     assert runner.invoke(app, ["rules", "effnet-baseline", "--fail-on", "error"]).exit_code == 0
     assert runner.invoke(app, ["rules", "effnet-baseline"]).exit_code == 0

@@ -12,18 +12,48 @@ from torch import nn
 from costmodel.api import evaluate_model
 from costmodel.errors import CostModelError
 from costmodel.engine import Branch, Seq
-from costmodel.layers import Primitive, type_names
+from costmodel.layers import Primitive, layer_types, type_names
+from costmodel.layers.traits import tags
 from costmodel.layers.elementwise import ActivationFn
-from costmodel.crosscheck.builder import (PRIMITIVES, BranchModule, ChannelSlice, GateDecision,
-                                     LSTMStep, PaddedConv2d, RNNGate, build, example_input)
+from costmodel.crosscheck.builder import (ACTIVATIONS, TORCH_MODULES, BranchModule,
+                                          ChannelSlice, GateDecision,
+                                          LSTMStep, PaddedConv2d, RNNGate, SharedWeights, build,
+                                          example_input, torch_layer)
 from costmodel.crosscheck.verify import FVCORE_SCOPE, RecordingFlopCount
 
 
-def test_every_primitive_type_has_a_torch_module():
+def test_every_primitive_class_has_a_torch_module():
     """A layer type added without a torch module fails here (and verify would refuse it)."""
-    tags = {tag for tag, cls in type_names().items() if issubclass(cls, Primitive)}
-    tags.discard("activation")  # its rows carry the fn as their type
-    assert tags | set(typing.get_args(ActivationFn)) <= set(PRIMITIVES)
+    primitives = {cls for cls in layer_types() if issubclass(cls, Primitive)}
+    missing = {tags(cls)[0] for cls in primitives - set(TORCH_MODULES)}
+    assert not missing, f"no @torch_module for {sorted(missing)}"
+    assert set(typing.get_args(ActivationFn)) == set(ACTIVATIONS)
+
+
+# the fields a tag needs, and its input C×H×W when not 4×4×4
+NEEDS = {"conv": {"out": 4}, "deconv": {"out": 4}, "conv_transpose": {"out": 4},
+         "channel_shuffle": {"groups": 2}, "shuffle": {"groups": 2}, "adaptive_pool": {"size": 2},
+         "slice": {"stop": 2}, "lstm": {"hidden": 3}, "linear": {"out": 3}}
+INPUTS = {"lstm": (4, 1, 1), "rnn_gate": (4, 1, 1), "gate_decision": (2, 1, 1)}
+
+
+@pytest.mark.parametrize("tag", sorted(t for t, cls in type_names().items()
+                                       if issubclass(cls, Primitive) and t != "activation"))
+def test_every_tag_and_alias_builds_its_class_module(tag):
+    """Aliases (bn / batch_norm, deconv / conv_transpose, …) run as their class's module,
+    whose output has the analytic shape."""
+    layers = [{"type": tag, **NEEDS.get(tag, {})}]
+    if tag == "linear":
+        layers.insert(0, {"type": "flatten"})
+    c, h, w = INPUTS.get(tag, (4, 4, 4))
+    result = run_layers(layers, input=(h, w), in_channels=c)
+    model = build(result)
+    with torch.no_grad():
+        y = model(torch.randn(1, c, h, w))
+    out = result.rows[-1].out
+    assert list(y.shape[1:]) == ([out.c] if out.flat else [out.c, out.h, out.w])
+    assert type(dict(model.named_children())[result.rows[-1].path]) is \
+        type(torch_layer(result.rows[-1]).module(result.rows[-1], SharedWeights()))
 
 
 def _containers(node, out: set[str]) -> set[str]:

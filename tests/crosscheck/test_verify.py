@@ -19,7 +19,9 @@ from costmodel.cli import app
 from costmodel.errors import CostModelError, ShapeError
 from costmodel.layers import linear, norm, pool
 from costmodel.spec.zoo import zoo
-from costmodel.crosscheck.builder import PRIMITIVES, build, example_input
+from costmodel.crosscheck.builder import TORCH_MODULES, build, example_input
+from costmodel.layers.lstm import LSTM
+from costmodel.layers.pool import Pool
 from costmodel.crosscheck.verify import FVCORE_SCOPE, RecordingFlopCount, verify_model
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -160,8 +162,8 @@ def test_without_onednn_flop_counter_counts_the_lstm():
 def test_an_unexplained_flop_counter_gap_is_caught(monkeypatch):
     """The LSTM's madds declared wrongly (one too few): the gap no longer matches, verify
     says DIFFERS and exits 1."""
-    right = PRIMITIVES["lstm"]
-    monkeypatch.setitem(PRIMITIVES, "lstm", replace(
+    right = TORCH_MODULES[LSTM]
+    monkeypatch.setitem(TORCH_MODULES, LSTM, replace(
         right, lstm_madds=lambda row: right.lstm_madds(row) - 1))
     v = verify_layers(LSTM_LAYERS, in_channels=6)
     assert [(g.path, g.unseen, g.lstm_x2, g.explained) for g in v.counter_gaps] == \
@@ -220,8 +222,8 @@ def test_a_wrong_shape_is_caught(monkeypatch):
 def test_a_layer_torch_cannot_run_is_named(monkeypatch):
     """A module torch refuses to run is named by its layer path. (The analytic path itself
     rejects a pool padded by more than half its window, so the builder is made to build one.)"""
-    monkeypatch.setitem(PRIMITIVES, "max_pool", replace(
-        PRIMITIVES["max_pool"], build=lambda row: torch.nn.MaxPool2d(2, padding=2)))
+    monkeypatch.setitem(TORCH_MODULES, Pool, replace(
+        TORCH_MODULES[Pool], build=lambda row: torch.nn.MaxPool2d(2, padding=2)))
     with pytest.raises(CostModelError) as e:
         verify_layers([{"type": "conv", "out": 4}, {"name": "pool", "type": "max_pool"}])
     assert e.value.path == "pool" and "pad should be at most half" in str(e.value)

@@ -425,38 +425,7 @@ def test_skipnet_command_table():
 
 # ---- the new primitives and merges ----------------------------------------------------------
 
-# (layer, input C×H×W, output, FLOPs, fvcore FLOPs, params, MAC)
-PRIMITIVES = [
-    pytest.param({"type": "prelu"}, (8, 4, 4), (8, 4, 4), 0, 0, 8, 2 * 128 + 8, id="prelu"),
-    pytest.param({"type": "prelu", "shared": True}, (8, 4, 4), (8, 4, 4), 0, 0, 1, 2 * 128 + 1,
-                 id="prelu-shared"),
-    pytest.param({"type": "deconv", "out": 6, "kernel": 2, "stride": 2}, (4, 5, 5), (6, 10, 10),
-                 4 * 6 * 4 * 25, 4 * 6 * 4 * 25, 4 * 6 * 4, 100 + 600 + 96, id="deconv-2x2"),
-    pytest.param({"type": "deconv", "out": 4, "kernel": 3, "stride": 2, "padding": 1,
-                  "output_padding": 1, "bias": True}, (2, 4, 4), (4, 8, 8),
-                 2 * 4 * 9 * 16, 2 * 4 * 9 * 16, 2 * 4 * 9 + 4, 32 + 256 + 76, id="deconv-3x3"),
-    pytest.param({"type": "slice", "start": 2, "stop": 5}, (8, 4, 4), (3, 4, 4), 0, 0, 0, 0,
-                 id="slice"),
-    pytest.param({"type": "adaptive_pool", "size": 6}, (256, 6, 6), (256, 6, 6), 0,
-                 256 * 36, 0, 2 * 256 * 36, id="adaptive-avg-identity"),
-    pytest.param({"type": "adaptive_pool", "size": [2, 3], "mode": "max"}, (4, 8, 9), (4, 2, 3),
-                 0, 0, 0, 4 * 72 + 4 * 6, id="adaptive-max"),
-    pytest.param({"type": "lstm", "hidden": 10}, (10, 1, 1), (10, 1, 1), 4 * 10 * 20, 0,
-                 4 * 10 * 20 + 80, 10 + 40 + 880, id="lstm-step"),
-    pytest.param({"type": "gate_decision"}, (2, 1, 1), (1, 1, 1), 0, 0, 0, 3, id="gate-decision"),
-    pytest.param({"type": "rnn_gate"}, (10, 1, 1), (1, 1, 1), 4 * 10 * 20 + 10, 10, 891,
-                 (10 + 40 + 880) + (10 + 1 + 11) + 2, id="rnn-gate"),
-]
-
-
-@pytest.mark.parametrize("layer,inp,out,flops,fv_flops,params,mac", PRIMITIVES)
-def test_primitive(layer, inp, out, flops, fv_flops, params, mac):
-    r = run_layers([layer], input=inp[1:], in_channels=inp[0])
-    (row,) = r.rows
-    assert row.out.as_list() == list(out)
-    assert (row.flops, row.params, row.mac) == (flops, params, mac)
-    assert run_layers([layer], input=inp[1:], in_channels=inp[0],
-                      options=FVCORE).rows[0].flops == fv_flops
+# the primitives' own rows are in tests/analytic/test_formulas.py (one table)
 
 
 def test_lstm_cost_function_and_shared_weights():
