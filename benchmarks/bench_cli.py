@@ -1,6 +1,9 @@
-"""Cold-process wall time of the main job: `costmodel compare effnet mobilenet shufflenet
---input 32`. Run: python benchmarks/bench_cli.py [runs]. Prints the median and the spread;
-the machine is shared, so read the median over many runs.
+"""Cold-process time of the main job: `costmodel compare effnet mobilenet shufflenet
+--input 32`. Run: python benchmarks/bench_cli.py [runs] [--against CHECKOUT]. Prints the
+median and the spread of wall and CPU time (user + sys; steadier than wall time on a shared
+machine); read the medians over many runs. ``--against`` also runs the same command from
+another checkout of costmodel (``python -m costmodel`` with that checkout first on the path),
+interleaved, to measure a change.
 
 Beside it, interleaved (the machine's speed drifts from minute to minute), two floors: Python
 importing the libraries the command stands on, and a minimal typer app that declares one
@@ -10,6 +13,8 @@ pydantic and rich costs here before it does anything of its own.
 
 from __future__ import annotations
 
+import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -43,29 +48,51 @@ app()
 '''
 
 
-def wall(cmd: list[str]) -> float:
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """(wall, CPU) seconds of one run of ``cmd`` in a fresh process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def main(runs: int = 21) -> None:
+def main(runs: int = 21, against: str | None = None) -> None:
     exe = shutil.which("costmodel")
     if exe is None:
         sys.exit("costmodel is not on PATH: pip install . first")
-    runs_of: dict[str, list[float]] = {"command": [], "imports": [], "minimal app": []}
+    cmds = {"command": ([exe, *COMMAND], None),
+            "imports": ([sys.executable, "-c", IMPORTS], None),
+            "minimal app": ([sys.executable, "-c", MINIMAL_APP, *COMMAND], None)}
+    if against:
+        env = {**os.environ, "PYTHONPATH": os.path.abspath(against)}
+        cmds["against"] = ([sys.executable, "-m", "costmodel", *COMMAND], env)
+    runs_of: dict[str, list[tuple[float, float]]] = {k: [] for k in cmds}
     for _ in range(runs):
-        runs_of["command"].append(wall([exe, *COMMAND]))
-        runs_of["imports"].append(wall([sys.executable, "-c", IMPORTS]))
-        runs_of["minimal app"].append(wall([sys.executable, "-c", MINIMAL_APP, *COMMAND]))
+        for key, (cmd, env) in cmds.items():
+            runs_of[key].append(timed(cmd, env))
     print(f"costmodel {' '.join(COMMAND)} ({runs} cold runs of each, interleaved)")
     labels = {"command": "the command",
               "imports": "Python importing typer, pydantic (Field) and rich alone",
-              "minimal app": "a minimal typer + pydantic + rich app printing such a table"}
+              "minimal app": "a minimal typer + pydantic + rich app printing such a table",
+              "against": f"the command from {against}"}
     for key, times in runs_of.items():
-        print(f"  {labels[key]:60s} median {statistics.median(times):.3f} s  "
-              f"min {min(times):.3f} s  max {max(times):.3f} s")
+        wall = [w for w, _ in times]
+        cpu = [c for _, c in times]
+        print(f"  {labels[key]:60s} wall median {statistics.median(wall):.3f} s "
+              f"(min {min(wall):.3f})  CPU median {statistics.median(cpu):.3f} s "
+              f"(min {min(cpu):.3f})")
+    ratio = statistics.median(c for _, c in runs_of["command"]) / \
+        statistics.median(c for _, c in runs_of["minimal app"])
+    print(f"  CPU time of the command / the minimal app: {ratio:.2f}x (medians)")
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 21)
+    args = sys.argv[1:]
+    other = None
+    if "--against" in args:
+        i = args.index("--against")
+        other = args[i + 1]
+        del args[i:i + 2]
+    main(int(args[0]) if args else 21, other)
