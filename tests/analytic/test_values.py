@@ -286,7 +286,7 @@ def test_sweep_grids_exit_2(args, text):
 
 
 def test_sweep_grid_over_the_limit_is_a_limit_error():
-    from costmodel.analysis.scaling import parse_axis
+    from costmodel.analysis.sweep import parse_axis
 
     with pytest.raises(LimitError):
         parse_axis("width", "0.001:100:0.0001")
