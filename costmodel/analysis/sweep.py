@@ -172,13 +172,13 @@ class SweepBudget:
         for key, text in texts.items():
             if text is None:
                 continue
-            what = f"{BUDGET_OPTIONS.get(key, key)} ({METRIC_LABELS.get(key, key)} budget)"
+            what = f"{BUDGET_OPTIONS.get(key, key)}: {METRIC_LABELS.get(key, key)} budget"
             try:
                 limit = parse_limit(text)
             except ValueError as e:
-                raise CostModelError(f"{what}: {e}") from None
+                raise CostModelError(f"{what} {e}") from None
             if limit.relative:
-                raise CostModelError(f"{what}: '{text}' is relative, and a sweep has no baseline: "
+                raise CostModelError(f"{what} '{text}' is relative, and a sweep has no baseline: "
                                      "give a count (300M, 2.5M)")
             limits[key] = limit.absolute
         return cls(limits)

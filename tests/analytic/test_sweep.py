@@ -94,7 +94,7 @@ def test_budget_parse(texts, limits):
     ("+5%", "relative, and a sweep has no baseline"),
 ])
 def test_budget_parse_errors(text, message):
-    with pytest.raises(CostModelError, match=r"--max-flops \(FLOPs budget\): .*" + message):
+    with pytest.raises(CostModelError, match=r"--max-flops: FLOPs budget .*" + message):
         SweepBudget.parse(flops=text)
 
 
@@ -347,9 +347,9 @@ def fails(*args: str) -> str:
     (["mobilenet", "--width", "0.25:1.4:0"], "must be positive"),
     (["mobilenet", "--width", "0:1:0.25"], "width multiplier must be positive, got 0"),
     (["mobilenet", "--width", "1", "--max-flops", "lots"],
-     "--max-flops (FLOPs budget): 'lots' is not a count"),
+     "--max-flops: FLOPs budget 'lots' is not a count"),
     (["mobilenet", "--width", "1", "--max-activation", "-1"],
-     "--max-activation (peak activation budget): '-1': a limit must be a non-negative"),
+     "--max-activation: peak activation budget '-1': a limit must be a non-negative"),
     (["mobilenet", "--input", "96", "--resolution", "1"], "not both"),
     (["mobilenet", "--var", "g"], "NAME=VALUES"),
     (["shufflenet", "--var", "q=1"], "declares no variable 'q'"),
