@@ -64,22 +64,22 @@ def scale(
     """Scale a model by width, depth and resolution factors (or compound φ): its cost next to
     the growth the factors predict, factor by factor and stage by stage, and the scaled
     network's own α and depth."""
-    from costmodel.analysis import scale as scaling  # here: every command pays its imports
-    from costmodel.analysis import scale_views
+    from costmodel.analysis import scale_views  # here, not at start-up: every command pays
+    from costmodel.analysis.scale import Multipliers, scale as scale_model, spec_text
     from costmodel.files import check_target, write_atomic
 
-    multipliers = scaling.Multipliers.given(width=width, depth=depth, resolution=resolution,
-                                            phi=phi, alpha=alpha, beta=beta, gamma=gamma)
+    multipliers = Multipliers.given(width=width, depth=depth, resolution=resolution, phi=phi,
+                                    alpha=alpha, beta=beta, gamma=gamma)
     if write is not None:  # refuse a bad target before any work
         spec_format = scale_views.format_by_suffix(write, scale_views.SPEC_FORMATS, "--write")
         check_target(write)
     options = make_options(scope, flops_per_madd, bn_params, dtype)
-    result = scaling.scale(api.load(model), multipliers, input=input, options=options,
-                           resolution_multiple=round_input, name=name)
+    result = scale_model(api.load(model), multipliers, input=input, options=options,
+                         resolution_multiple=round_input, name=name)
     payload = scale_views.scale_payload(result, views.conventions(options))
     rendered = render(scale_views.scale_tables(result), format.value, payload)
     if write is not None:  # everything is computed: now write
-        write_atomic(write, scaling.spec_text(result.spec, spec_format))
+        write_atomic(write, spec_text(result.spec, spec_format))
         if format is not Fmt.json:
             sys.stderr.write(f"wrote {result.spec.name} to {write}\n")
     emit(rendered)

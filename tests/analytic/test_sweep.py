@@ -402,3 +402,18 @@ def test_totals_only_equals_the_full_evaluation(model):
                 assert lean.totals == full.totals, (name, size, options)
                 assert lean.output == full.output and lean.rows == ()
                 assert full.totals.flops == sum(r.flops for r in full.rows)
+
+
+def test_sweep_plot_data_is_the_grid_front_and_budget():
+    """The plot's data (pure, no matplotlib): every point, the front in drawing order, the
+    budget's limits and the best point."""
+    from costmodel.report.plots import sweep_plot_data
+
+    result = sweep("mobilenet", [parse_axis("width", "0.25,0.5,0.75,1")],
+                   budget=SweepBudget.parse(flops="300M"))
+    plot = sweep_plot_data(result)
+    assert plot.points == tuple((p.totals.flops, p.totals.params) for p in result.points)
+    assert plot.inside == result.fits == (True, True, False, False)
+    assert plot.front == (0, 1) and plot.best == 1 == result.best
+    assert (plot.flops_limit, plot.cost_limit) == (300_000_000, None)
+    assert plot.best_label == "largest within FLOPs ≤ 300.0M"
