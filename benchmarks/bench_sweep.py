@@ -32,7 +32,7 @@ WIDTHS, INPUTS = "0.25:1.4:0.05", "96:224:16"
 SWEEP = """
 import sys, time
 sys.path.insert(0, {root!r})
-from costmodel.analysis.scaling import parse_axis, sweep
+from costmodel.analysis.sweep import parse_axis, sweep
 from costmodel.api import load
 load({model!r})  # the spec (cached on disk after the first run), not what is timed
 axes = [parse_axis("width", {widths!r}), parse_axis("input", {inputs!r})]
@@ -98,7 +98,7 @@ def profile(model: str) -> None:
     import pstats
 
     sys.path.insert(0, str(ROOT))
-    from costmodel.analysis.scaling import parse_axis, sweep
+    from costmodel.analysis.sweep import parse_axis, sweep
     from costmodel.api import load
 
     load(model)

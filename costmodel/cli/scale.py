@@ -1,12 +1,11 @@
-"""scale (width / depth / resolution multipliers, EfficientNet's compound φ) and sweep (a grid
-of configurations, its Pareto front and the largest one within a budget)."""
+"""scale (width / depth / resolution factors, EfficientNet's compound φ) and sweep (a grid of
+configurations, its Pareto front and the largest one within a budget). Each command parses its
+options, calls the library (costmodel.analysis.scale / .sweep) and renders."""
 
 from __future__ import annotations
 
-import os
 import sys
 from enum import Enum
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -15,12 +14,8 @@ from costmodel import api, views
 from costmodel.cli import app, emit, handles_errors, require_matplotlib
 from costmodel.cli._options import (BnParamsOpt, DtypeOpt, DtypeOption, Fmt, FlopsPerMaddOpt,
                                     FormatOpt, InputOpt, ScopeOpt, ScopeOption, make_options)
-from costmodel.errors import CostModelError, OutputError, ShapeError
+from costmodel.layers.base import MAX_MULTIPLIER
 from costmodel.render import render
-
-SPEC_FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
-TABLE_FORMATS = {".csv": "csv", ".json": "json", ".md": "markdown", ".markdown": "markdown"}
-PLOT_FORMATS = (".png", ".svg", ".pdf")
 
 
 class CostAxis(str, Enum):
@@ -28,24 +23,20 @@ class CostAxis(str, Enum):
     mac = "mac"
 
 
-def _suffix(path: str, allowed, what: str) -> str:
-    suffix = Path(path).suffix.lower()
-    if suffix not in allowed:
-        raise CostModelError(f"{what} {path}: use a {', '.join(allowed)} file name")
-    return suffix
-
-
 @app.command()
 @handles_errors
 def scale(
     model: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
     width: Annotated[Optional[float], typer.Option(
-        "--width", "-w", help="Width multiplier w: every layer's channels, with the family's "
-                              "rounding (relative to the model as named).")] = None,
+        "--width-factor", help="Width factor w: the model's α times w, every layer's channels "
+                               "with the family's rounding (mobilenet-0.5 by 2 is α = 1).")
+    ] = None,
     depth: Annotated[Optional[float], typer.Option(
-        "--depth", "-d", help="Depth multiplier d: every repeat runs ceil(n·d) times.")] = None,
+        "--depth-factor", help="Depth factor: the model's d times it; every repeat of n runs "
+                               "ceil(n·d) times.")] = None,
     resolution: Annotated[Optional[float], typer.Option(
-        "--resolution", "-r", help="Resolution multiplier r: the input size.")] = None,
+        "--resolution-factor", "-r", help="Resolution factor r: the input size times r.")
+    ] = None,
     phi: Annotated[Optional[float], typer.Option(
         "--phi", help="EfficientNet's compound coefficient φ: depth α^φ, width β^φ, "
                       "resolution γ^φ (FLOPs grow by (α·β²·γ²)^φ ≈ 2^φ).")] = None,
@@ -70,38 +61,25 @@ def scale(
     bn_params: BnParamsOpt = True,
     dtype: DtypeOption = DtypeOpt.float32,
 ):
-    """Scale a model by width, depth and resolution (or compound φ): its cost next to the
-    growth the multipliers predict, factor by factor and stage by stage."""
-    from costmodel.analysis import scaling  # here, not at start-up: every command pays imports
+    """Scale a model by width, depth and resolution factors (or compound φ): its cost next to
+    the growth the factors predict, factor by factor and stage by stage, and the scaled
+    network's own α and depth."""
+    from costmodel.analysis import scale_views  # here, not at start-up: every command pays
+    from costmodel.analysis.scale import Multipliers, scale as scale_model, spec_text
     from costmodel.files import check_target, write_atomic
 
-    options = make_options(scope, flops_per_madd, bn_params, dtype)
-    direct = {"--width": width, "--depth": depth, "--resolution": resolution}
-    coefficients = {"alpha": alpha, "beta": beta, "gamma": gamma}
-    given = [k for k, v in direct.items() if v is not None]
-    if phi is not None and given:
-        raise CostModelError(f"give either --phi or {', '.join(given)}, not both")
-    if phi is None and any(v is not None for v in coefficients.values()):
-        raise CostModelError("--alpha, --beta and --gamma apply to compound scaling: add --phi")
-    if phi is None and not given:
-        raise CostModelError("give a multiplier: --width, --depth, --resolution, or --phi")
-    if phi is not None:
-        c = scaling.Coefficients(**{k: v for k, v in coefficients.items() if v is not None})
-        multipliers = scaling.Multipliers.compound(phi, c)
-    else:
-        multipliers = scaling.Multipliers(width=1.0 if width is None else width,
-                                          depth=1.0 if depth is None else depth,
-                                          resolution=1.0 if resolution is None else resolution)
-    spec_format = None
+    multipliers = Multipliers.given(width=width, depth=depth, resolution=resolution, phi=phi,
+                                    alpha=alpha, beta=beta, gamma=gamma)
     if write is not None:  # refuse a bad target before any work
-        spec_format = SPEC_FORMATS[_suffix(write, SPEC_FORMATS, "--write")]
+        spec_format = scale_views.format_by_suffix(write, scale_views.SPEC_FORMATS, "--write")
         check_target(write)
-    result = scaling.scale(api.load(model), multipliers, input=input, options=options,
-                           resolution_multiple=round_input, name=name)
-    payload = scaling.scale_payload(result, views.conventions(options))
-    rendered = render(scaling.scale_tables(result), format.value, payload)
+    options = make_options(scope, flops_per_madd, bn_params, dtype)
+    result = scale_model(api.load(model), multipliers, input=input, options=options,
+                         resolution_multiple=round_input, name=name)
+    payload = scale_views.scale_payload(result, views.conventions(options))
+    rendered = render(scale_views.scale_tables(result), format.value, payload)
     if write is not None:  # everything is computed: now write
-        write_atomic(write, scaling.spec_text(result.spec, spec_format))
+        write_atomic(write, spec_text(result.spec, spec_format))
         if format is not Fmt.json:
             sys.stderr.write(f"wrote {result.spec.name} to {write}\n")
     emit(rendered)
@@ -112,10 +90,14 @@ def scale(
 def sweep(
     model: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
     width: Annotated[Optional[str], typer.Option(
-        "--width", "-w", help="Width multipliers: a range start:stop:step (0.25:1.4:0.05) "
-                              "or a list (0.5,0.75,1).")] = None,
+        "--width", "-w", help=f"Width multipliers α of the evaluated network, as compare "
+                              f"--width (not relative to the model's own; 0 < α ≤ "
+                              f"{MAX_MULTIPLIER}): a range start:stop:step (0.25:1.4:0.05) or "
+                              "a list (0.5,0.75,1). Default: the model's α.")] = None,
     depth: Annotated[Optional[str], typer.Option(
-        "--depth", "-d", help="Depth multipliers (repeats run ceil(n·d) times).")] = None,
+        "--depth", "-d", help="Depth multipliers d of the evaluated network (absolute, as "
+                              "--width; repeats of n run ceil(n·d) times). Default: the "
+                              "model's d.")] = None,
     resolution: Annotated[Optional[str], typer.Option(
         "--resolution", "-r", help="Resolution multipliers of the spec's input.")] = None,
     input: Annotated[Optional[str], typer.Option(
@@ -158,75 +140,27 @@ def sweep(
 ):
     """Evaluate a grid of widths, depths, resolutions, groups or variants: every
     configuration's cost, the Pareto front, and the largest one within a budget."""
-    from costmodel.analysis import scaling
-    from costmodel.files import AtomicFiles
+    from costmodel.analysis import sweep as grid
+    from costmodel.analysis.sweep_views import SweepFiles, render_sweep
 
-    options = make_options(scope, flops_per_madd, bn_params, dtype)
-    budget = scaling.Budget.parse(flops=max_flops, params=max_params, mac=max_mac,
-                                  peak_activation=max_activation)
-    axes = [scaling.parse_axis(kind, text) for kind, text in
-            (("variant", variant), ("depth", depth), ("width", width),
-             ("resolution", resolution), ("input", input)) if text is not None]
-    for item in var or []:
-        key, sep, values = item.partition("=")
-        if not sep or not key.strip():
-            raise CostModelError(f"--var {item}: write NAME=VALUES, e.g. g=1,2,3,4,8")
-        axes.append(scaling.parse_axis("var", values, key.strip()))
-    group_hint = ""
-    if groups is not None:
-        spec = api.load(model)
-        axes.append(scaling.parse_axis("var", groups, scaling.groups_var(spec)))
-        if spec.variants:
-            group_hint = (f"; a group count may need matching widths, which {spec.name}'s "
-                          f"variants set ({', '.join(spec.variants)}): try --variant")
-    if not axes:
-        raise CostModelError("nothing to sweep: give --width, --depth, --resolution, --input, "
-                             "--var, --groups or --variant")
-    fmt = format
-    if output is not None:
-        by_suffix = TABLE_FORMATS[_suffix(output, TABLE_FORMATS, "--output")]
-        fmt = fmt or Fmt(by_suffix)
-        if fmt is Fmt.table:
-            raise CostModelError("--output writes csv, json or markdown (--format)")
-    fmt = fmt or Fmt.table
+    axes = grid.parse_grid(model, variant=variant, depth=depth, width=width,
+                           resolution=resolution, input=input, var=var or (), groups=groups)
+    budget = grid.SweepBudget.parse(flops=max_flops, params=max_params, mac=max_mac,
+                                    peak_activation=max_activation)
+    files = SweepFiles.check(output, plot, format and format.value)
     if plot is not None:
-        plot_format = _suffix(plot, PLOT_FORMATS, "--plot").lstrip(".")
         require_matplotlib("sweep --plot")
-    _check_outputs(output, plot)
-
-    try:
-        result = scaling.sweep(model, axes, budget=budget, options=options, cost=pareto.value,
-                               skip_invalid=skip_invalid)
-    except ShapeError as e:
-        e.message += group_hint
-        raise
-    table = scaling.sweep_table(result, raw=fmt is Fmt.csv, front_only=front_only)
-    payload = scaling.sweep_payload(result, views.conventions(options))
-    rendered = render(table, fmt.value, payload)
-    image = scaling.plot_sweep(result, plot_format) if plot is not None else None
-    with AtomicFiles() as out:  # everything is computed: now write, both files or neither
-        if output is not None:
-            out.stage(output, rendered)
-        if plot is not None:
-            out.stage(plot, image)
-        out.commit()
-    if output is None:
-        if plot is not None:
-            sys.stderr.write(f"plot: {plot}\n")
-        emit(rendered)
-    else:
-        lines = [f"wrote {len(result.points)} configurations to {output}"]
-        if plot is not None:
-            lines.append(f"plot: {plot}")
-        if (best := scaling.best_text(result)) is not None:
-            lines.append(best)
-        sys.stdout.write("\n".join(lines) + "\n")
-
-
-def _check_outputs(*paths: str | None) -> None:
-    """Refuse bad output targets (and one file named twice) before any work is done."""
-    from costmodel.files import check_target
-
-    real = [check_target(p) for p in paths if p is not None]
-    if len({os.path.realpath(r) for r in real}) != len(real):
-        raise OutputError("--output and --plot name the same file", field="output")
+    result = grid.sweep(model, axes, budget=budget, cost=pareto.value, skip_invalid=skip_invalid,
+                        options=make_options(scope, flops_per_madd, bn_params, dtype))
+    rendered = render_sweep(result, files.format, front_only=front_only)
+    image = None
+    if plot is not None:
+        from costmodel.report.plots import draw_sweep, sweep_plot_data
+        image = draw_sweep(sweep_plot_data(result), files.plot_format)
+    files.write(rendered, image)  # everything is computed: both files or neither
+    if output is not None:
+        sys.stdout.write(files.summary(result))
+        return
+    if plot is not None:
+        sys.stderr.write(f"plot: {plot}\n")
+    emit(rendered)

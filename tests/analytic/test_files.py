@@ -323,7 +323,7 @@ def test_sweep_writes_grid_and_plot_together(tmp_path, monkeypatch):
 @pytest.mark.parametrize("kind", ["fifo", "read-only", "directory"])
 @pytest.mark.parametrize("command", [
     ["swap", "effnet-baseline", "-b", "effnet", "-o"],
-    ["scale", "effnet", "--width", "0.5", "--write"],
+    ["scale", "effnet", "--width-factor", "0.5", "--write"],
 ])
 def test_swap_and_scale_never_replace_a_non_regular_or_read_only_file(tmp_path, kind,
                                                                       command):
@@ -345,6 +345,6 @@ def test_swap_and_scale_never_replace_a_non_regular_or_read_only_file(tmp_path, 
 def test_scale_write_is_atomic(tmp_path, monkeypatch):
     (tmp_path / "s.yaml").write_text("old")
     _failing_replace(monkeypatch, tmp_path, fail_at=0)
-    res = run("scale", "effnet", "--width", "0.5", "--write", tmp_path / "s.yaml")
+    res = run("scale", "effnet", "--width-factor", "0.5", "--write", tmp_path / "s.yaml")
     assert res.exit_code == 2
     assert (tmp_path / "s.yaml").read_text() == "old" and temporaries(tmp_path) == []

@@ -9,8 +9,8 @@ import math
 import pytest
 from typer.testing import CliRunner
 
-from costmodel.analysis.scaling import (Coefficients, Multipliers, scale, scaled_input,
-                                        spec_text, stage_groups)
+from costmodel.analysis.scale import (Coefficients, Multipliers, scale, scaled_input,
+                                      spec_text, stage_groups)
 from costmodel.api import evaluate_model, load
 from costmodel.cli import app
 from costmodel.errors import CostModelError
@@ -133,6 +133,37 @@ def test_multipliers_are_relative_to_the_model_as_named():
     assert s.scaled.totals == evaluate_model("mobilenet").totals
 
 
+def test_scaled_network_shows_its_own_alpha_and_depth():
+    """Factors multiply the named model's α and d; every output says what they become:
+    mobilenet-0.5 by width factor 1.5 is α = 0.75, which compare mobilenet --width 0.75
+    evaluates."""
+    res = run("scale", "mobilenet-0.5", "--width-factor", "1.5", "--depth-factor", "2", "-f",
+              "json")
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)
+    assert d["multipliers"]["width"] == 1.5
+    assert (d["base"]["width"], d["scaled"]["width"]) == (0.5, 0.5 * 1.5)
+    assert (d["base"]["depth"], d["scaled"]["depth"]) == (1.0, 2.0)
+    assert d["totals"]["flops"]["scaled"] == \
+        evaluate_model("mobilenet", width=0.75, depth=2.0).totals.flops
+    alone = json.loads(run("scale", "mobilenet-0.5", "--width-factor", "1.5", "-f", "json").stdout)
+    compared = json.loads(run("compare", "mobilenet", "--width", "0.75", "-f", "json").stdout)
+    assert alone["totals"]["flops"]["scaled"] == compared[0]["flops"]
+    table = run("scale", "mobilenet-0.5", "--width-factor", "1.5", "--depth-factor", "2", "-f",
+                "markdown")
+    assert "(α 0.5 → 0.75, depth 1 → 2, 224×224 → 224×224)" in table.stdout
+
+
+@pytest.mark.parametrize("given,expected", [
+    ({"width": 2}, Multipliers(2.0, 1.0, 1.0)),
+    ({"depth": 1.5, "resolution": 0.5}, Multipliers(1.0, 1.5, 0.5)),
+    ({"phi": 1}, Multipliers.compound(1)),
+    ({"phi": 2, "beta": 1.2}, Multipliers.compound(2, Coefficients(beta=1.2))),
+])
+def test_multipliers_as_given(given, expected):
+    assert Multipliers.given(**given) == expected
+
+
 def test_depth_without_repeats_is_noted():
     s = scale(load("effnet"), Multipliers(depth=2))
     assert s.growth("flops") == 1.0
@@ -234,7 +265,7 @@ def test_scale_table_shows_prediction_and_rounding():
 
 def test_scale_writes_the_spec(tmp_path):
     out = tmp_path / "b1.yaml"
-    res = run("scale", "mobilenet", "-w", "0.75", "-r", "0.857", "--write", str(out),
+    res = run("scale", "mobilenet", "--width-factor", "0.75", "-r", "0.857", "--write", str(out),
               "--name", "mobilenet-b", "-f", "json")
     assert res.exit_code == 0, res.output
     spec = load_spec(out)
@@ -252,13 +283,18 @@ def fails(*args: str) -> str:
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--width", "0"], "width multiplier must be positive, got 0"),
-    (["--depth", "0"], "depth multiplier must be positive"),
-    (["--depth", "-2"], "depth multiplier must be positive"),
-    (["--resolution", "0"], "resolution multiplier must be positive"),
-    (["--width", "nan"], "finite number"),
+    (["--width-factor", "0"], "width multiplier must be positive, got 0"),
+    (["--depth-factor", "0"], "depth multiplier must be positive"),
+    (["--depth-factor", "-2"], "depth multiplier must be positive"),
+    (["--resolution-factor", "0"], "resolution multiplier must be positive"),
+    (["-r", "0"], "resolution multiplier must be positive"),
+    (["--width-factor", "nan"], "finite number"),
     (["--phi", "inf"], "finite"),
-    (["--phi", "1", "--width", "2"], "either --phi or --width"),
+    (["--phi", "1", "--width-factor", "2"], "either --phi or --width-factor"),
+    (["--phi", "1", "-r", "2", "--depth-factor", "2"],
+     "either --phi or --depth-factor, --resolution-factor"),
+    (["--width", "2"], "No such option: --width"),      # a factor, not α: --width-factor
+    (["-w", "2"], "No such option: -w"),
     (["--alpha", "1.3"], "add --phi"),
     (["--phi", "1", "--alpha", "0"], "alpha multiplier must be positive"),
     ([], "give a multiplier"),
@@ -272,14 +308,14 @@ def test_bad_parameters_exit_2(args, message):
 def test_width_that_breaks_group_divisibility_names_the_layer():
     """effnet-shufflenet truncates scaled widths (no divisible rounding): at w = 1.1 its first
     stage makes int(64·1.1) = 70 channels, which the next unit's 4 groups do not divide."""
-    err = fails("scale", "effnet-shufflenet", "--width", "1.1")
+    err = fails("scale", "effnet-shufflenet", "--width-factor", "1.1")
     assert "layer 'stage2.block.res.main.gconv1'" in err
     assert "70 input channels are not divisible by groups=4" in err
 
 
 def test_collapsed_feature_map_names_the_layer_and_writes_nothing(tmp_path):
     out = tmp_path / "never.yaml"
-    err = fails("scale", "effnet", "--resolution", "0.05", "--write", str(out))
+    err = fails("scale", "effnet", "--resolution-factor", "0.05", "--write", str(out))
     assert "layer 'stage2.block.pool'" in err and "shrinks below 1" in err
     assert "input 2×2" in err  # 32·0.05 = 1.6 → 2
     assert not out.exists()

@@ -14,11 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from costmodel.analysis.scaling import Budget, parse_axis, pareto_front, sweep
+from costmodel.analysis.sweep import SweepBudget, parse_axis, pareto_front, sweep
 from costmodel.api import evaluate_model, load
 from costmodel.cli import app
 from costmodel.errors import CostModelError, ShapeError
-from costmodel.engine import evaluate
+from costmodel.engine import Totals, evaluate
 from costmodel.options import Options
 runner = CliRunner()
 
@@ -76,19 +76,34 @@ def test_parse_axis_errors(kind, text, message):
 
 
 @pytest.mark.parametrize("texts,limits", [
-    ({"flops": "300M"}, {"flops": 300e6}),
-    ({"params": "2.5M", "mac": "1.2G"}, {"params": 2.5e6, "mac": 1.2e9}),
-    ({"peak_activation": "300k"}, {"peak_activation": 300e3}),
-    ({"flops": "1e6"}, {"flops": 1e6}),
+    ({"flops": "300M"}, {"flops": 300_000_000}),
+    ({"params": "2.5M", "mac": "1.2G"}, {"params": 2_500_000, "mac": 1_200_000_000}),
+    ({"peak_activation": "300k"}, {"peak_activation": 300_000}),
+    ({"flops": "1e6", "params": None}, {"flops": 1_000_000}),
 ])
 def test_budget_parse(texts, limits):
-    assert Budget.parse(**texts).limits() == limits
+    """A sweep's budget reads limits as a budgets file does: whole counts."""
+    budget = SweepBudget.parse(**texts)
+    assert budget.limits == limits
+    assert all(type(v) is int for v in budget.limits.values())
 
 
-@pytest.mark.parametrize("text", ["abc", "-5M", "0", "", "M", "inf"])
-def test_budget_parse_errors(text):
-    with pytest.raises(CostModelError, match="is not a positive number"):
-        Budget.parse(flops=text)
+@pytest.mark.parametrize("text,message", [
+    ("abc", "'abc' is not a count"), ("M", "'M' is not a count"), ("", "is not a count"),
+    ("-5M", "non-negative"), ("inf", "'inf' is not a count"),
+    ("+5%", "relative, and a sweep has no baseline"),
+])
+def test_budget_parse_errors(text, message):
+    with pytest.raises(CostModelError, match=r"--max-flops: FLOPs budget .*" + message):
+        SweepBudget.parse(flops=text)
+
+
+def test_budget_fits_at_the_limit():
+    budget = SweepBudget({"flops": 100, "params": 10})
+    assert budget.fits(Totals(100, 10, 0, 0)) and not budget.fits(Totals(101, 10, 0, 0))
+    assert budget.describe() == "FLOPs ≤ 100, params ≤ 10"
+    with pytest.raises(CostModelError, match="unknown budget metric 'bytes'"):
+        SweepBudget({"bytes": 1})
 
 
 @pytest.mark.parametrize("points,front", [
@@ -134,14 +149,39 @@ def test_resolution_axis_multiplies_the_spec_input():
     assert result.points[2].totals == evaluate_model("effnet", input=48).totals
 
 
-def test_widths_are_relative_to_the_model_as_named():
-    result = sweep("mobilenet-0.5", [parse_axis("width", "1,2")])
-    assert [p.totals for p in result.points] == [evaluate_model("mobilenet-0.5").totals,
-                                                 evaluate_model("mobilenet").totals]
+def test_width_is_the_networks_alpha_as_compare_means_it():
+    """--width is α itself, not a factor of the named model's: mobilenet-0.5 swept at width 0.5
+    is MobileNet at α = 0.5 (149,497,088 multiply-adds at 224, what compare mobilenet --width
+    0.5 gives), and at width 1 it is MobileNet."""
+    result = sweep("mobilenet-0.5", [parse_axis("width", "0.5,1")])
+    assert [p.width for p in result.points] == [0.5, 1.0]
+    assert [p.totals for p in result.points] == [
+        evaluate_model("mobilenet", width=0.5).totals, evaluate_model("mobilenet").totals]
+    assert result.points[0].totals.flops == 149_497_088
+    assert result.points[0].totals == evaluate_model("mobilenet-0.5").totals
+
+
+def test_the_width_and_depth_not_swept_are_the_models_own():
+    """Every row shows the evaluated network's α and d, swept or not."""
+    (point,) = sweep("mobilenet-0.75", [parse_axis("input", "160")]).points
+    assert (point.width, point.depth) == (0.75, 1.0)
+    assert point.totals == evaluate_model("mobilenet", width=0.75, input=160).totals
+    b3 = sweep("efficientnet-b3", [parse_axis("depth", "1,1.4")])
+    assert [(p.width, p.depth) for p in b3.points] == [(1.2, 1.0), (1.2, 1.4)]
+    assert b3.points[1].totals == evaluate_model("efficientnet-b3").totals
+
+
+def test_sweep_and_compare_agree_on_width_from_the_command_line():
+    res = run("sweep", "mobilenet-0.5", "--width", "0.5", "-f", "json")
+    assert res.exit_code == 0, res.output
+    (row,) = json.loads(res.stdout)["rows"]
+    compared = json.loads(run("compare", "mobilenet-0.5", "--width", "0.5", "-f",
+                              "json").stdout)[0]
+    assert (row["width"], row["flops"]) == (0.5, compared["flops"]) == (0.5, 149_497_088)
 
 
 def test_largest_within_budget_and_front_within_budget():
-    budget = Budget.parse(flops="300M", params="3M")
+    budget = SweepBudget.parse(flops="300M", params="3M")
     result = sweep("mobilenet", [parse_axis("width", "0.25:1.4:0.05"),
                                  parse_axis("input", "96:224:16")], budget=budget)
     assert len(result.points) == 24 * 9
@@ -166,7 +206,8 @@ def test_front_over_mac_and_no_budget():
 
 
 def test_nothing_fits():
-    result = sweep("mobilenet", [parse_axis("width", "0.5,1")], budget=Budget(flops=1e3))
+    result = sweep("mobilenet", [parse_axis("width", "0.5,1")],
+                   budget=SweepBudget({"flops": 1000}))
     assert result.best is None and not any(result.fits)
 
 
@@ -178,8 +219,10 @@ def test_variant_axis_sweeps_shufflenet_groups():
 
 
 def test_variant_axis_combines_with_width_and_named_variants():
+    """The width axis sets α over the variant's own, as compare --width does (the 0.5 variant
+    also sets conv1's channels, which stay)."""
     result = sweep("shufflenet-0.5", [parse_axis("variant", "g3,g4"),
-                                      parse_axis("width", "1,2")])
+                                      parse_axis("width", "0.5,1")])
     assert result.points[0].totals == evaluate_model("shufflenet-0.5-g3").totals
     assert result.points[3].model == "shufflenet-0.5-g4"
     assert result.points[3].totals == evaluate_model("shufflenet-0.5-g4", width=1.0).totals
@@ -244,10 +287,11 @@ def test_sweep_groups_alias_and_table():
     assert "$g" in res.stdout and "front" in res.stdout and "multiply-add" in res.stdout
 
 
-def test_sweep_shows_the_inputs_variants_set():
+def test_sweep_shows_the_depths_and_inputs_variants_set():
     res = run("sweep", "efficientnet", "--variant", "b0,b1", "-f", "markdown")
     assert res.exit_code == 0, res.output
-    assert "| b0 | 224×224 |" in res.stdout and "| b1 | 240×240 |" in res.stdout
+    assert "| b0 | 1.0 | 224×224 |" in res.stdout and "| b1 | 1.1 | 240×240 |" in res.stdout
+    assert "configurations (α = 1)" in res.stdout  # b0 and b1 share α, not d
     assert "input 224×224)" not in res.stdout
 
 
@@ -302,8 +346,10 @@ def fails(*args: str) -> str:
     (["mobilenet"], "nothing to sweep"),
     (["mobilenet", "--width", "0.25:1.4:0"], "must be positive"),
     (["mobilenet", "--width", "0:1:0.25"], "width multiplier must be positive, got 0"),
-    (["mobilenet", "--width", "1", "--max-flops", "lots"], "FLOPs budget 'lots' is not a positive"),
-    (["mobilenet", "--width", "1", "--max-activation", "-1"], "peak activation budget '-1'"),
+    (["mobilenet", "--width", "1", "--max-flops", "lots"],
+     "--max-flops: FLOPs budget 'lots' is not a count"),
+    (["mobilenet", "--width", "1", "--max-activation", "-1"],
+     "--max-activation: peak activation budget '-1': a limit must be a non-negative"),
     (["mobilenet", "--input", "96", "--resolution", "1"], "not both"),
     (["mobilenet", "--var", "g"], "NAME=VALUES"),
     (["shufflenet", "--var", "q=1"], "declares no variable 'q'"),
@@ -356,3 +402,18 @@ def test_totals_only_equals_the_full_evaluation(model):
                 assert lean.totals == full.totals, (name, size, options)
                 assert lean.output == full.output and lean.rows == ()
                 assert full.totals.flops == sum(r.flops for r in full.rows)
+
+
+def test_sweep_plot_data_is_the_grid_front_and_budget():
+    """The plot's data (pure, no matplotlib): every point, the front in drawing order, the
+    budget's limits and the best point."""
+    from costmodel.report.plots import sweep_plot_data
+
+    result = sweep("mobilenet", [parse_axis("width", "0.25,0.5,0.75,1")],
+                   budget=SweepBudget.parse(flops="300M"))
+    plot = sweep_plot_data(result)
+    assert plot.points == tuple((p.totals.flops, p.totals.params) for p in result.points)
+    assert plot.inside == result.fits == (True, True, False, False)
+    assert plot.front == (0, 1) and plot.best == 1 == result.best
+    assert (plot.flops_limit, plot.cost_limit) == (300_000_000, None)
+    assert plot.best_label == "largest within FLOPs ≤ 300.0M"

@@ -258,7 +258,7 @@ def test_cli_options_exit_2_naming_the_option(command, option, named):
     if command[0] == "scale" and option[0] == "--classes":
         pytest.skip("scale takes no --classes")
     if command[0] == "scale" and option[0] == "--width":
-        option = option + ["--depth", "1"]  # scale's own --width (relative), same checks
+        option = ["--width-factor", *option[1:], "--depth-factor", "1"]  # same checks
         named = "width"
     res = runner.invoke(app, command + option)
     assert res.exit_code == 2, res.output
@@ -286,7 +286,7 @@ def test_sweep_grids_exit_2(args, text):
 
 
 def test_sweep_grid_over_the_limit_is_a_limit_error():
-    from costmodel.analysis.scaling import parse_axis
+    from costmodel.analysis.sweep import parse_axis
 
     with pytest.raises(LimitError):
         parse_axis("width", "0.001:100:0.0001")

@@ -1,0 +1,421 @@
+"""Design-space sweeps: a grid of configurations of one model (widths, depths, resolutions or
+input sizes, spec variables, declared variants), each evaluated, the Pareto front of FLOPs
+against params or MAC marked, and the largest configuration within a budget named.
+
+Width and depth are *absolute*: the α and d of the evaluated network, as ``compare --width``
+means it (``sweep mobilenet-0.5 --width 1`` evaluates MobileNet at α = 1); a width or depth not
+swept is the model's own. Resolution multiplies the spec's input (``--input`` gives sizes).
+Views (records, the table) are in ``sweep_views``; the plot in ``costmodel.report.plots``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Literal, Sequence
+
+from costmodel.analysis.scale import METRIC_LABELS, hw_text, scaled_input
+from costmodel.engine import Totals, evaluate
+from costmodel.errors import CostModelError, LimitError, ShapeError
+from costmodel.layers.base import check_multiplier
+from costmodel.options import Options, parse_input
+from costmodel.render.format import si
+from costmodel.spec.model import ModelSpec
+
+MAX_GRID_POINTS = 100_000
+"""A sweep refuses larger grids (a mistyped step), rather than run for hours."""
+
+AxisKind = Literal["variant", "var", "depth", "width", "resolution", "input"]
+AXIS_ORDER: tuple[str, ...] = ("variant", "var", "depth", "width", "resolution", "input")
+"""Grid order, outermost first: a spec is loaded once per variant and variable setting."""
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One dimension of a sweep grid. ``var`` names the spec variable of a ``var`` axis."""
+
+    kind: AxisKind
+    values: tuple
+    var: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.var if self.kind == "var" else self.kind
+
+    @property
+    def label(self) -> str:
+        return f"${self.var}" if self.kind == "var" else self.kind
+
+
+_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?")
+"""A decimal number, ASCII digits (``float()`` alone also takes ``nan``, ``inf``, ``1_0``)."""
+
+
+def _number(text: str, what: str) -> float:
+    if not _NUMBER.fullmatch(text.strip()):
+        raise CostModelError(f"{what}: '{text}' is not a number")
+    value = float(text)
+    if not math.isfinite(value):  # 1e999
+        raise CostModelError(f"{what}: '{text}' is too large")
+    return value
+
+
+def _range(text: str, what: str, integer: bool) -> list[float]:
+    """``start:stop:step``, both ends included (up to rounding of the step)."""
+    parts = text.split(":")
+    if len(parts) != 3:
+        raise CostModelError(f"{what}: a range is start:stop:step (e.g. 0.25:1.4:0.05), "
+                             f"got '{text}'")
+    start, stop, step = (_number(p, what) for p in parts)
+    if step <= 0:
+        raise CostModelError(f"{what}: the step of '{text}' must be positive")
+    if stop < start:
+        raise CostModelError(f"{what}: the range '{text}' is empty (stop < start)")
+    if integer and not all(v == int(v) for v in (start, stop, step)):
+        raise CostModelError(f"{what}: '{text}' must be whole numbers")
+    span = (stop - start) / step  # inf for 0:1e300:1e-300: no count to floor
+    count = math.floor(span + 1e-9) + 1 if span <= MAX_GRID_POINTS else None
+    if count is None or count > MAX_GRID_POINTS:
+        found = "too many" if not math.isfinite(span) else f"{count or math.floor(span) + 1:,}"
+        raise LimitError(f"{what}: '{text}' has {found} values (at most "
+                         f"{MAX_GRID_POINTS:,}); use a coarser step")
+    values = [round(start + i * step, 10) for i in range(count)]
+    return [int(v) for v in values] if integer else values
+
+
+def _items(text: str, what: str) -> list[str]:
+    items = [t.strip() for t in str(text).split(",")]
+    if not text or not str(text).strip() or any(not t for t in items):
+        raise CostModelError(f"{what}: '{text}' is an empty or malformed list (e.g. 1,2,4 or "
+                             "0.5:1:0.25)")
+    return items
+
+
+def parse_axis(kind: AxisKind, text: str, var: str | None = None) -> Axis:
+    """A grid axis from the command line: a comma list of values or ranges
+    (``0.25:1.4:0.05``, ``96:224:16``, ``0.5,0.75,1``, ``224x160``, ``g1,g8``)."""
+    what = f"--{kind}" if kind != "var" else f"--var {var}"
+    values: list[Any] = []
+    for item in _items(text, what):
+        if kind == "variant":
+            values.append(item)
+        elif kind == "input":
+            if ":" in item:
+                sizes = _range(item, what, integer=True)
+                if sizes[0] < 1:
+                    raise CostModelError(f"{what}: input sizes must be positive, got {sizes[0]} "
+                                         f"in '{item}'")
+                try:
+                    parse_input(sizes[-1])  # the largest side within the limit
+                except CostModelError as e:
+                    raise type(e)(f"{what} {item}: {e.message}") from None
+                values += [(v, v) for v in sizes]
+            else:
+                try:
+                    values.append(parse_input(item))
+                except CostModelError as e:
+                    raise type(e)(f"{what}: {e.message}") from None
+        elif kind == "var":
+            values += _range(item, what, integer=False) if ":" in item else [_scalar(item)]
+        else:
+            vals = _range(item, what, integer=False) if ":" in item else [_number(item, what)]
+            for v in vals:
+                try:
+                    check_multiplier(v, kind)
+                except CostModelError as e:
+                    raise CostModelError(f"{what} {text}: {e.message}") from None
+            values += vals
+    if kind == "var":  # a whole-number range of a variable (groups 1:4:1) gives ints
+        values = [int(v) if isinstance(v, float) and v == int(v) else v for v in values]
+    values = list(dict.fromkeys(values))
+    return Axis(kind, tuple(values), var)
+
+
+def _scalar(text: str) -> Any:
+    """A variable's value as YAML reads it: 3 → int, 0.5 → float, true → bool, else str."""
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return value if isinstance(value, (int, float, str, bool)) else text
+
+
+BUDGET_OPTIONS = {"flops": "--max-flops", "params": "--max-params", "mac": "--max-mac",
+                  "peak_activation": "--max-activation"}
+
+
+@dataclass(frozen=True)
+class SweepBudget:
+    """Upper limits on a sweep's configurations (metric → a whole count); a configuration fits
+    when it is within every one. Written as a budgets file writes an absolute limit
+    (``costmodel.budgets.parse_limit``: 300M, 2.5M, 1.2G, 1e6)."""
+
+    limits: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self):
+        for key in self.limits:
+            if key not in METRIC_LABELS:
+                raise CostModelError(f"unknown budget metric {key!r} (limits are on "
+                                     f"{', '.join(METRIC_LABELS)})", field="budget")
+
+    @classmethod
+    def parse(cls, **texts: str | None) -> "SweepBudget":
+        """From the texts of the options (``flops="300M"``); None is no limit."""
+        from costmodel.budgets import parse_limit
+
+        limits = {}
+        for key, text in texts.items():
+            if text is None:
+                continue
+            what = f"{BUDGET_OPTIONS.get(key, key)}: {METRIC_LABELS.get(key, key)} budget"
+            try:
+                limit = parse_limit(text)
+            except ValueError as e:
+                raise CostModelError(f"{what} {e}") from None
+            if limit.relative:
+                raise CostModelError(f"{what} '{text}' is relative, and a sweep has no baseline: "
+                                     "give a count (300M, 2.5M)")
+            limits[key] = limit.absolute
+        return cls(limits)
+
+    def __bool__(self) -> bool:
+        return bool(self.limits)
+
+    def fits(self, t: Totals) -> bool:
+        return all(getattr(t, k) <= v for k, v in self.limits.items())
+
+    def describe(self) -> str:
+        return ", ".join(f"{METRIC_LABELS[k]} ≤ {si(v)}" for k, v in self.limits.items())
+
+
+@dataclass(frozen=True)
+class Point:
+    """One configuration of a sweep and what it costs."""
+
+    model: str
+    variant: str | None
+    vars: dict[str, Any]
+    width: float
+    """The network's α (absolute, as ``compare --width``)."""
+    depth: float
+    """The network's depth multiplier d (absolute)."""
+    resolution: float | None
+    """The multiplier of the spec's input, where the grid has a resolution axis."""
+    input: tuple[int, int]
+    totals: Totals | None = None
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    model: str
+    axes: tuple[Axis, ...]
+    points: tuple[Point, ...]
+    front: frozenset[int]
+    """Indices of the Pareto front: no other point has as many FLOPs or more for no more of
+    ``cost`` (one of them strictly). With a budget, among the points within it."""
+    cost: Literal["params", "mac"]
+    budget: SweepBudget
+    fits: tuple[bool, ...]
+    best: int | None
+    """The largest configuration within the budget: the most FLOPs, then the fewest params,
+    then the least MAC; None without a budget or when nothing fits."""
+    skipped: tuple[tuple[str, str], ...] = ()
+    """(configuration, why) for points that could not be evaluated, with ``skip_invalid``."""
+    options: Options = field(default_factory=Options)
+
+
+def pareto_front(points: Sequence[tuple[int, int]]) -> frozenset[int]:
+    """Indices of the (gain, cost) pairs on the Pareto front: a point is on it when no other
+    has at least its gain for at most its cost, one of them strictly. Equal points are all on
+    it. O(n log n): scan by gain, descending, keeping the least cost seen at higher gain."""
+    order = sorted(range(len(points)), key=lambda i: (-points[i][0], points[i][1]))
+    front: set[int] = set()
+    best_cost = math.inf  # least cost among points with strictly more gain
+    k = 0
+    while k < len(order):
+        gain = points[order[k]][0]
+        group = []
+        while k < len(order) and points[order[k]][0] == gain:
+            group.append(order[k])
+            k += 1
+        least = points[group[0]][1]  # sorted by cost within a gain
+        if least < best_cost:
+            front.update(i for i in group if points[i][1] == least)
+            best_cost = least
+    return frozenset(front)
+
+
+GROUP_VARS = ("g", "groups")
+"""The spec variables ``--groups`` stands for, in order of preference."""
+
+
+def groups_var(spec: ModelSpec) -> str:
+    """The name of the spec's group-count variable, or an error saying what to use instead."""
+    for name in GROUP_VARS:
+        if name in spec.vars:
+            return name
+    hint = (f"; its variants: {', '.join(spec.variants)} (sweep them with --variant)"
+            if spec.variants else "")
+    declared = ", ".join(spec.vars) or "none"
+    raise CostModelError(f"{spec.name} declares no group variable (g or groups; its variables: "
+                         f"{declared}){hint}", field="groups")
+
+
+def describe_point(p: Point, axes: Sequence[Axis]) -> str:
+    """The configuration by its swept values: ``width 0.5, input 128×128``."""
+    parts = []
+    for a in axes:
+        if a.kind == "variant":
+            parts.append(f"variant {p.variant}")
+        elif a.kind == "var":
+            parts.append(f"{a.var}={p.vars[a.var]}")
+        elif a.kind == "input":
+            parts.append(f"input {hw_text(p.input)}")
+        elif a.kind == "resolution":
+            parts.append(f"resolution {p.resolution:g} ({hw_text(p.input)})")
+        else:
+            parts.append(f"{a.kind} {getattr(p, a.kind):g}")
+    return ", ".join(parts) or "the model as named"
+
+
+def _load(model: str | os.PathLike | ModelSpec) -> ModelSpec:
+    from costmodel.spec.zoo import resolve
+
+    return model if isinstance(model, ModelSpec) else resolve(os.fspath(model))
+
+
+def _settings(model: str | ModelSpec, variants: list[Axis] | None, var_axes: list[Axis] | None):
+    """(variant, variables, spec) for each variant × variable setting: the spec is loaded again
+    for each, since variants and variables change the layers themselves."""
+    from costmodel.spec.loader import load_spec
+    from costmodel.spec.zoo import locate
+
+    if not variants and not var_axes:
+        yield None, {}, _load(model)
+        return
+    if isinstance(model, ModelSpec):
+        raise CostModelError("variant and variable axes need a zoo name or a spec file, "
+                             "not a loaded spec")
+    file, pieces = locate(os.fspath(model))
+    var_axes = var_axes or []
+    for variant in variants[0].values if variants else (None,):
+        extra = variant.lower().replace("_", "-").split("-") if variant else []
+        for setting in itertools.product(*(a.values for a in var_axes)):
+            var_set = {a.var: v for a, v in zip(var_axes, setting)}
+            try:
+                spec = load_spec(file, [*pieces, *extra], var_set)
+            except CostModelError as e:
+                what = [*([f"variant {variant}"] if variant else []),
+                        *(f"{k}={v}" for k, v in var_set.items())]
+                e.message = f"{e.message} ({', '.join(what)})"
+                raise
+            yield variant, var_set, spec
+
+
+def parse_grid(model: str | ModelSpec, *, variant: str | None = None,
+               depth: str | None = None, width: str | None = None,
+               resolution: str | None = None, input: str | None = None,
+               var: Iterable[str] = (), groups: str | None = None) -> tuple[Axis, ...]:
+    """The axes of a grid as the command line gives them: each a text for ``parse_axis``,
+    ``var`` as NAME=VALUES items, ``groups`` the values of the spec's group variable."""
+    axes = [parse_axis(kind, text) for kind, text in
+            (("variant", variant), ("depth", depth), ("width", width),
+             ("resolution", resolution), ("input", input)) if text is not None]
+    for item in var:
+        key, sep, values = item.partition("=")
+        if not sep or not key.strip():
+            raise CostModelError(f"--var {item}: write NAME=VALUES, e.g. g=1,2,3,4,8")
+        axes.append(parse_axis("var", values, key.strip()))
+    if groups is not None:
+        axes.append(parse_axis("var", groups, groups_var(_load(model))))
+    if not axes:
+        raise CostModelError("nothing to sweep: give --width, --depth, --resolution, --input, "
+                             "--var, --groups or --variant")
+    return tuple(axes)
+
+
+def _group_hint(spec: ModelSpec, axes: Sequence[Axis]) -> str:
+    """For a group count that does not divide a width: the variants that set matching ones."""
+    if spec.variants and any(a.kind == "var" and a.var in GROUP_VARS for a in axes):
+        return (f"; a group count may need matching widths, which {spec.name}'s variants set "
+                f"({', '.join(spec.variants)}): try --variant")
+    return ""
+
+
+def sweep(model: str | ModelSpec, axes: Sequence[Axis], *, budget: SweepBudget = SweepBudget(),
+          options: Options = Options(), cost: Literal["params", "mac"] = "params",
+          input=None, skip_invalid: bool = False) -> SweepResult:
+    """Evaluate every configuration of the grid spanned by ``axes``.
+
+    ``model`` is a zoo name or spec path (or, without variant/var axes, a ModelSpec). Width and
+    depth are the evaluated network's α and d (absolute; not swept, the spec's own); resolution
+    multiplies the input (``input=``, default the spec's); ``input`` sizes are absolute. A
+    configuration that does not evaluate (a collapsed feature map, groups that do not divide)
+    is an error naming it, or, with ``skip_invalid``, is left out and listed in ``skipped``.
+    """
+    by_kind: dict[str, list[Axis]] = {}
+    for a in axes:
+        if not a.values:
+            raise CostModelError(f"the {a.label} axis has no values")
+        if a.kind != "var" and a.kind in by_kind:
+            raise CostModelError(f"the {a.kind} axis is given twice")
+        if a.kind == "var" and any(b.var == a.var for b in by_kind.get("var", [])):
+            raise CostModelError(f"the variable '{a.var}' is swept twice")
+        by_kind.setdefault(a.kind, []).append(a)
+    if "input" in by_kind and "resolution" in by_kind:
+        raise CostModelError("sweep either --input sizes or --resolution multipliers, not both")
+    ordered = tuple(a for kind in AXIS_ORDER for a in by_kind.get(kind, []))
+    size = math.prod(len(a.values) for a in ordered)
+    if size > MAX_GRID_POINTS:
+        raise LimitError(f"the grid has {size:,} configurations (at most "
+                         f"{MAX_GRID_POINTS:,}); use coarser steps")
+
+    def values(kind: str) -> tuple:
+        return by_kind[kind][0].values if kind in by_kind else (None,)
+
+    points: list[Point] = []
+    skipped: list[tuple[str, str]] = []
+    shapes = list(itertools.product(values("depth"), values("width"), values("resolution"),
+                                    values("input")))
+    for variant, var_set, spec in _settings(model, by_kind.get("variant"), by_kind.get("var")):
+        base_hw = parse_input(input) if input is not None else spec.input_hw
+        for depth, width, res, hw in shapes:
+            hw = scaled_input(base_hw, res) if res is not None else (hw or base_hw)
+            point = Point(spec.name, variant, var_set, spec.width if width is None else width,
+                          spec.depth if depth is None else depth, res, hw)
+            try:
+                totals = evaluate(spec, input=hw, width=point.width, depth=point.depth,
+                                  options=options, totals_only=True).totals
+            except CostModelError as e:
+                where = describe_point(point, ordered)
+                if not skip_invalid:
+                    e.message = f"{e.message} (at {where})"
+                    if isinstance(e, ShapeError):
+                        e.message += _group_hint(spec, ordered)
+                    raise
+                skipped.append((where, str(e)))
+                continue
+            points.append(replace(point, totals=totals))
+    if not points:
+        raise CostModelError(f"no configuration of the grid evaluates ({len(skipped)} tried; "
+                             f"first: {skipped[0][0]}: {skipped[0][1]})" if skipped else
+                             "the grid is empty")
+    fits = tuple(budget.fits(p.totals) for p in points)
+    fitting = [i for i, ok in enumerate(fits) if ok]
+    # with a budget, the front of what fits it (the front of the whole grid is its
+    # largest-resolution edge, mostly over budget)
+    candidates = fitting if budget else list(range(len(points)))
+    sub = pareto_front([(points[i].totals.flops, getattr(points[i].totals, cost))
+                        for i in candidates])
+    front = frozenset(candidates[k] for k in sub)
+    best = min(fitting, key=lambda i: (-points[i].totals.flops, points[i].totals.params,
+                                       points[i].totals.mac, i)) \
+        if budget and fitting else None
+    name = model.name if isinstance(model, ModelSpec) else os.fspath(model)
+    return SweepResult(name, ordered, tuple(points), front, cost, budget, fits, best,
+                       tuple(skipped), options)
