@@ -25,7 +25,8 @@ def commands() -> list[list[str]]:
         cmds.append(["dataflow", e.name])
         cmds.append(["dataflow", e.name, "--level", "block"])
         cmds.append(["rules", e.name])
-        cmds.append(["scale", e.name, "--width", "1.25", "--depth", "1.5", "--resolution", "1.15"])
+        cmds.append(["scale", e.name, "--width-factor", "1.25", "--depth-factor", "1.5",
+                     "--resolution-factor", "1.15"])
         cmds.append(["sweep", e.name, "--width", "0.5:1:0.25", "--input", "96:160:32"])
     cmds.append(["compare", *names])
     small = [n for n in names if not n.startswith(("espnet", "alexnet-caffe"))]  # too small for them

@@ -77,8 +77,16 @@ class Multipliers:
         if not isinstance(phi, (int, float)) or not math.isfinite(phi):
             raise CostModelError(f"φ must be a finite number, got {phi!r}", field="phi")
         c = coefficients
-        return cls(width=c.beta ** phi, depth=c.alpha ** phi, resolution=c.gamma ** phi,
-                   phi=float(phi), coefficients=c)
+
+        def power(base: float, name: str) -> float:
+            try:
+                return base ** phi
+            except OverflowError:  # 1.15 ** 5079: far past any multiplier allowed anyway
+                raise CostModelError(f"φ = {phi:g} makes the {name} multiplier {base:g}^{phi:g}, "
+                                     "too large to compute", field="phi") from None
+
+        return cls(width=power(c.beta, "width"), depth=power(c.alpha, "depth"),
+                   resolution=power(c.gamma, "resolution"), phi=float(phi), coefficients=c)
 
     @classmethod
     def given(cls, *, width: float | None = None, depth: float | None = None,

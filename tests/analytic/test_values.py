@@ -298,3 +298,14 @@ def test_check_budgets_with_a_bad_value_exit_2(tmp_path):
     res = runner.invoke(app, ["check", "--budgets", str(f)])
     assert res.exit_code == 2, res.output
     assert "Traceback" not in res.output and "input" in res.stderr
+
+
+@pytest.mark.parametrize("args,text", [
+    # 1.15 ** 5079 overflows a float (found by test_fuzz): refused naming φ, never exit 3
+    (["--phi", "5079", "--alpha", "1", "--beta", "1"], "field 'phi'"),
+    (["--phi", "60"], "implausibly large"),  # 1.2 ** 60 ≈ 56,000: over MAX_MULTIPLIER
+])
+def test_compound_scaling_out_of_range_exit_2(args, text):
+    res = runner.invoke(app, ["scale", "mobilenet", *args])
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output and text in res.stderr, res.stderr
