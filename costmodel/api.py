@@ -1,4 +1,5 @@
-"""The library API the CLI is a thin layer over: load → evaluate → compare."""
+"""The library API the CLI is a thin layer over: load → evaluate → compare; and a model made of
+a list of layers, for a formula's or a test's one block (``layers_spec``, ``evaluate_layers``)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,16 @@ from pathlib import Path
 from costmodel.errors import CostModelError
 from costmodel.engine import Result, evaluate
 from costmodel.options import Options
+from costmodel.layers.base import MAX_MULTIPLIER, check_count, check_multiplier
+from costmodel.spec.loader import validate_spec
 from costmodel.spec.model import ModelSpec
-from costmodel.spec.zoo import resolve
+from costmodel.spec.zoo import resolve, zoo
+
+__all__ = ["load", "evaluate_model", "compare", "compare_frame", "layers_spec",
+           "evaluate_layers", "zoo", "check_multiplier", "check_count", "MAX_MULTIPLIER"]
+"""``zoo`` lists the built-in models; ``check_multiplier``, ``check_count`` and
+``MAX_MULTIPLIER`` are the library's own checks of a multiplier (width, depth, resolution) and
+of a count, which the CLI applies to its options."""
 
 
 def load(model: str | Path | ModelSpec) -> ModelSpec:
@@ -28,6 +37,23 @@ def evaluate_model(model: str | Path | ModelSpec, *, input=None, width: float | 
     """Load and evaluate one model: per-layer rows and totals."""
     return evaluate(load(model), input=input, width=width, depth=depth,
                     num_classes=num_classes, options=options)
+
+
+def layers_spec(layers: list[dict], *, input, in_channels: int = 3, name: str = "layers",
+                **model) -> ModelSpec:
+    """A throwaway model made of ``layers`` (spec mappings, as in a spec file's ``layers``) on
+    an ``in_channels``×``input`` input (N or (H, W)); ``model`` adds other spec fields
+    (``width``…). Validated like a spec file named ``<name>``."""
+    size = list(input) if isinstance(input, (tuple, list)) else input
+    return validate_spec({"name": name, "input": size, "in_channels": in_channels,
+                          "layers": layers, **model}, f"<{name}>")
+
+
+def evaluate_layers(layers: list[dict], *, input, in_channels: int = 3, name: str = "layers",
+                    options: Options = Options(), **model) -> Result:
+    """Evaluate a throwaway model made of ``layers`` (see ``layers_spec``)."""
+    return evaluate(layers_spec(layers, input=input, in_channels=in_channels, name=name,
+                                **model), options=options)
 
 
 def compare(models, *, input=None, width: float | None = None, depth: float | None = None,
