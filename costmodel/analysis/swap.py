@@ -20,8 +20,9 @@ MobileNet and ShuffleNet keep the network's first conv stage ("Both MobileNet an
 avoided replacing the first layer", EffNet §3); EffNet replaces it too. ``replace_first``
 overrides either default.
 
-The new spec is plain data that ``costmodel.spec.load_spec`` reads back; ``swap_blocks`` validates
-and evaluates it before returning, so a swap that cannot work fails here, naming the layer.
+The new spec is plain data that ``costmodel.spec.load_spec`` reads back; ``swap_blocks``
+validates and evaluates it before returning, so a swap that cannot work fails here, naming
+the layer.
 """
 
 from __future__ import annotations
