@@ -71,8 +71,8 @@ class Options:
         return Conventions.of(self)
 
     def describe(self) -> str:
-        """The conventions in one line (the note under a table; see ``Conventions.note``)."""
-        return self.conventions().note
+        """The conventions in one line (the note under a table: ``Conventions.note``)."""
+        return self.conventions().note()
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +145,6 @@ class Conventions:
         """The ``conventions`` object of every JSON output."""
         return {k: v for c in self.items for k, v in c.record.items()}
 
-    @property
     def note(self) -> str:
         """The conventions in one line, under every table and in every CSV."""
         return _NOTE.format(**{c.key: c.phrase for c in self.items if c.phrase is not None})
@@ -155,7 +154,7 @@ class Conventions:
         return [c.bullet for c in self.items]
 
     def __str__(self) -> str:  # a Table renders each of its notes as str(note)
-        return self.note
+        return self.note()
 
 
 _INPUT_TEXT = re.compile(r"\s*([0-9]+)\s*(?:[x×]\s*([0-9]+)\s*)?", re.IGNORECASE)

@@ -144,7 +144,7 @@ def test_conventions_are_one_structure_that_each_format_renders():
     assert c.record() == {"flops": "2 per multiply-add", "flops_per_madd": 2, "scope": "fvcore",
                           "mac": "memory access cost (elements read + written)",
                           "dtype": "float16", "bn_params": False}
-    assert c.note == ("FLOPs: 2 FLOPs per multiply-add (PyTorch's convention), counting "
+    assert c.note() == ("FLOPs: 2 FLOPs per multiply-add (PyTorch's convention), counting "
                       "fvcore's default ops (conv, linear, batch norm, adaptive avg pool, "
                       "upsample); params excl. BN affine; MAC: memory access cost (elements "
                       "read + written), float16")
@@ -158,8 +158,8 @@ def test_conventions_are_one_structure_that_each_format_renders():
     args = ["show", "mobilenet", "-i", "32", "--scope", "fvcore", "--flops-per-madd", "2",
             "--no-bn-params", "--dtype", "float16", "-f"]
     assert json.loads(runner.invoke(app, args + ["json"]).stdout)["conventions"] == c.record()
-    assert f"# {c.note}\n" in runner.invoke(app, args + ["csv"]).stdout
-    assert f"_{c.note}_\n" in runner.invoke(app, args + ["markdown"]).stdout
+    assert f"# {c.note()}\n" in runner.invoke(app, args + ["csv"]).stdout
+    assert f"_{c.note()}_\n" in runner.invoke(app, args + ["markdown"]).stdout
 
 
 def test_the_report_leaves_out_the_conventions_note_by_what_it_is():
@@ -168,5 +168,5 @@ def test_the_report_leaves_out_the_conventions_note_by_what_it_is():
     from costmodel.report.tables import without_conventions
 
     c = Options().conventions()
-    table = Table("t", [], [], notes=[c, "rel. = relative to x", c.note])
-    assert without_conventions(table).notes == ["rel. = relative to x", c.note]  # text stays
+    table = Table("t", [], [], notes=[c, "rel. = relative to x", c.note()])
+    assert without_conventions(table).notes == ["rel. = relative to x", c.note()]  # text stays
