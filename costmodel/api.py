@@ -1,15 +1,25 @@
-"""The library API the CLI is a thin layer over: load → evaluate → compare."""
+"""The library API the CLI is a thin layer over: load → evaluate → compare; and a model made of
+a list of layers, for a formula's or a test's one block (``layers_spec``, ``evaluate_layers``)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from costmodel.errors import CostModelError
 from costmodel.engine import Result, evaluate
+from costmodel.engine.walk import evaluate_layers
+from costmodel.errors import CostModelError
+from costmodel.layers.base import MAX_MULTIPLIER, check_count, check_multiplier
 from costmodel.options import Options
+from costmodel.spec.loader import layers_spec
 from costmodel.spec.model import ModelSpec
-from costmodel.spec.zoo import resolve
+from costmodel.spec.zoo import resolve, zoo
+
+__all__ = ["load", "evaluate_model", "compare", "compare_frame", "layers_spec",
+           "evaluate_layers", "zoo", "check_multiplier", "check_count", "MAX_MULTIPLIER"]
+"""``zoo`` lists the built-in models; ``check_multiplier``, ``check_count`` and
+``MAX_MULTIPLIER`` are the library's own checks of a multiplier (width, depth, resolution) and
+of a count, which the CLI applies to its options."""
 
 
 def load(model: str | Path | ModelSpec) -> ModelSpec:

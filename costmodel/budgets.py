@@ -16,9 +16,10 @@ Absolute limits take SI suffixes (k, M, G/B, T) and round to a whole count; rela
 are ``+P%`` or ``-P%`` of the baseline's value, which is evaluated at the entry's input size
 unless the baseline names its own. A value passes when it is at most its limit.
 
-``load_budgets`` validates a file (BudgetError naming the file, the entry and the field);
+``load_budgets`` validates a file into a BudgetsFile (its ``options``, an ``Options``, and
+one ``BudgetEntry`` per model; a BudgetError names the file, the entry and the field);
 ``check_budgets`` evaluates every entry into Findings; ``check_table`` and ``check_payload``
-are its renderings.
+are its renderings. ``parse_limit`` reads one limit (``150M``, ``+5%``) into a ``Limit``.
 """
 
 from __future__ import annotations
@@ -32,18 +33,15 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from costmodel import api
+from costmodel.engine import Result, evaluate
 from costmodel.errors import CostModelError
-from costmodel.engine import Result
-from costmodel.options import DTYPE_BYTES, Options, parse_input
+from costmodel.options import METRIC_LABELS, Options, parse_input
 from costmodel.render import Column, Table
 from costmodel.render.format import parse_si, si
-from costmodel.spec.zoo import is_spec_path
-from costmodel.views import conventions
+from costmodel.spec.zoo import is_spec_path, resolve
 
-METRICS = ("flops", "params", "mac", "mac_bytes", "peak_activation")
-METRIC_LABELS = {"flops": "FLOPs", "params": "params", "mac": "MAC", "mac_bytes": "MAC bytes",
-                 "peak_activation": "peak activation"}
+LIMITED = tuple(METRIC_LABELS)
+"""The metrics a budget may limit: every one an output reports (MAC bytes too)."""
 _RELATIVE = re.compile(r"^([+-])\s*(\d+(?:\.\d*)?|\.\d+)\s*%$")
 
 
@@ -109,24 +107,11 @@ def _input(value: Any) -> Any:
 
 LimitValue = Annotated[Limit, BeforeValidator(parse_limit)]
 InputValue = Annotated[Union[tuple[int, int], None], BeforeValidator(_input)]
-Metric = Literal[METRICS]  # type: ignore[valid-type]
+Metric = Literal[LIMITED]  # type: ignore[valid-type]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
-
-
-class BudgetOptions(_Strict):
-    """The counting conventions of every entry (``costmodel compare``'s options)."""
-
-    scope: Literal["paper", "fvcore"] = "paper"
-    flops_per_madd: Literal[1, 2] = 1
-    bn_params: bool = True
-    dtype: Literal[tuple(DTYPE_BYTES)] = "float32"  # type: ignore[valid-type]
-
-    def to_options(self) -> Options:
-        return Options(scope=self.scope, flops_per_madd=self.flops_per_madd,
-                       bn_params=self.bn_params, dtype=self.dtype)
 
 
 class BaselineRef(_Strict):
@@ -143,7 +128,9 @@ def _baseline(value: Any) -> Any:
     raise ValueError(f"a baseline is a model name or {{model: ..., input: ...}}, got {value!r}")
 
 
-class Budget(_Strict):
+class BudgetEntry(_Strict):
+    """One model of a budgets file and the limits on what it may cost."""
+
     model: str = Field(min_length=1)
     name: str | None = None
     input: InputValue = None
@@ -155,9 +142,24 @@ class Budget(_Strict):
         return self.name or self.model
 
 
+def _strict_options(value: Any) -> Any:
+    """Options' fields without Pydantic's lax coercions: ``bn_params`` is true or false (not
+    "yes" or 1), ``flops_per_madd`` is 1 or 2 (not true)."""
+    if isinstance(value, dict):
+        bn = value.get("bn_params", True)
+        if not isinstance(bn, bool):
+            raise ValueError(f"bn_params must be true or false, got {bn!r}")
+        per = value.get("flops_per_madd", 1)
+        if isinstance(per, bool) or per not in (1, 2):
+            raise ValueError(f"flops_per_madd must be 1 or 2, got {per!r}")
+    return value
+
+
 class BudgetsFile(_Strict):
-    options: BudgetOptions = BudgetOptions()
-    models: list[Budget] = Field(min_length=1)
+    options: Annotated[Options, BeforeValidator(_strict_options)] = Options()
+    """The counting conventions of every entry (``costmodel compare``'s options), validated
+    by Pydantic from Options' own field types."""
+    models: list[BudgetEntry] = Field(min_length=1)
 
 
 def _read(file: Path) -> Any:
@@ -183,12 +185,14 @@ def _where(loc: tuple, data: Any) -> str:
 def _problem(err: dict) -> str:
     """A Pydantic error's message in the budgets file's terms."""
     kind, loc = err["type"], err["loc"]
-    if kind == "extra_forbidden":
+    if kind in ("extra_forbidden", "unexpected_keyword_argument"):  # a model's, Options'
         return "unknown field"
     if kind == "missing":
         return "missing"
+    if kind == "dataclass_type":  # options: not a mapping
+        return "Input should be a mapping of scope, flops_per_madd, bn_params and dtype"
     if loc[-1:] == ("[key]",):
-        return f"unknown metric (limits are on {', '.join(METRICS)})"
+        return f"unknown metric (limits are on {', '.join(LIMITED)})"
     if kind == "too_short" and loc[-1:] == ("limits",):
         return "list at least one limit"
     if kind == "too_short" and loc == ("models",):
@@ -296,25 +300,25 @@ def _metric(result: Result, metric: str) -> int:
 def check_budgets(budgets: BudgetsFile, file: str | Path) -> CheckResult:
     """Evaluate every entry of a loaded budgets file (spec paths relative to ``file``)."""
     file = Path(file)
-    options = budgets.options.to_options()
+    options = budgets.options
     cache: dict[tuple[str, tuple[int, int] | None], Result] = {}
 
-    def evaluate(i: int, label: str, model: str, size) -> Result:
+    def result_of(i: int, label: str, model: str, size) -> Result:
         key = (_resolve_ref(model, file.parent), size)
         if key not in cache:
             try:
-                cache[key] = api.evaluate_model(key[0], input=size, options=options)
+                cache[key] = evaluate(resolve(key[0]), input=size, options=options)
             except CostModelError as e:
                 raise BudgetError(f"models[{i}] ({label}): {e}", file=str(file)) from None
         return cache[key]
 
     result = CheckResult(str(file), options)
     for i, b in enumerate(budgets.models):
-        r = evaluate(i, b.label, b.model, b.input)
+        r = result_of(i, b.label, b.model, b.input)
         base_ref = b.baseline
         base = None
         if base_ref is not None:
-            base = evaluate(i, b.label, base_ref.model, base_ref.input or r.input)
+            base = result_of(i, b.label, base_ref.model, base_ref.input or r.input)
         for metric, lim in b.limits.items():
             base_value = _metric(base, metric) if base is not None else None
             bound = lim.bound(base_value)
@@ -340,12 +344,12 @@ def check_table(result: CheckResult) -> Table:
              f"Budget check: ❌ {k} of {n} limits exceeded")
     marks = {(i, key) for i, f in enumerate(result.findings) if f.over
              for key in ("value", "excess", "status")}
-    return Table(title, cols, rows, notes=[f"budgets: {result.file}", result.options.describe()],
+    return Table(title, cols, rows, notes=[f"budgets: {result.file}", result.options.conventions()],
                  marks=marks)
 
 
 def check_payload(result: CheckResult) -> dict[str, Any]:
     """The ``check --format json`` contract: raw integers, one record per limit."""
     return {"ok": result.ok, "budgets": result.file, "checked": len(result.findings),
-            "over": len(result.over), "conventions": conventions(result.options),
+            "over": len(result.over), "conventions": result.options.conventions().record(),
             "results": [f.record() for f in result.findings]}

@@ -1,18 +1,30 @@
-"""What the user chooses about a count: the counting conventions (``Options``), the element
-types MAC is reported in, and the input size."""
+"""What the user chooses about a count, and what every output calls it: the counting
+conventions (``Options``) and their wording in each format (``Conventions``), the metrics and
+their labels, the element types MAC is reported in (``DTYPE_BYTES``), and the input size
+(``parse_input``). The CLI's choices, the budgets file's ``options`` and every output's
+conventions note come from here."""
 
 from __future__ import annotations
 
 import operator
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from costmodel.errors import CostModelError
 from costmodel.limits import INPUT_SIDE, INT_DIGITS
 
 Scope = Literal["paper", "fvcore"]
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1, "float64": 8}
+"""The element types MAC bytes are reported in, and their sizes in bytes."""
+Dtype = Literal[tuple(DTYPE_BYTES)]  # type: ignore[valid-type]
+
+METRIC_LABELS = {"flops": "FLOPs", "params": "params", "mac": "MAC", "mac_bytes": "MAC bytes",
+                 "peak_activation": "peak activation"}
+"""Every metric an output reports, by its key in JSON and CSV, with its label for people.
+``mac_bytes`` is MAC × the dtype's size; the others are the totals a model's count holds."""
+METRICS = ("flops", "params", "mac", "peak_activation")
+"""The counts of a model's totals (``Result.totals``), in the order outputs list them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,10 +39,14 @@ class Options:
     dtype: element type for MAC in bytes.
     """
 
+    # A budgets file's ``options`` mapping is validated into Options by Pydantic (which reads
+    # the field types and this config, then runs __post_init__); nothing here imports it.
+    __pydantic_config__ = {"extra": "forbid"}
+
     scope: Scope = "paper"
     flops_per_madd: Literal[1, 2] = 1
     bn_params: bool = True
-    dtype: str = "float32"
+    dtype: Dtype = "float32"
 
     def __post_init__(self):
         # exact types: True is not 1 FLOP per multiply-add, "no" is not a bool
@@ -50,15 +66,95 @@ class Options:
     def dtype_bytes(self) -> int:
         return DTYPE_BYTES[self.dtype]
 
+    def conventions(self) -> Conventions:
+        """These conventions, worded for every output."""
+        return Conventions.of(self)
+
     def describe(self) -> str:
-        """The conventions in one line, printed with every output."""
-        unit = "1 FLOP per multiply-add" if self.flops_per_madd == 1 else \
-            "2 FLOPs per multiply-add (PyTorch's convention)"
-        scope = "conv + linear layers" if self.scope == "paper" else \
-            "fvcore's default ops (conv, linear, batch norm, adaptive avg pool, upsample)"
-        bn = "incl." if self.bn_params else "excl."
-        return (f"FLOPs: {unit}, counting {scope}; params {bn} BN affine; "
-                f"MAC: memory access cost (elements read + written), {self.dtype}")
+        """The conventions in one line (the note under a table: ``Conventions.note``)."""
+        return self.conventions().note()
+
+
+@dataclass(frozen=True, slots=True)
+class Convention:
+    """One counting convention in the words of each output: ``record`` its fields in a JSON
+    output's ``conventions`` object, ``phrase`` its part of the one-line note under a table
+    (None: not in the note), ``bullet`` its item in the Markdown report's Conventions."""
+
+    key: str
+    record: dict[str, Any]
+    phrase: str | None
+    bullet: str
+
+
+_NOTE = "{flops}, {scope}; {params}; {mac}"
+"""How the phrases make the one-line note (its order is not the report's)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Conventions:
+    """The counting conventions of one set of Options, as data that each format renders: the
+    JSON ``conventions`` object (``record``), the note under every table and CSV (``note``;
+    a Table holds this object as that note, so the report, which states the conventions once
+    at the top, can leave it out), and the report's Conventions section (``bullets``)."""
+
+    items: tuple[Convention, ...]
+
+    @classmethod
+    def of(cls, o: Options) -> Conventions:
+        one = o.flops_per_madd == 1
+        paper = o.scope == "paper"
+        size = f"{o.dtype_bytes} byte{'s' if o.dtype_bytes > 1 else ''}"
+        return cls((
+            Convention(
+                "flops", {"flops": "multiply-adds" if one else "2 per multiply-add",
+                          "flops_per_madd": o.flops_per_madd},
+                "FLOPs: " + ("1 FLOP per multiply-add" if one else
+                             "2 FLOPs per multiply-add (PyTorch's convention)"),
+                "**FLOPs are multiply-adds**: " + (
+                    "one fused multiply-add counts 1, as in the MobileNet, ShuffleNet and EffNet "
+                    "papers and fvcore" if one else
+                    "one fused multiply-add counts 2 (PyTorch's flop counter)") + "."),
+            Convention(
+                "scope", {"scope": o.scope},
+                "counting " + ("conv + linear layers" if paper else "fvcore's default ops "
+                               "(conv, linear, batch norm, adaptive avg pool, upsample)"),
+                "**Scope**: FLOPs count " + (
+                    "conv and linear layers only (`--scope paper`, the papers' convention)"
+                    if paper else "what fvcore counts by default: conv, linear, batch norm, "
+                    "adaptive average pooling and upsampling (`--scope fvcore`)") + "."),
+            Convention(
+                "mac", {"mac": "memory access cost (elements read + written)", "dtype": o.dtype},
+                f"MAC: memory access cost (elements read + written), {o.dtype}",
+                "**MAC is memory access cost** as ShuffleNet V2 defines it: the elements each "
+                "layer reads and writes (input feature maps + output feature map + weights); "
+                f"never multiply-accumulates. MAC bytes assume **{o.dtype}** ({size} per "
+                "element)."),
+            Convention(
+                "params", {"bn_params": o.bn_params},
+                f"params {'incl.' if o.bn_params else 'excl.'} BN affine",
+                "**Params** are trainable parameters, batch-norm γ/β " + (
+                    "included (torch's count)" if o.bn_params else
+                    "excluded (`--no-bn-params`)") + "."),
+            Convention("peak_activation", {}, None, "**Peak activation** is the largest output "
+                       "feature map of any layer, in elements."),
+            Convention("batch", {}, None, "Batch size 1; input sizes are H×W."),
+        ))
+
+    def record(self) -> dict[str, Any]:
+        """The ``conventions`` object of every JSON output."""
+        return {k: v for c in self.items for k, v in c.record.items()}
+
+    def note(self) -> str:
+        """The conventions in one line, under every table and in every CSV."""
+        return _NOTE.format(**{c.key: c.phrase for c in self.items if c.phrase is not None})
+
+    def bullets(self) -> list[str]:
+        """The Markdown report's Conventions section, one item each."""
+        return [c.bullet for c in self.items]
+
+    def __str__(self) -> str:  # a Table renders each of its notes as str(note)
+        return self.note()
 
 
 _INPUT_TEXT = re.compile(r"\s*([0-9]+)\s*(?:[x×]\s*([0-9]+)\s*)?", re.IGNORECASE)

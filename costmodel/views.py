@@ -5,19 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from costmodel.engine import CATEGORY_LABELS, Result
-
-from costmodel.options import Options
+from costmodel.options import METRICS
 from costmodel.render import Column, Table
-
-METRICS = ("flops", "params", "mac", "peak_activation")
-
-
-def conventions(options: Options) -> dict[str, Any]:
-    """The counting conventions, as stated in JSON outputs."""
-    return {"flops": "multiply-adds" if options.flops_per_madd == 1 else "2 per multiply-add",
-            "flops_per_madd": options.flops_per_madd, "scope": options.scope,
-            "mac": "memory access cost (elements read + written)", "dtype": options.dtype,
-            "bn_params": options.bn_params}
 
 
 def compare_records(results: list[Result]) -> list[dict[str, Any]]:
@@ -48,7 +37,7 @@ def compare_table(results: list[Result]) -> Table:
             Column("peak_activation_rel", "rel.", "ratio")]
     rows = [{**rec, "input_hw": "×".join(map(str, rec["input"]))}
             for rec in compare_records(results)]
-    notes = [results[0].options.describe(), f"rel. = relative to {first}; peak act. = largest "
+    notes = [results[0].options.conventions(), f"rel. = relative to {first}; peak act. = largest "
              "feature map (elements)"] if results else []
     return Table("Model comparison", cols, rows, notes=notes)
 
@@ -83,7 +72,7 @@ def breakdown_records(result: Result) -> list[dict[str, Any]]:
 def show_payload(result: Result) -> dict[str, Any]:
     """The ``show --format json`` contract."""
     return {"model": result.model, "input": list(result.input),
-            "conventions": conventions(result.options), "layers": layer_records(result),
+            "conventions": result.options.conventions().record(), "layers": layer_records(result),
             "totals": totals_record(result), "breakdown": breakdown_records(result)}
 
 
@@ -97,7 +86,7 @@ def layers_table(result: Result) -> Table:
     footer = [{"path": "total", "output": str(result.output), **t}]
     h, w = result.input
     return Table(f"{result.model} — {result.in_channels}×{h}×{w} input, per layer", cols, rows,
-                 footer=footer, notes=[result.options.describe(),
+                 footer=footer, notes=[result.options.conventions(),
                                        f"peak activation: {t['peak_activation']:,} elements"])
 
 
@@ -107,4 +96,4 @@ def breakdown_table(result: Result) -> Table:
             Column("params_share", "% params", "pct"), Column("mac", "MAC", "si"),
             Column("mac_share", "% MAC", "pct")]
     return Table(f"{result.model} — resources per layer type (MobileNet Table 2)", cols,
-                 breakdown_records(result), notes=[result.options.describe()])
+                 breakdown_records(result), notes=[result.options.conventions()])

@@ -1,16 +1,15 @@
 from __future__ import annotations
 
-from costmodel.engine import Result, evaluate
+from costmodel.api import evaluate_layers, layers_spec
+from costmodel.engine import Result
 from costmodel.options import Options
-from costmodel.spec.loader import validate_spec
 
 
 def run_layers(layers: list[dict], input=(8, 8), in_channels: int = 3,
                options: Options = Options(), **model) -> Result:
-    """Evaluate a throwaway spec made of ``layers``."""
-    spec = validate_spec({"name": "t", "input": list(input), "in_channels": in_channels,
-                          "layers": layers, **model}, "<test>")
-    return evaluate(spec, options=options)
+    """Evaluate a throwaway spec made of ``layers`` (named ``t``; 3×8×8 unless told)."""
+    return evaluate_layers(layers, input=input, in_channels=in_channels, name="t",
+                           options=options, **model)
 
 
 import pytest  # noqa: E402
@@ -42,6 +41,5 @@ def verify_layers(layers: list[dict], input=(8, 8), in_channels: int = 3, **mode
     (imports torch: only the verify tests call it)."""
     from costmodel.crosscheck.verify import verify_model
 
-    spec = validate_spec({"name": "t", "input": list(input), "in_channels": in_channels,
-                          "layers": layers, **model}, "<test>")
-    return verify_model(spec)
+    return verify_model(layers_spec(layers, input=input, in_channels=in_channels, name="t",
+                                    **model))

@@ -45,7 +45,7 @@ from costmodel.analysis._tree import (WEIGHTED, find_node, node_input, node_outp
                                       rows_of)
 from costmodel.errors import CostModelError
 from costmodel.limits import INPUT_SIDE, INT_DIGITS
-from costmodel.engine import Branch, Node, Result, Row, Seq, evaluate
+from costmodel.engine import Branch, Node, Result, Row, Seq, evaluate_layers
 from costmodel.layers import LayerSpec
 from costmodel.layers.conv import Conv, DepthwiseConv
 from costmodel.layers.effnet import EffNetBlock
@@ -53,11 +53,9 @@ from costmodel.layers.linear import Linear
 from costmodel.layers.mobilenet import DepthwiseSeparable
 from costmodel.layers.shufflenet import ShuffleUnit
 from costmodel.layers.traits import tags
-from costmodel.options import Options
 from costmodel.render import Column, Table
 from costmodel.render.format import si
 from costmodel.shape import pair
-from costmodel.spec.loader import validate_spec
 
 Number = int | Fraction | float
 
@@ -126,9 +124,7 @@ def _exact(v) -> str:
 
 def engine_run(layers: list[dict], c: int, h: int, w: int | None = None, **model) -> Result:
     """Evaluate a throwaway spec of ``layers`` on a c×h×w input (paper scope)."""
-    spec = validate_spec({"name": "explain", "input": [h, w or h], "in_channels": c,
-                          "layers": layers, **model}, "<explain>")
-    return evaluate(spec, options=Options())
+    return evaluate_layers(layers, input=(h, w or h), in_channels=c, name="explain", **model)
 
 
 def _flops(rows, *categories) -> int:

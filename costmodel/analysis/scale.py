@@ -16,18 +16,17 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal, Sequence
 
+from costmodel.analysis._tree import WEIGHTED  # the rows counted as a stage's depth
 from costmodel.engine import Result, Row, Totals, evaluate
 from costmodel.errors import CostModelError
 from costmodel.layers.base import check_multiplier
-from costmodel.options import Options, parse_input
+from costmodel.options import METRIC_LABELS as _LABELS
+from costmodel.options import METRICS, Options, parse_input
 from costmodel.shape import Shape
 from costmodel.spec.model import ModelSpec
 
-METRIC_LABELS = {"flops": "FLOPs", "params": "params", "mac": "MAC",
-                 "peak_activation": "peak activation"}
-
-WEIGHTED = frozenset({"conv1x1", "depthwise", "conv", "fc"})
-"""Row categories that hold multiply-adds: the layers counted as a stage's depth."""
+METRIC_LABELS = {m: _LABELS[m] for m in METRICS}
+"""The totals scaling compares, with their labels (from costmodel.options)."""
 
 
 # --------------------------------------------------------------------------------------------

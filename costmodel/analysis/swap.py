@@ -20,8 +20,9 @@ MobileNet and ShuffleNet keep the network's first conv stage ("Both MobileNet an
 avoided replacing the first layer", EffNet §3); EffNet replaces it too. ``replace_first``
 overrides either default.
 
-The new spec is plain data that ``costmodel.spec.load_spec`` reads back; ``swap`` validates
-and evaluates it before returning, so a swap that cannot work fails here, naming the layer.
+The new spec is plain data that ``costmodel.spec.load_spec`` reads back; ``swap_blocks``
+validates and evaluates it before returning, so a swap that cannot work fails here, naming
+the layer.
 """
 
 from __future__ import annotations
@@ -332,8 +333,8 @@ def to_yaml(document: dict[str, Any]) -> str:
 
 # --- the swap ---------------------------------------------------------------------------------
 
-def swap(spec: ModelSpec, block: str, *, replace_first: bool | None = None, groups: int = 4,
-         name: str | None = None) -> SwapResult:
+def swap_blocks(spec: ModelSpec, block: str, *, replace_first: bool | None = None,
+                groups: int = 4, name: str | None = None) -> SwapResult:
     """Replace every standard k×k conv stage of ``spec`` with ``block`` (see the module
     docstring). Raises CostModelError, naming the layer, where a stage cannot be replaced or
     the new spec does not fit together."""
@@ -404,7 +405,7 @@ def replacement_table(swapped: SwapResult, base: Result, new: Result):
             Column("flops_after", "FLOPs", "si"), Column("flops_rel", "rel.", "ratio")]
     return Table(f"Conv stages of {swapped.baseline.name} swapped for the {swapped.block} "
                  f"block", cols, replacement_records(swapped, base, new),
-                 notes=[base.options.describe()])
+                 notes=[base.options.conventions()])
 
 
 def evaluate_swap(swapped: SwapResult, *, input=None, options: Options = Options()

@@ -143,10 +143,9 @@ def sweep_table(result: SweepResult, *, raw: bool = False, front_only: bool = Fa
 def render_sweep(result: SweepResult, fmt: str, *, front_only: bool = False):
     """The grid in ``fmt`` (table, markdown, csv: raw columns, json: the payload)."""
     from costmodel.render import render
-    from costmodel.views import conventions
 
     table = sweep_table(result, raw=fmt == "csv", front_only=front_only)
-    return render(table, fmt, sweep_payload(result, conventions(result.options)))
+    return render(table, fmt, sweep_payload(result, result.options.conventions().record()))
 
 
 @dataclass(frozen=True)

@@ -1,34 +1,30 @@
-"""Options shared by the commands, written once."""
+"""Options shared by the commands, written once: the input and model options, the output
+format, and the counting options (``@counting_options``), whose choices come from
+``costmodel.options``."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 from enum import Enum
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Any, Callable, Optional, get_args
 
 import typer
 
+from costmodel.api import MAX_MULTIPLIER, check_count, check_multiplier
 from costmodel.errors import CostModelError
-from costmodel.options import Options, parse_input
-from costmodel.layers.base import MAX_MULTIPLIER, check_count, check_multiplier
+from costmodel.options import DTYPE_BYTES, Options, Scope, parse_input
+from costmodel.render import FORMATS
 
 
-class Fmt(str, Enum):
-    table = "table"
-    markdown = "markdown"
-    csv = "csv"
-    json = "json"
+def _choices(name: str, values) -> type[Enum]:
+    """A str Enum of ``values`` (members named as their values): Typer's choices."""
+    return Enum(name, [(v, v) for v in values], type=str)
 
 
-class ScopeOpt(str, Enum):
-    paper = "paper"
-    fvcore = "fvcore"
-
-
-class DtypeOpt(str, Enum):
-    float32 = "float32"
-    float16 = "float16"
-    bfloat16 = "bfloat16"
-    int8 = "int8"
+Fmt = _choices("Fmt", FORMATS)
+ScopeOpt = _choices("ScopeOpt", get_args(Scope))
+DtypeOpt = _choices("DtypeOpt", DTYPE_BYTES)
 
 
 def _checked(check: Callable[[Any], Any]) -> Callable[..., Any]:
@@ -73,3 +69,36 @@ def make_options(scope: ScopeOpt, flops_per_madd: int, bn_params: bool,
                  dtype: DtypeOpt) -> Options:
     return Options(scope=scope.value, flops_per_madd=flops_per_madd, bn_params=bn_params,
                    dtype=dtype.value)
+
+
+_DEFAULT = Options()
+_COUNTING = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind,
+                               default=default) for name, kind, default in (
+    ("scope", ScopeOption, ScopeOpt(_DEFAULT.scope)),
+    ("flops_per_madd", FlopsPerMaddOpt, _DEFAULT.flops_per_madd),
+    ("bn_params", BnParamsOpt, _DEFAULT.bn_params),
+    ("dtype", DtypeOption, DtypeOpt(_DEFAULT.dtype)))]
+"""The counting options' parameters, as Typer reads them (last in --help, in this order)."""
+
+
+def counting_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a command --scope, --flops-per-madd, --bn-params/--no-bn-params and --dtype: the
+    command declares one ``options: Options`` parameter and receives them in it.
+
+    Typer builds a command's options from its signature, so the command shows Typer a
+    signature with the four parameters in place of ``options`` (``__signature__``, with
+    annotations evaluated, as Typer would evaluate them; this runs once per command at import,
+    a few tens of microseconds)."""
+    signature = inspect.signature(command, eval_str=True)
+    if "options" not in signature.parameters:
+        raise TypeError(f"{command.__name__} takes the counting options as 'options: Options'")
+    params = [p for p in signature.parameters.values() if p.name != "options"] + _COUNTING
+
+    @functools.wraps(command)
+    def with_options(*args, scope, flops_per_madd, bn_params, dtype, **kwargs):
+        return command(*args, options=make_options(scope, flops_per_madd, bn_params, dtype),
+                       **kwargs)
+
+    with_options.__signature__ = signature.replace(parameters=params)
+    with_options.__annotations__ = {p.name: p.annotation for p in params}
+    return with_options

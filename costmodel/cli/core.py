@@ -8,48 +8,42 @@ import typer
 
 from costmodel import api, views
 from costmodel.cli import app, emit, handles_errors
-from costmodel.cli._options import (BnParamsOpt, ClassesOpt, DtypeOpt, DtypeOption, Fmt,
-                                    FlopsPerMaddOpt, FormatOpt, InputOpt, ScopeOpt, ScopeOption,
-                                    WidthOpt, make_options)
+from costmodel.cli._options import (ClassesOpt, Fmt, FormatOpt, InputOpt, WidthOpt,
+                                    counting_options)
+from costmodel.options import Options
 from costmodel.render import Column, Table, render
 
 
 @app.command()
 @handles_errors
+@counting_options
 def compare(
     models: Annotated[list[str], typer.Argument(help="Zoo names (mobilenet-0.5) or spec files.")],
     input: InputOpt = None,
     width: WidthOpt = None,
     classes: ClassesOpt = None,
     format: FormatOpt = Fmt.table,
-    scope: ScopeOption = ScopeOpt.paper,
-    flops_per_madd: FlopsPerMaddOpt = 1,
-    bn_params: BnParamsOpt = True,
-    dtype: DtypeOption = DtypeOpt.float32,
+    *, options: Options,
 ):
     """Compare models: FLOPs, params, MAC and peak activation, each also relative to the first."""
-    options = make_options(scope, flops_per_madd, bn_params, dtype)
     results = api.compare(models, input=input, width=width, num_classes=classes, options=options)
-    payload = [{**rec, "conventions": views.conventions(options)}
-               for rec in views.compare_records(results)]
+    conventions = options.conventions().record()
+    payload = [{**rec, "conventions": conventions} for rec in views.compare_records(results)]
     emit(render(views.compare_table(results), format.value, payload))
 
 
 @app.command()
 @handles_errors
+@counting_options
 def show(
     model: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
     input: InputOpt = None,
     width: WidthOpt = None,
     classes: ClassesOpt = None,
     format: FormatOpt = Fmt.table,
-    scope: ScopeOption = ScopeOpt.paper,
-    flops_per_madd: FlopsPerMaddOpt = 1,
-    bn_params: BnParamsOpt = True,
-    dtype: DtypeOption = DtypeOpt.float32,
+    *, options: Options,
 ):
     """Per-layer table with totals, and the share of each layer type (MobileNet Table 2)."""
-    options = make_options(scope, flops_per_madd, bn_params, dtype)
     result = api.evaluate_model(model, input=input, width=width, num_classes=classes,
                                 options=options)
     tables = [views.layers_table(result), views.breakdown_table(result)]
@@ -60,13 +54,11 @@ def show(
 @handles_errors
 def list_models(format: FormatOpt = Fmt.table):
     """The built-in zoo: names, default inputs, variants."""
-    from costmodel.spec.zoo import zoo
-
     rows = [{"name": e.name, "input": "×".join(map(str, e.input)),
              "variants": ", ".join(e.variants), "aliases": ", ".join(e.aliases),
-             "description": e.description} for e in zoo()]
+             "description": e.description} for e in api.zoo()]
     payload = [{"name": e.name, "input": e.input, "variants": list(e.variants),
-                "aliases": e.aliases, "description": e.description} for e in zoo()]
+                "aliases": e.aliases, "description": e.description} for e in api.zoo()]
     table = Table("Model zoo", [Column("name", "name"), Column("input", "input"),
                                 Column("variants", "variants"), Column("description", "description")],
                   rows, notes=["Variants are name suffixes (mobilenet-0.5); a numeric suffix is a "

@@ -118,36 +118,48 @@ def swap(
     format: FormatOpt = Fmt.table,
 ):
     """EffNet's block swap (help: SWAP_HELP)."""
-    import sys
-
-    from costmodel import views
-    from costmodel.analysis.swap import evaluate_swap, replacement_records, replacement_table
-    from costmodel.analysis.swap import swap as swap_spec
-    from costmodel.files import check_target, write_atomic
+    from costmodel.analysis.swap import evaluate_swap, swap_blocks
+    from costmodel.files import check_target
 
     if output is not None and output != "-":
         check_target(output)  # refuse a device, folder or read-only file before any work
-
-    swapped = swap_spec(api.load(spec), block.value, replace_first=replace_first,
-                        groups=groups, name=name)
+    swapped = swap_blocks(api.load(spec), block.value, replace_first=replace_first,
+                          groups=groups, name=name)
     base, new = evaluate_swap(swapped, input=input)
+    tables, payload = _swap_views(swapped, base, new, output)
+    _deliver_swap(render(tables, format.value, payload), swapped.yaml, output)
+
+
+def _swap_views(swapped, base, new, output: str | None) -> tuple[list, dict]:
+    """The swap's tables (the comparison, the replacements) and its JSON payload."""
+    from costmodel import views
+    from costmodel.analysis.swap import replacement_records, replacement_table
+
     tables = [views.compare_table([base, new]), replacement_table(swapped, base, new)]
-    payload = {"baseline": base.model, "model": new.model, "block": block.value,
+    payload = {"baseline": base.model, "model": new.model, "block": swapped.block,
                "output": output, "compare": views.compare_records([base, new]),
                "replacements": replacement_records(swapped, base, new),
                "spec": swapped.document}
-    rendered = render(tables, format.value, payload)
-    text = swapped.yaml
+    return tables, payload
+
+
+def _deliver_swap(rendered, spec_text: str, output: str | None) -> None:
+    """Show the comparison and write the new spec: to ``output``, or with ``-`` on stdout (the
+    comparison then goes to stderr); without ``output`` say that nothing was written."""
+    import sys
+
+    from costmodel.files import write_atomic
+
     if output is None:
         emit(rendered)
         sys.stderr.write("note: the new spec was not written (use -o FILE, or -o - for "
                          "stdout)\n")
     elif output == "-":
-        sys.stdout.write(text)
+        sys.stdout.write(spec_text)
         sys.stdout.flush()
         _emit_to_stderr(rendered)
     else:
-        write_atomic(output, text)
+        write_atomic(output, spec_text)
         emit(rendered)
 
 
@@ -198,27 +210,33 @@ def explain(
     format: FormatOpt = Fmt.table,
 ):
     """Closed-form derivations (help: EXPLAIN_HELP)."""
-    from costmodel.analysis.explain import derivation_table, explain_formula, explain_layer
-    from costmodel.errors import CostModelError
+    from costmodel.analysis.explain import derivation_table
 
     sizes = {"k": k, "m": m, "n": n, "df": df, "g": g, "c": c, "c1": c1, "c2": c2,
              "alpha": alpha, "rho": rho, "stride": stride, "padding": padding}
+    derivation = _derivation(target, layer, input, width, sizes)
+    table = derivation_table(derivation, raw=format is Fmt.csv)
+    emit(render(table, format.value, derivation.record()))
+    if not derivation.ok:
+        raise typer.Exit(1)
+
+
+def _derivation(target: str, layer: str | None, input: str | None, width: float | None,
+                sizes: dict):
+    """A model's layer (with --layer: sizes from the model) or a formula (sizes given)."""
+    from costmodel.analysis.explain import explain_formula, explain_layer
+    from costmodel.errors import CostModelError
+
     if layer is not None:
         given = [f"--{key}" for key, v in sizes.items() if v is not None]
         if given:
             raise CostModelError(f"{', '.join(given)} apply to formulas; with --layer the sizes "
                                  "come from the model (use --input / --width)")
-        result = api.evaluate_model(target, input=input, width=width)
-        derivation = explain_layer(result, layer)
-    else:
-        if input is not None or width is not None:
-            raise CostModelError("--input and --width apply to a model's layer (--layer); a "
-                                 "formula takes --df, --alpha, --rho")
-        derivation = explain_formula(target.lower(), **sizes)
-    table = derivation_table(derivation, raw=format is Fmt.csv)
-    emit(render(table, format.value, derivation.record()))
-    if not derivation.ok:
-        raise typer.Exit(1)
+        return explain_layer(api.evaluate_model(target, input=input, width=width), layer)
+    if input is not None or width is not None:
+        raise CostModelError("--input and --width apply to a model's layer (--layer); a "
+                             "formula takes --df, --alpha, --rho")
+    return explain_formula(target.lower(), **sizes)
 
 
 class FailOnOpt(str, Enum):

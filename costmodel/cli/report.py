@@ -7,13 +7,13 @@ from typing import Annotated, Optional
 import typer
 
 from costmodel.cli import app, handles_errors, require_matplotlib
-from costmodel.cli._options import (BnParamsOpt, ClassesOpt, DtypeOpt, DtypeOption,
-                                    FlopsPerMaddOpt, InputOpt, ScopeOpt, ScopeOption, WidthOpt,
-                                    make_options)
+from costmodel.cli._options import ClassesOpt, InputOpt, WidthOpt, counting_options
+from costmodel.options import Options
 
 
 @app.command()
 @handles_errors
+@counting_options
 def report(
     models: Annotated[list[str], typer.Argument(
         help="Zoo names or spec files; MODEL@N or MODEL@HxW gives one model its own input size "
@@ -25,10 +25,7 @@ def report(
     width: WidthOpt = None,
     classes: ClassesOpt = None,
     title: Annotated[Optional[str], typer.Option(help="The report's title.")] = None,
-    scope: ScopeOption = ScopeOpt.paper,
-    flops_per_madd: FlopsPerMaddOpt = 1,
-    bn_params: BnParamsOpt = True,
-    dtype: DtypeOption = DtypeOpt.float32,
+    *, options: Options,
 ):
     """A self-contained Markdown report comparing models: conventions, comparison table,
     per-model breakdown by layer type, data flow, largest layers and per-layer table, with
@@ -39,8 +36,7 @@ def report(
 
     check_report_target(output)  # a bad target fails before any model is evaluated
     request = ReportRequest(tuple(models), input=input, width=width, num_classes=classes,
-                            options=make_options(scope, flops_per_madd, bn_params, dtype),
-                            title=title)
+                            options=options, title=title)
     written = write_report(build_report(request, output), output)
     plots = len(written) - 1
     typer.echo(f"wrote {output} and {plots} plot{'s' if plots != 1 else ''} in "

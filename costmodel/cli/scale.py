@@ -10,11 +10,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from costmodel import api, views
+from costmodel import api
 from costmodel.cli import app, emit, handles_errors, require_matplotlib
-from costmodel.cli._options import (BnParamsOpt, DtypeOpt, DtypeOption, Fmt, FlopsPerMaddOpt,
-                                    FormatOpt, InputOpt, ScopeOpt, ScopeOption, make_options)
-from costmodel.layers.base import MAX_MULTIPLIER
+from costmodel.cli._options import Fmt, FormatOpt, InputOpt, counting_options
+from costmodel.options import Options
 from costmodel.render import render
 
 
@@ -25,6 +24,7 @@ class CostAxis(str, Enum):
 
 @app.command()
 @handles_errors
+@counting_options
 def scale(
     model: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
     width: Annotated[Optional[float], typer.Option(
@@ -56,10 +56,7 @@ def scale(
     name: Annotated[Optional[str], typer.Option(
         "--name", help="Name of the scaled model (default: from the multipliers).")] = None,
     format: FormatOpt = Fmt.table,
-    scope: ScopeOption = ScopeOpt.paper,
-    flops_per_madd: FlopsPerMaddOpt = 1,
-    bn_params: BnParamsOpt = True,
-    dtype: DtypeOption = DtypeOpt.float32,
+    *, options: Options,
 ):
     """Scale a model by width, depth and resolution factors (or compound φ): its cost next to
     the growth the factors predict, factor by factor and stage by stage, and the scaled
@@ -73,10 +70,9 @@ def scale(
     if write is not None:  # refuse a bad target before any work
         spec_format = scale_views.format_by_suffix(write, scale_views.SPEC_FORMATS, "--write")
         check_target(write)
-    options = make_options(scope, flops_per_madd, bn_params, dtype)
     result = scale_model(api.load(model), multipliers, input=input, options=options,
                          resolution_multiple=round_input, name=name)
-    payload = scale_views.scale_payload(result, views.conventions(options))
+    payload = scale_views.scale_payload(result, options.conventions().record())
     rendered = render(scale_views.scale_tables(result), format.value, payload)
     if write is not None:  # everything is computed: now write
         write_atomic(write, spec_text(result.spec, spec_format))
@@ -87,12 +83,13 @@ def scale(
 
 @app.command()
 @handles_errors
+@counting_options
 def sweep(
     model: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
     width: Annotated[Optional[str], typer.Option(
         "--width", "-w", help=f"Width multipliers α of the evaluated network, as compare "
                               f"--width (not relative to the model's own; 0 < α ≤ "
-                              f"{MAX_MULTIPLIER}): a range start:stop:step (0.25:1.4:0.05) or "
+                              f"{api.MAX_MULTIPLIER}): a range start:stop:step (0.25:1.4:0.05) or "
                               "a list (0.5,0.75,1). Default: the model's α.")] = None,
     depth: Annotated[Optional[str], typer.Option(
         "--depth", "-d", help="Depth multipliers d of the evaluated network (absolute, as "
@@ -133,10 +130,7 @@ def sweep(
     format: Annotated[Optional[Fmt], typer.Option(
         "--format", "-f", help="Output format (default: table, or from --output's suffix).")
     ] = None,
-    scope: ScopeOption = ScopeOpt.paper,
-    flops_per_madd: FlopsPerMaddOpt = 1,
-    bn_params: BnParamsOpt = True,
-    dtype: DtypeOption = DtypeOpt.float32,
+    *, options: Options,
 ):
     """Evaluate a grid of widths, depths, resolutions, groups or variants: every
     configuration's cost, the Pareto front, and the largest one within a budget."""
@@ -151,7 +145,7 @@ def sweep(
     if plot is not None:
         require_matplotlib("sweep --plot")
     result = grid.sweep(model, axes, budget=budget, cost=pareto.value, skip_invalid=skip_invalid,
-                        options=make_options(scope, flops_per_madd, bn_params, dtype))
+                        options=options)
     rendered = render_sweep(result, files.format, front_only=front_only)
     image = None
     if plot is not None:

@@ -6,16 +6,17 @@ from typing import Annotated
 
 import typer
 
-from costmodel import api, views
+from costmodel import api
 from costmodel.cli import app, emit, handles_errors
-from costmodel.cli._options import (BnParamsOpt, ClassesOpt, DtypeOpt, DtypeOption, Fmt,
-                                    FlopsPerMaddOpt, FormatOpt, InputOpt, ScopeOpt, ScopeOption,
-                                    WidthOpt, make_options)
+from costmodel.cli._options import (ClassesOpt, Fmt, FormatOpt, InputOpt, WidthOpt,
+                                    counting_options)
+from costmodel.options import Options
 from costmodel.render import render
 
 
 @app.command()
 @handles_errors
+@counting_options
 def skipnet(
     model: Annotated[str, typer.Argument(help="A model with gated_residual blocks "
                                               "(skipnet-110, skipnet-imagenet) or a spec file.")],
@@ -27,19 +28,15 @@ def skipnet(
     width: WidthOpt = None,
     classes: ClassesOpt = None,
     format: FormatOpt = Fmt.table,
-    scope: ScopeOption = ScopeOpt.paper,
-    flops_per_madd: FlopsPerMaddOpt = 1,
-    bn_params: BnParamsOpt = True,
-    dtype: DtypeOption = DtypeOpt.float32,
+    *, options: Options,
 ):
     """SkipNet cost: minimum (every gated block skipped), maximum (every block runs) and the
     expected cost for the given execution probabilities; gates are always paid."""
     from costmodel.analysis import skipnet as skip
 
     probs = skip.parse_keep_prob(keep_prob)
-    options = make_options(scope, flops_per_madd, bn_params, dtype)
     result = api.evaluate_model(model, input=input, width=width, num_classes=classes,
                                 options=options)
     report = skip.skip_cost(result, probs)
     emit(render([skip.summary_table(report), skip.blocks_table(report)], format.value,
-                skip.payload(report, views.conventions(options))))
+                skip.payload(report, options.conventions().record())))

@@ -3,7 +3,7 @@ model (``result``)."""
 
 from costmodel.engine.result import (CATEGORY_LABELS, Branch, Node, Result, Row, Seq, Totals,
                                      name_of)
-from costmodel.engine.walk import evaluate
+from costmodel.engine.walk import evaluate, evaluate_layers
 
 __all__ = ["CATEGORY_LABELS", "Branch", "Node", "Result", "Row", "Seq", "Totals", "evaluate",
-           "name_of"]
+           "evaluate_layers", "name_of"]

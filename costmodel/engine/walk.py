@@ -356,3 +356,12 @@ def evaluate(spec: ModelSpec, *, input: str | int | tuple[int, int] | None = Non
                   num_classes=ctx.num_classes, width=ctx.width, depth=ctx.depth, options=options,
                   rows=tuple(walker.rows), tree=tree,
                   totals=Totals(walker.flops, walker.params, walker.mac, walker.peak), output=out)
+
+
+def evaluate_layers(layers: list[dict], *, input, in_channels: int = 3, name: str = "layers",
+                    options: Options = Options(), **model) -> Result:
+    """Evaluate a throwaway model made of ``layers`` (see ``layers_spec``)."""
+    from costmodel.spec.loader import layers_spec  # validation: only throwaway specs need it
+
+    return evaluate(layers_spec(layers, input=input, in_channels=in_channels, name=name,
+                                **model), options=options)

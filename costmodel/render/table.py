@@ -69,16 +69,21 @@ class Column:
 class Table:
     """Rows of raw values (dicts keyed by column key) with a title and notes.
 
-    ``footer`` rows (totals) render after a rule; ``notes`` state the conventions; ``marks``
-    holds (row index, column key) cells to emphasise (red in a terminal, bold in Markdown).
+    ``footer`` rows (totals) render after a rule; ``notes`` are lines under the table, each a
+    str or an object that renders as ``str(note)`` (the counting conventions,
+    ``costmodel.options.Conventions``, which a reader can then find by type); ``marks`` holds
+    (row index, column key) cells to emphasise (red in a terminal, bold in Markdown).
     """
 
     title: str
     columns: list[Column]
     rows: list[dict[str, Any]]
     footer: list[dict[str, Any]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[Any] = field(default_factory=list)
     marks: set[tuple[int, str]] = field(default_factory=set)
+
+    def note_lines(self) -> list[str]:
+        return [str(n) for n in self.notes]
 
     def human(self, row: dict[str, Any], col: Column) -> str:
         """The cell as people read it, control characters escaped."""
@@ -105,7 +110,7 @@ def to_markdown(tables: list[Table]) -> str:
         for row in t.footer:
             cells = [_md(t.human(row, c)) for c in t.columns]
             out.append("| " + " | ".join(f"**{v}**" if v else "" for v in cells) + " |")
-        out.extend(["", *(f"_{_md(n)}_" for n in t.notes), ""])
+        out.extend(["", *(f"_{_md(n)}_" for n in t.note_lines()), ""])
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -117,7 +122,7 @@ def to_csv(tables: list[Table]) -> str:
         if k:
             buf.write("\n")
         buf.write(f"# {escape_controls(t.title)}\n")  # a newline would end the comment
-        for n in t.notes:
+        for n in t.note_lines():
             buf.write(f"# {escape_controls(n)}\n")
         plain = csv.writer(buf, lineterminator="\n")
         # A '#' inside a field would start a comment for read_csv(comment='#') unless quoted;
@@ -154,7 +159,7 @@ def to_rich(tables: list[Table]):
     items = []
     for t in tables:
         rows = t.rows[:TERMINAL_ROWS]
-        notes = list(t.notes)
+        notes = t.note_lines()
         if len(t.rows) > len(rows):
             notes.insert(0, f"The first {len(rows):,} of {len(t.rows):,} rows are shown (totals "
                             "count every row); --format csv or json lists every row.")
@@ -191,7 +196,7 @@ def render(tables: Table | list[Table], fmt: str, json_payload: Any = None) -> s
     tables = [tables] if isinstance(tables, Table) else list(tables)
     if fmt == "json":
         payload = json_payload if json_payload is not None else [
-            {"title": t.title, "notes": t.notes, "rows": t.rows + t.footer} for t in tables]
+            {"title": t.title, "notes": t.note_lines(), "rows": t.rows + t.footer} for t in tables]
         return to_json(payload)
     if fmt == "markdown":
         return to_markdown(tables)

@@ -6,43 +6,15 @@ from dataclasses import replace
 from typing import Any
 
 from costmodel.engine import Result
-
-from costmodel.options import Options
+from costmodel.options import METRIC_LABELS, METRICS, Conventions
 from costmodel.render import Column, Table
 from costmodel.render.format import pct, si
-from costmodel.views import METRICS, breakdown_records
-
-METRIC_LABELS = {"flops": "FLOPs", "params": "params", "mac": "MAC",
-                 "peak_activation": "peak activation"}
+from costmodel.views import breakdown_records
 
 
-def conventions_lines(options: Options) -> list[str]:
-    """The counting conventions as Markdown bullet items."""
-    unit = ("one fused multiply-add counts 1, as in the MobileNet, ShuffleNet and EffNet papers "
-            "and fvcore" if options.flops_per_madd == 1 else
-            "one fused multiply-add counts 2 (PyTorch's flop counter)")
-    scope = ("conv and linear layers only (`--scope paper`, the papers' convention)"
-             if options.scope == "paper" else
-             "what fvcore counts by default: conv, linear, batch norm, adaptive average pooling "
-             "and upsampling (`--scope fvcore`)")
-    bn = "included (torch's count)" if options.bn_params else "excluded (`--no-bn-params`)"
-    return [
-        f"**FLOPs are multiply-adds**: {unit}.",
-        f"**Scope**: FLOPs count {scope}.",
-        "**MAC is memory access cost** as ShuffleNet V2 defines it: the elements each layer "
-        "reads and writes (input feature maps + output feature map + weights); never "
-        "multiply-accumulates. MAC bytes assume "
-        f"**{options.dtype}** ({options.dtype_bytes} byte{'s' if options.dtype_bytes > 1 else ''}"
-        " per element).",
-        f"**Params** are trainable parameters, batch-norm γ/β {bn}.",
-        "**Peak activation** is the largest output feature map of any layer, in elements.",
-        "Batch size 1; input sizes are H×W.",
-    ]
-
-
-def without_conventions(table: Table, options: Options) -> Table:
+def without_conventions(table: Table) -> Table:
     """The table without its conventions note (the report states them once, at the top)."""
-    return replace(table, notes=[n for n in table.notes if n != options.describe()])
+    return replace(table, notes=[n for n in table.notes if not isinstance(n, Conventions)])
 
 
 def largest_layer_records(result: Result, metric: str, n: int) -> list[dict[str, Any]]:

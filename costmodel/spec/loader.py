@@ -267,3 +267,13 @@ def _load_uncached(file: Path, variants: list[str], overrides: dict[str, Any]) -
     spec = validate_spec(data, str(file))
     spec._file = str(file)
     return spec
+
+
+def layers_spec(layers: list[dict], *, input, in_channels: int = 3, name: str = "layers",
+                **model) -> ModelSpec:
+    """A throwaway model made of ``layers`` (spec mappings, as in a spec file's ``layers``) on
+    an ``in_channels``×``input`` input (N or (H, W)); ``model`` adds other spec fields
+    (``width``…). Validated like a spec file named ``<name>``."""
+    size = list(input) if isinstance(input, (tuple, list)) else input
+    return validate_spec({"name": name, "input": size, "in_channels": in_channels,
+                          "layers": layers, **model}, f"<{name}>")

@@ -132,6 +132,17 @@ def test_options_and_every_metric(tmp_path):
                       "mac_bytes": 2 * t.mac, "peak_activation": t.peak_activation}
 
 
+def test_the_options_of_a_budgets_file_are_the_options_of_a_count(tmp_path):
+    from costmodel.budgets import load_budgets
+
+    file = tmp_path / "b.yaml"
+    file.write_text("options: {scope: fvcore, flops_per_madd: 2, bn_params: false, "
+                    "dtype: float64}\nmodels: [{model: mobilenet, limits: {flops: 1M}}]\n")
+    assert load_budgets(file).options == Options("fvcore", 2, False, "float64")
+    file.write_text("models: [{model: mobilenet, limits: {flops: 1M}}]\n")
+    assert load_budgets(file).options == Options()
+
+
 def test_spec_paths_are_relative_to_the_budgets_file(tmp_path):
     from costmodel.spec.zoo import zoo_dir
 
@@ -172,7 +183,15 @@ def test_spec_paths_are_relative_to_the_budgets_file(tmp_path):
      "models[0] (mobilenet): unknown model 'nosuchnet'"),
     ("models: [{model: missing.yaml, limits: {flops: 1M}}]", "no such spec file"),
     ("options: {dtype: f8}\nmodels: [{model: mobilenet, limits: {flops: 1M}}]",
-     "options.dtype"),
+     "options.dtype: Input should be 'float32', 'float16', 'bfloat16', 'int8' or 'float64'"),
+    ("options: {scope: torch}\nmodels: [{model: mobilenet, limits: {flops: 1M}}]",
+     "options.scope: Input should be 'paper' or 'fvcore'"),
+    ("options: {flops_per_madd: 3}\nmodels: [{model: mobilenet, limits: {flops: 1M}}]",
+     "options.flops_per_madd: Input should be 1 or 2"),
+    ("options: {bn_param: false}\nmodels: [{model: mobilenet, limits: {flops: 1M}}]",
+     "options.bn_param: unknown field"),
+    ("options: [paper]\nmodels: [{model: mobilenet, limits: {flops: 1M}}]",
+     "options: Input should be a mapping of scope, flops_per_madd, bn_params and dtype"),
 ])
 def test_invalid_budgets_exit_2_naming_file_and_entry(tmp_path, text, message):
     res = check(tmp_path, text)

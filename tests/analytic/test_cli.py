@@ -127,3 +127,105 @@ def test_spec_path_works_where_a_name_does(tmp_path):
     spec.write_text((zoo_dir() / "mobilenet.yaml").read_text())
     data = json.loads(run("compare", str(spec), "mobilenet", "-f", "json").stdout)
     assert data[0]["flops"] == data[1]["flops"]
+
+
+# --- the counting options: written once, choices from costmodel.options ----------------------
+
+COUNTING = ["--scope", "--flops-per-madd", "--bn-params", "--dtype"]
+
+
+def _params(command: str) -> dict[str, object]:
+    import typer
+
+    group = typer.main.get_command(app)
+    return {p.name: p for p in group.commands[command].params}
+
+
+@pytest.mark.parametrize("command", ["compare", "show", "report", "skipnet", "scale", "sweep"])
+def test_counting_options_are_the_same_block_last_in_every_command(command):
+    params = list(_params(command))
+    assert params[-4:] == ["scope", "flops_per_madd", "bn_params", "dtype"]
+    assert "options" not in params
+
+
+def test_counting_choices_come_from_the_options_module():
+    from typing import get_args
+
+    from costmodel.options import DTYPE_BYTES, Scope
+
+    params = _params("compare")
+    assert list(params["dtype"].type.choices) == list(DTYPE_BYTES)  # float64 included
+    assert list(params["scope"].type.choices) == list(get_args(Scope))
+
+
+def test_every_dtype_counts_its_bytes():
+    res = run("compare", "mobilenet", "--input", "32", "--dtype", "float64", "-f", "json")
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)[0]
+    assert d["mac_bytes"] == 8 * d["mac"] and d["conventions"]["dtype"] == "float64"
+
+
+def test_counting_options_reach_the_command_as_one_options_object():
+    res = run("show", "mobilenet", "--input", "32", "--scope", "fvcore", "--flops-per-madd", "2",
+              "--no-bn-params", "--dtype", "int8", "-f", "json")
+    assert res.exit_code == 0, res.output
+    from costmodel.options import Options
+
+    o = Options("fvcore", 2, False, "int8")
+    assert json.loads(res.stdout)["conventions"] == o.conventions().record()
+    assert json.loads(res.stdout)["totals"]["flops"] == \
+        evaluate_model("mobilenet", input=32, options=o).totals.flops
+
+
+def test_a_command_without_an_options_parameter_is_refused():
+    from costmodel.cli._options import counting_options
+
+    def command(model: str):
+        pass
+
+    with pytest.raises(TypeError, match="options: Options"):
+        counting_options(command)
+
+
+# --- boundaries: the CLI over the API, the library under it ----------------------------------
+
+def _imports(path) -> set[str]:
+    """The modules a file imports, anywhere in it; ``from a import b`` counts as a and a.b."""
+    import ast
+
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names |= {node.module, *(f"{node.module}.{a.name}" for a in node.names)}
+        elif isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+    return names
+
+
+PACKAGE = __import__("pathlib").Path(__file__).resolve().parents[2] / "costmodel"
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "cli").glob("*.py")), ids=lambda p: p.name)
+def test_the_cli_does_not_reach_past_the_api(path):
+    internals = ("costmodel.engine", "costmodel.layers", "costmodel.spec", "costmodel.evaluate")
+    assert not [m for m in _imports(path) if m.startswith(internals)]
+
+
+@pytest.mark.parametrize("module", ["budgets.py", "views.py", "options.py", "render/table.py",
+                                    "analysis/explain.py", "analysis/scale.py",
+                                    "analysis/sweep.py", "engine/walk.py"])
+def test_the_library_does_not_call_up_into_the_api(module):
+    assert not [m for m in _imports(PACKAGE / module) if m.startswith("costmodel.api")]
+
+
+def test_no_command_is_longer_than_about_40_lines():
+    """A command parses, calls the library and renders. Its option declarations are data (a
+    sweep has twenty options), so the body is measured: docstring to the last line."""
+    import ast
+
+    for path in sorted((PACKAGE / "cli").glob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef) and any(
+                    "command" in ast.unparse(d) for d in node.decorator_list):
+                body = node.end_lineno - node.body[0].lineno + 1
+                assert body <= 40, f"{path.name}: {node.name} has a {body}-line body"

@@ -133,3 +133,40 @@ def test_json_check(budgets):
     assert (params["value"], params["limit"], params["excess"], params["status"]) == \
         (MOBILENET_PARAMS, MOBILENET_PARAMS - 1, 1, "over")
     assert data["conventions"]["mac"].startswith("memory access cost")
+
+
+# --- the counting conventions: one structure, rendered by each format ------------------------
+
+def test_conventions_are_one_structure_that_each_format_renders():
+    from costmodel.options import Options
+
+    c = Options("fvcore", 2, False, "float16").conventions()
+    assert c.record() == {"flops": "2 per multiply-add", "flops_per_madd": 2, "scope": "fvcore",
+                          "mac": "memory access cost (elements read + written)",
+                          "dtype": "float16", "bn_params": False}
+    assert c.note() == ("FLOPs: 2 FLOPs per multiply-add (PyTorch's convention), counting "
+                      "fvcore's default ops (conv, linear, batch norm, adaptive avg pool, "
+                      "upsample); params excl. BN affine; MAC: memory access cost (elements "
+                      "read + written), float16")
+    bullets = c.bullets()
+    assert [b.split("**")[1] for b in bullets[:5]] == [
+        "FLOPs are multiply-adds", "Scope", "MAC is memory access cost", "Params",
+        "Peak activation"]
+    assert "**float16** (2 bytes per element)" in bullets[2]
+    assert "excluded (`--no-bn-params`)" in bullets[3]
+
+    args = ["show", "mobilenet", "-i", "32", "--scope", "fvcore", "--flops-per-madd", "2",
+            "--no-bn-params", "--dtype", "float16", "-f"]
+    assert json.loads(runner.invoke(app, args + ["json"]).stdout)["conventions"] == c.record()
+    assert f"# {c.note()}\n" in runner.invoke(app, args + ["csv"]).stdout
+    assert f"_{c.note()}_\n" in runner.invoke(app, args + ["markdown"]).stdout
+
+
+def test_the_report_leaves_out_the_conventions_note_by_what_it_is():
+    from costmodel.options import Options
+    from costmodel.render import Table
+    from costmodel.report.tables import without_conventions
+
+    c = Options().conventions()
+    table = Table("t", [], [], notes=[c, "rel. = relative to x", c.note()])
+    assert without_conventions(table).notes == ["rel. = relative to x", c.note()]  # text stays

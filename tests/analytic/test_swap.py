@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from costmodel.analysis.swap import find_conv_stages, swap
+from costmodel.analysis.swap import find_conv_stages, swap_blocks
 from costmodel.api import evaluate_model, load
 from costmodel.cli import app
 from costmodel.engine import evaluate
@@ -26,7 +26,7 @@ def test_swapping_the_baseline_gives_the_zoo_models(block, zoo, tmp_path):
     """The zoo's EffNet comparison set is exactly `swap effnet-baseline --block …`: same
     totals, same rows (paths, shapes, FLOPs, params, MAC), also after a round trip through
     the written YAML."""
-    swapped = swap(load("effnet-baseline"), block)
+    swapped = swap_blocks(load("effnet-baseline"), block)
     expected = evaluate_model(zoo)
     got = evaluate(swapped.spec)
     assert got.totals == expected.totals
@@ -41,7 +41,7 @@ def test_swapping_the_baseline_gives_the_zoo_models(block, zoo, tmp_path):
                                               ("shufflenet", True)])
 def test_first_conv_stage_default(block, first_kept):
     """MobileNet and ShuffleNet keep the first layer; EffNet replaces it (EffNet §3)."""
-    swapped = swap(load("effnet-baseline"), block)
+    swapped = swap_blocks(load("effnet-baseline"), block)
     assert [r.replaced for r in swapped.replacements] == [not first_kept, True, True]
     assert [r.where for r in swapped.replacements] == ["stage1", "stage2", "stage3"]
 
@@ -49,7 +49,7 @@ def test_first_conv_stage_default(block, first_kept):
 def test_replacing_the_first_stage_with_mobilenet():
     """dwsep on the 3-channel image: dw 3×3 on 32×32×3, then 1×1 to 64, then the 2×2 pool."""
     base = evaluate_model("effnet-baseline")
-    swapped = evaluate(swap(load("effnet-baseline"), "mobilenet", replace_first=True).spec)
+    swapped = evaluate(swap_blocks(load("effnet-baseline"), "mobilenet", replace_first=True).spec)
     stage1 = sum(r.flops for r in swapped.rows if r.stage == "stage1")
     assert stage1 == 3 * 3 * 3 * 32 * 32 + 3 * 64 * 32 * 32
     old_stage1 = sum(r.flops for r in base.rows if r.stage == "stage1")
@@ -62,7 +62,7 @@ def test_effnet_replaces_the_first_layer_of_a_spec_without_stages():
     """MobileNet's conv1 (3×3/2, 3→32 at 224) becomes an effnet_block: 1×1 to 16 channels,
     dw 1×3 at 224×224, 2×1 pool, dw 3×1 at 112×224, 2×1 conv with stride (1, 2) to 32."""
     base = evaluate_model("mobilenet")
-    swapped = swap(load("mobilenet"), "effnet")
+    swapped = swap_blocks(load("mobilenet"), "effnet")
     new = evaluate(swapped.spec)
     block = (224 * 224 * 3 * 16          # 1×1 bottleneck, 32 // 2 channels
              + 3 * 224 * 224 * 16        # dw 1×3
@@ -95,7 +95,7 @@ def test_conv_stage_detection():
 def test_swaps_that_cannot_work_fail_clearly(model, block, options, message):
     from costmodel.errors import CostModelError
     with pytest.raises(CostModelError) as e:
-        swap(load(model), block, **options)
+        swap_blocks(load(model), block, **options)
     assert message in str(e.value)
 
 
@@ -143,7 +143,7 @@ def _outside(rows, paths):
 def test_swap_changes_only_the_replaced_stages(model, block, tmp_path):
     """Everything outside the replaced conv stages keeps its rows (path, shapes, FLOPs,
     params, MAC); the written YAML (settings objects included) reads back to the same model."""
-    swapped = swap(load(model), block)
+    swapped = swap_blocks(load(model), block)
     base, new = evaluate(load(model)), evaluate(swapped.spec)
     before = [p for r in swapped.replacements for p in r.before_paths]
     after = [p for r in swapped.replacements for p in r.after_paths]

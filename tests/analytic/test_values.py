@@ -309,3 +309,16 @@ def test_compound_scaling_out_of_range_exit_2(args, text):
     res = runner.invoke(app, ["scale", "mobilenet", *args])
     assert res.exit_code == 2, res.output
     assert "Traceback" not in res.output and text in res.stderr, res.stderr
+
+
+@pytest.mark.parametrize("options,text", [
+    ("{flops_per_madd: true}", "flops_per_madd must be 1 or 2, got True"),
+    ("{bn_params: 'yes'}", "bn_params must be true or false, got 'yes'"),
+    ("{bn_params: 1}", "bn_params must be true or false, got 1"),
+])
+def test_budget_options_are_strict(tmp_path, options, text):
+    f = tmp_path / "budgets.yaml"
+    f.write_text(f"options: {options}\nmodels:\n  - {{model: mobilenet, limits: {{flops: 1G}}}}\n")
+    with pytest.raises(CostModelError) as e:
+        load_budgets(f)
+    assert text in str(e.value) and str(f) in str(e.value)
