@@ -11,7 +11,7 @@ from torch import nn
 
 from costmodel.api import evaluate_model
 from costmodel.errors import CostModelError
-from costmodel.engine import Branch, Seq
+from costmodel.engine import Branch, Seq, nodes
 from costmodel.layers import Primitive, type_names
 from costmodel.layers.elementwise import ActivationFn
 from costmodel.crosscheck.builder import (PRIMITIVES, BranchModule, ChannelSlice, GateDecision,
@@ -26,17 +26,9 @@ def test_every_primitive_type_has_a_torch_module():
     assert tags | set(typing.get_args(ActivationFn)) <= set(PRIMITIVES)
 
 
-def _containers(node, out: set[str]) -> set[str]:
+def _containers(tree) -> set[str]:
     """Paths of the Seq and Branch nodes: the container modules."""
-    if isinstance(node, Seq):
-        out.add(node.path)
-        for child in node.children:
-            _containers(child, out)
-    elif isinstance(node, Branch):
-        out.add(node.path)
-        for seq in node.branches:
-            _containers(seq, out)
-    return out
+    return {n.path for n in nodes(tree) if isinstance(n, (Seq, Branch))}
 
 
 MIXED = [  # every structural node: residual, SE (multiply, an empty branch), split + concat
@@ -70,7 +62,7 @@ def test_module_names_are_layer_paths(result):
     inner = {f"{p}.rnn{part}" for p in owners for part in ("", ".lstm", ".proj")}
     assert primitives <= names
     assert merges <= names
-    assert names == primitives | _containers(result.tree, set()) | inner
+    assert names == primitives | _containers(result.tree) | inner
 
 
 def test_mixed_blocks_module_types():
