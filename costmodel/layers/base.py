@@ -286,7 +286,8 @@ class Block(LayerSpec):
 
     An expansion may depend on the input's channels and the context, but not on its spatial
     size — the evaluator memoizes expansions on that — unless the block sets
-    ``spatial_expansion = True``.
+    ``spatial_expansion = True``. Without it, ``expand`` gets a view of the input that refuses
+    to be read for its size (costmodel.engine.memo.ChannelsOnly: a TypeError naming the block).
     """
 
     stage: ClassVar[bool] = False

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from costmodel.api import load
-from costmodel.engine import Branch, Memo, Row, Seq, evaluate, nodes, rows_of
+from costmodel.engine import Branch, Memo, Row, evaluate, nodes, rows_of
 from costmodel.engine.memo import SHARED
 from costmodel.engine.walk import Walker
 from costmodel.errors import CostModelError
