@@ -1,34 +1,23 @@
-"""Walking the evaluated tree (Seq / Branch / Row nodes) the way the analyses need it:
-the rows under a node, a node's input and output shapes, its stages and blocks."""
+"""Reading the evaluated tree (Seq / Branch / Row nodes) the way the analyses need it: a
+node's input and output shapes, its stages and blocks. The walks themselves (``rows_of``,
+``nodes``) are the result model's (costmodel/engine/result.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
 
 from costmodel.errors import CostModelError
-from costmodel.engine import Branch, Node, Result, Row, Seq
+from costmodel.engine import Branch, Node, Result, Row, Seq, name_of, nodes, rows_of
 from costmodel.shape import Shape
+
+__all__ = ["CONTAINERS", "WEIGHTED", "Segment", "blocks_of", "downsamples", "find_node",
+           "is_container", "is_shape_preserving", "node_input", "node_output", "node_type",
+           "rows_of", "segments"]  # rows_of: the result model's, here for the analyses
 
 WEIGHTED = ("conv", "conv1x1", "depthwise", "fc")
 """Row categories of layers with weights (convolutions and fully connected layers)."""
 CONTAINERS = ("sequential", "stage", "repeat")
 """Block types that only group layers: the analyses look through them to the blocks inside."""
-
-
-def rows_of(node: Node) -> Iterator[Row]:
-    """The rows under ``node``, in execution order."""
-    if isinstance(node, Row):
-        yield node
-    elif isinstance(node, Seq):
-        for child in node.children:
-            yield from rows_of(child)
-    else:
-        if node.split is not None:
-            yield node.split
-        for seq in node.branches:
-            yield from rows_of(seq)
-        yield node.merge
 
 
 def node_input(node: Node) -> Shape:
@@ -103,13 +92,9 @@ class Segment:
         return self.kind == "head"
 
 
-def _name(path: str) -> str:
-    return path.rsplit(".", 1)[-1]
-
-
-def _run_label(nodes: list[Node]) -> str:
-    first, last = _name(nodes[0].path), _name(nodes[-1].path)
-    return first if len(nodes) == 1 else f"{first}…{last}"
+def _run_label(run: list[Node]) -> str:
+    first, last = name_of(run[0].path), name_of(run[-1].path)
+    return first if len(run) == 1 else f"{first}…{last}"
 
 
 def _makes_head(node: Node) -> bool:
@@ -151,7 +136,7 @@ def segments(result: Result) -> list[Segment]:
     for node in top[:head_at]:
         if isinstance(node, Seq) and node.is_stage:
             close()
-            out.append(Segment(_name(node.path), (node,), "stage"))
+            out.append(Segment(name_of(node.path), (node,), "stage"))
             continue
         if run and downsamples(node):
             close()
@@ -165,20 +150,7 @@ def segments(result: Result) -> list[Segment]:
 def find_node(result: Result, path: str) -> Node:
     """The node (row, block or branching node) at ``path``; a clear error otherwise."""
     path = path.strip().strip(".")
-
-    def walk(node: Node) -> Iterator[Node]:
-        yield node
-        if isinstance(node, Seq):
-            for c in node.children:
-                yield from walk(c)
-        elif isinstance(node, Branch):
-            for s in node.branches:
-                yield from walk(s)
-            if node.split is not None:
-                yield node.split
-            yield node.merge
-
-    found = {n.path: n for n in walk(result.tree) if n.path}
+    found = {n.path: n for n in nodes(result.tree) if n.path}
     if path in found:
         return found[path]
     import difflib

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 from costmodel.errors import CostModelError
-from costmodel.engine import Branch, Node, Result, Row, Seq
+from costmodel.engine import Branch, Node, Result, Row, Seq, rows_of
 from costmodel.layers.skipnet import BLOCK, GATE, GATED, RES, GatedResidual
 from costmodel.render import Column, Table
 
@@ -96,21 +96,6 @@ class SkipCost:
 # --- data ---------------------------------------------------------------------------------
 
 
-def _rows(node: Node) -> Iterator[Row]:
-    """Every row under a node, the split and merge rows of branches included."""
-    if isinstance(node, Row):
-        yield node
-    elif isinstance(node, Seq):
-        for child in node.children:
-            yield from _rows(child)
-    else:
-        if node.split is not None:
-            yield node.split
-        for seq in node.branches:
-            yield from _rows(seq)
-        yield node.merge
-
-
 def _branch(seq: Seq, name: str) -> Branch:
     """The child branching node called ``name`` of an expanded gated block."""
     for child in seq.children:
@@ -143,9 +128,9 @@ def gated_block_costs(result: Result) -> list[tuple[str, str, Amount, Amount, Am
         gated = _branch(main, GATED)
         gate_seq = gated.branches[gated.names.index(GATE)]
         assert gated.names.index(BLOCK) == 0
-        total = Amount.of(list(_rows(seq)))
-        gate = Amount.of(list(_rows(gate_seq)))
-        short = Amount.of(list(_rows(shortcut)))
+        total = Amount.of(list(rows_of(seq)))
+        gate = Amount.of(list(rows_of(gate_seq)))
+        short = Amount.of(list(rows_of(shortcut)))
         found.append((seq.path, seq.layer.gate, gate, short, total - gate - short))
     return found
 

@@ -34,7 +34,7 @@ with warnings.catch_warnings():  # fvcore.nn scripts its loss functions at impor
 
 from costmodel.api import load
 from costmodel.errors import CostModelError
-from costmodel.engine import Branch, Result, Row, Seq, evaluate
+from costmodel.engine import Branch, Result, Row, Seq, evaluate, nodes
 from costmodel.options import Options
 from costmodel.crosscheck.builder import build, example_input, torch_layer
 from costmodel.crosscheck.checks import CounterGap, LayerCheck, OpCheck, Uncounted, Verification
@@ -115,13 +115,10 @@ def _children(model: nn.Module, rows: set[str]) -> dict[str, list[str]]:
     return found
 
 
-def _walk(node) -> list[Row | Branch]:
-    """The rows and branch nodes of the evaluation tree, in order (a branch before its rows)."""
-    if isinstance(node, Row):
-        return [node]
-    if isinstance(node, Seq):
-        return [n for child in node.children for n in _walk(child)]
-    return [node, *(n for seq in node.branches for n in _walk(seq))]
+def _checked(tree: Seq) -> list[Row | Branch]:
+    """What gets a check of its own: the rows and the branching nodes, in order (a branching
+    node, which holds its split and merge, before its branches' rows)."""
+    return [n for n in nodes(tree, ends=False) if type(n) is not Seq]
 
 
 @dataclass
@@ -175,7 +172,7 @@ def _run(model: nn.Module, x: torch.Tensor, paths: list[str]) -> ForwardPass:
 def _layer_checks(result: Result, own_flops: dict[str, int], own_params: dict[str, int],
                   shapes: dict[str, list[int]]) -> list[LayerCheck]:
     checks, covered = [], set()
-    for node in _walk(result.tree):
+    for node in _checked(result.tree):
         if isinstance(node, Row):
             flops, params, shape, type_ = node.flops, node.params, node.out.as_list(), node.type
         else:  # a parallel node: its split and merge are functional ops of its module
@@ -313,7 +310,7 @@ def verify_result(result: Result, paper: Result) -> Verification:
 def _verify(result: Result, paper: Result) -> Verification:
     model = build(result)
     x = example_input(result)
-    nodes = _walk(result.tree)
+    nodes = _checked(result.tree)
     run = _run(model, x, [n.path for n in nodes])
 
     analysis = RecordingFlopCount(model, (x,))

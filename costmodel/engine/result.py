@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import partial
-from typing import NamedTuple, Union
+from typing import Iterator, NamedTuple, Union
 
 from costmodel.layers import LayerSpec
 from costmodel.options import Options
@@ -140,6 +140,42 @@ class Branch:
 
 Node = Union[Row, Seq, Branch]
 """The evaluated network as a tree whose leaves are the rows; the torch builder walks it."""
+
+
+# --- the walks over the tree (every reader of the tree uses these) ------------------------
+
+
+def rows_of(node: Node) -> Iterator[Row]:
+    """The rows under ``node``, in execution order (a branching node's split, its branches,
+    its merge): the rows of ``result.tree`` are ``result.rows``."""
+    if type(node) is Row:
+        yield node
+    elif type(node) is Seq:
+        for child in node.children:
+            yield from rows_of(child)
+    else:
+        if node.split is not None:
+            yield node.split
+        for seq in node.branches:
+            yield from rows_of(seq)
+        yield node.merge
+
+
+def nodes(node: Node, *, ends: bool = True) -> Iterator[Node]:
+    """Every node under ``node``, itself first, in execution order: a block (Seq) or a
+    branching node (Branch) before what it holds. ``ends=False`` leaves out the split and
+    merge rows of branching nodes (parts of their node: one torch module, one check)."""
+    yield node
+    if type(node) is Seq:
+        for child in node.children:
+            yield from nodes(child, ends=ends)
+    elif type(node) is Branch:
+        if ends and node.split is not None:
+            yield node.split
+        for seq in node.branches:
+            yield from nodes(seq, ends=ends)
+        if ends:
+            yield node.merge
 
 
 def name_of(path: str) -> str:

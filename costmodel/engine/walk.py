@@ -2,6 +2,8 @@
 
 The evaluator knows three kinds of layer and nothing about any particular type: a Primitive
 (one cost, one row), a Block (expands into layers) and a Branching node (branches + merge).
+What it keeps between evaluations (expansions, plans, content keys) is a ``Memo``
+(costmodel/engine/memo.py); the repeat-replay is explained at ``Walker.composite``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import replace
 from pydantic import ValidationError
 
 from costmodel import limits
+from costmodel.engine.memo import BLOCK, BRANCHING, PRIMITIVE, SHARED, ChannelsOnly, Memo
 from costmodel.engine.result import Branch, Node, Result, Row, Seq, Totals, _row
 from costmodel.errors import CostModelError, LimitError, ShapeError
 from costmodel.layers import Block, Branching, Context, Cost, LayerSpec, Primitive
@@ -22,85 +25,10 @@ from costmodel.shape import Shape
 from costmodel.spec.model import ModelSpec
 
 
-# Block expansions, memoized per context and keyed by (id(block), input channels): each entry
-# keeps its block alive, so an id cannot be reused while its entry exists, and specs are
-# immutable, so a hit is always right. Repeated blocks and re-evaluations (compare, sweeps)
-# then skip building the expansion's Pydantic layers again.
-_MEMO: dict[Context, dict] = {}
-_MEMO_LIMIT = 200_000
-
-
-def _memo(ctx: Context) -> dict:
-    table = _MEMO.get(ctx)
-    if table is None:
-        if sum(len(t) for t in _MEMO.values()) > _MEMO_LIMIT:
-            _MEMO.clear()
-        table = _MEMO[ctx] = {}
-    return table
-
-
-_PRIMITIVE, _BRANCHING, _BLOCK = "primitive", "branching", "block"
-_PLANS: dict[int, tuple[list, tuple, int]] = {}
-
-
-def _plan(layers: list[LayerSpec], prefix: str) -> tuple[list, tuple[tuple[str, LayerSpec, str],
-                                                               ...], int]:
-    """(the list, (name, layer, kind) for each of its layers, how many of them are primitives),
-    names checked unique — once per list (spec lists and memoized expansions live on, so this
-    runs once per list, not per evaluation)."""
-    hit = _PLANS.get(id(layers))
-    if hit is not None and hit[0] is layers:
-        return hit
-    plan, seen = [], set()
-    for i, layer in enumerate(layers):
-        name = layer.name or str(i)
-        if name in seen:
-            raise ShapeError(f"two layers are named '{name}' here",
-                             path=f"{prefix}.{name}" if prefix else name, field="name")
-        seen.add(name)
-        if isinstance(layer, Primitive):
-            kind = _PRIMITIVE
-        elif isinstance(layer, Branching):
-            kind = _BRANCHING
-        elif isinstance(layer, Block):
-            kind = _BLOCK
-        else:  # pragma: no cover - the spec's union admits nothing else
-            raise TypeError(f"not a layer: {layer!r}")
-        plan.append((name, layer, kind))
-    if len(_PLANS) > _MEMO_LIMIT:
-        _PLANS.clear()
-    entry = _PLANS[id(layers)] = (layers, tuple(plan), sum(k is _PRIMITIVE for *_, k in plan))
-    return entry
-
-
-_KEYS: dict[int, tuple[LayerSpec, tuple]] = {}
-
-
-def _content_key(block: LayerSpec) -> tuple:
-    """What a block is, its name aside: its class and field values (nested lists and layers by
-    identity: specs are immutable, and the entry keeps them alive). A repeat's copies, which
-    differ only in name, share one key."""
-    hit = _KEYS.get(id(block))
-    if hit is not None and hit[0] is block:
-        return hit[1]
-    parts: list = [type(block)]
-    for k, v in block.__dict__.items():
-        if k != "name":
-            try:
-                hash(v)
-            except TypeError:
-                v = ("id", id(v))
-            parts.append((k, v))
-    if len(_KEYS) > _MEMO_LIMIT:
-        _KEYS.clear()
-    key = tuple(parts)
-    _KEYS[id(block)] = (block, key)
-    return key
-
-
 def _moved(node: Node, old: str, new: str, rows: list[Row]) -> Node:
     """A copy of the subtree ``node`` (walked at path ``old``) at path ``new``: every path, and
-    every stage inside it, re-rooted; its rows, in execution order, appended to ``rows``."""
+    every stage inside it, re-rooted; its rows, in execution order, appended to ``rows`` (the
+    repeat-replay: see ``Walker.composite``)."""
     n = len(old)
     inside = old + "."
 
@@ -128,13 +56,14 @@ def _moved(node: Node, old: str, new: str, rows: list[Row]) -> Node:
 
 
 _LOOKAHEAD = 20_000
-"""Rows a full walk copies before it checks the whole network with a lean walk (see _Walker):
+"""Rows a full walk copies before it checks the whole network with a lean walk (see Walker):
 more than any network of the zoo (SkipNet-CIFAR has 600 rows), and well under a second."""
 
 
-class _Walker:
+class Walker:
     """Walks layers in execution order, summing totals; unless ``lean``, it also keeps the
-    rows and the tree (a sweep needs only the totals).
+    rows and the tree (a sweep needs only the totals). ``evaluate`` is the way to use it; its
+    expansions, plans and content keys come from ``memo``.
 
     It bounds its own work (``costmodel.limits``), the same in both modes: ``count`` is the rows
     the walk has produced or is about to (a list's primitives are counted when the list is
@@ -153,11 +82,15 @@ class _Walker:
     network lean first (once), which refuses what is over a limit at once, and goes on.
     """
 
-    def __init__(self, ctx: Context, options: Options, lean: bool = False):
+    def __init__(self, ctx: Context, options: Options, lean: bool = False,
+                 memo: Memo = SHARED):
         self.ctx = ctx
         self.options = options
         self.lean = lean
-        self.expansions = _memo(ctx)
+        self.memo = memo
+        self.expansions = memo.begin(ctx)
+        self.plan = memo.plan  # bound once: both run for every list and block walked
+        self.content_key = memo.content_key
         self.paper = options.scope == "paper"
         self.per_madd = options.flops_per_madd
         self.bn_params = options.bn_params
@@ -183,7 +116,7 @@ class _Walker:
 
     def layers(self, layers: list[LayerSpec], x: Shape, prefix: str, stage: str | None,
                owner: LayerSpec | None = None, depth: int = 0) -> tuple[Shape, Seq | None]:
-        _, plan, primitives = _plan(layers, prefix)
+        plan, primitives = self.plan(layers, prefix)
         count = self.count = self.count + primitives
         if count > self.max_count:
             raise limits.LAYERS.exceeded(f"{count:,} so far", path=prefix or None)
@@ -191,7 +124,7 @@ class _Walker:
         for name, layer, kind in plan:
             path = f"{prefix}.{name}" if prefix else name
             try:
-                if kind is _PRIMITIVE:
+                if kind is PRIMITIVE:
                     x, node = self.primitive(layer, x, path, stage)
                 else:
                     x, node = self.composite(layer, kind, x, path, stage, depth)
@@ -204,13 +137,21 @@ class _Walker:
 
     def composite(self, layer: LayerSpec, kind: str, x: Shape, path: str,
                   stage: str | None, depth: int) -> tuple[Shape, Node | None]:
-        """A block or a branching node. One equal to a node already walked in this evaluation,
-        on the same input and in the same stage (the copies of a repeat), is not walked again:
-        its cost is a function of its fields, its input and the context, all the same, so its
-        totals are added again and its rows and subtree are the first one's, moved to its path.
+        """A block or a branching node, walked — or replayed.
+
+        The repeat-replay: a node equal to one already walked in this evaluation, on the same
+        input and in the same stage (the copies of a repeat, whose layers differ only in name),
+        is not walked again. Its cost is a function of its fields, its input and the context,
+        all the same, so its totals are added again (``replay``) and its rows and subtree are
+        the first copy's, moved to its own path (``_moved``: paths re-rooted, and stages that
+        lie inside it). "Equal" is the memo's content key (``Memo.content_key``: class and
+        field values, nested layers by identity); the key adds the input shape and the stage
+        the node is in, unless it is a stage itself. This is what makes a repeat of n copies
+        cost one walk plus n-1 copies, and keeps the work limits cheap to check (a lean walk
+        replays in O(1)). The entry holds the layer, so the ids in its key stay its own.
         """
-        inner = path if kind is _BLOCK and layer.stage else stage
-        key = (_content_key(layer), x, None if inner is path else stage)
+        inner = path if kind is BLOCK and layer.stage else stage
+        key = (self.content_key(layer), x, None if inner is path else stage)
         hit = self.repeated.get(key)
         if hit is not None:
             return self.replay(hit, path)
@@ -219,19 +160,19 @@ class _Walker:
             raise limits.NESTING.exceeded(f"{depth:,} here", path=path)
         flops, params, mac, peak, count = self.flops, self.params, self.mac, self.peak, self.count
         self.peak = 0
-        if kind is _BRANCHING:
+        if kind is BRANCHING:
             out, node = self.branching(layer, x, path, stage, depth)
         else:
             out, node = self.layers(self.expand(layer, x), x, path, inner, layer, depth)
         # its totals and its rows (a replay adds them too)
         self.repeated[key] = (out, path, node, self.flops - flops, self.params - params,
-                              self.mac - mac, self.peak, self.count - count)
+                              self.mac - mac, self.peak, self.count - count, layer)
         if peak > self.peak:
             self.peak = peak
         return out, node
 
     def replay(self, hit: tuple, path: str) -> tuple[Shape, Node | None]:
-        out, first, node, flops, params, mac, peak, count = hit
+        out, first, node, flops, params, mac, peak, count, _ = hit
         self.count += count  # checked before anything is copied
         if self.count > self.max_count:
             raise limits.LAYERS.exceeded(f"{self.count:,} so far", path=path)
@@ -245,24 +186,28 @@ class _Walker:
         self.copied += count
         if self.copied > _LOOKAHEAD and self.root is not None:
             root, self.root = self.root, None
-            _Walker(self.ctx, self.options, lean=True).walk(*root)  # raises if over a limit
+            Walker(self.ctx, self.options, True, self.memo).walk(*root)  # raises if over a limit
         return out, _moved(node, first, path, self.rows)
 
     def expand(self, block: Block, x: Shape) -> list[LayerSpec]:
-        # expansions depend on the input's channels and the context, not on its spatial size
-        # (Block's contract), so a sweep over resolutions reuses them
-        key = (id(block), x.c, x.flat) if not block.spatial_expansion else (id(block), x)
+        # Expansions depend on the input's channels and the context, not on its spatial size
+        # (Block's contract), so a sweep over resolutions reuses them (keyed on the whole shape,
+        # a sweep of MobileNet V2 over widths × inputs ran 2.5× slower). A block without
+        # spatial_expansion therefore expands from a ChannelsOnly view of its input, which
+        # refuses to be read for its spatial size: the contract cannot be broken silently.
+        spatial = block.spatial_expansion
+        key = (id(block), x) if spatial else (id(block), x.c, x.flat)
         hit = self.expansions.get(key)
         if hit is None:
             try:
-                layers = block.expand(x, self.ctx)
+                layers = block.expand(x if spatial else ChannelsOnly(x, type(block)), self.ctx)
             except ValidationError as e:  # the block's sizes, derived from its input, are bad
                 err = e.errors(include_url=False)[0]
                 field = ".".join(str(k) for k in err["loc"] if not str(k).startswith(("literal",
                                                                                      "constr")))
                 raise ShapeError(f"on a {x} input it would make a layer with {field} "
                                  f"{err.get('input')!r}: {err['msg']}") from None
-            hit = self.expansions[key] = (block, layers)
+            hit = self.memo.expanded(self.expansions, key, block, layers)
         return hit[1]
 
     def add(self, path: str, type_: str, category: str, stage: str | None,
@@ -323,10 +268,11 @@ class _Walker:
 def evaluate(spec: ModelSpec, *, input: str | int | tuple[int, int] | None = None,
              width: float | None = None, depth: float | None = None,
              num_classes: int | None = None, options: Options = Options(),
-             totals_only: bool = False) -> Result:
+             totals_only: bool = False, memo: Memo | None = None) -> Result:
     """Evaluate ``spec`` at an input size (default: the spec's) into rows and totals; ``width``
     and ``depth`` override the spec's multipliers. ``totals_only`` skips the rows and the tree
-    (for sweeps: the Result then has no rows)."""
+    (for sweeps: the Result then has no rows). ``memo`` keeps expansions between evaluations
+    (default: the process-wide ``costmodel.engine.memo.SHARED``; see Memo)."""
     if not isinstance(spec, ModelSpec):
         raise CostModelError(f"evaluate() takes a ModelSpec, got {type(spec).__name__} "
                              "(costmodel.api.evaluate_model also takes a name or a path)",
@@ -346,7 +292,10 @@ def evaluate(spec: ModelSpec, *, input: str | int | tuple[int, int] | None = Non
         ctx = replace(ctx, depth=check_multiplier(depth, "depth"))
     if num_classes is not None:
         ctx = replace(ctx, num_classes=check_count(num_classes, "num_classes"))
-    walker = _Walker(ctx, options, lean=totals_only)
+    if memo is not None and not isinstance(memo, Memo):
+        raise CostModelError(f"memo must be a costmodel.engine.memo.Memo, got "
+                             f"{type(memo).__name__}", field="memo")
+    walker = Walker(ctx, options, totals_only, SHARED if memo is None else memo)
     try:
         out, tree = walker.walk(spec.layers, Shape(spec.in_channels, hw[0], hw[1]))
     except CostModelError as e:

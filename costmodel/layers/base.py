@@ -190,19 +190,27 @@ def check_groups(c_in: int, c_out: int, groups: int) -> None:
 
 
 _IMMUTABLE = (type(None), bool, int, float, str, tuple, frozenset)
-_DEFAULTS: dict[type, tuple[tuple[str, ...], dict[str, Any]] | None] = {}
+_UNSET = object()
+"""What a prototype holds in a required field (make refuses to copy one without it)."""
+_PROTOTYPES: dict[type, tuple[Any, frozenset[str], frozenset[str]]] = {}
 
 
-def _defaults(cls: type) -> tuple[tuple[str, ...], dict[str, Any]] | None:
-    """(field names in order, defaults) of a layer class, or None where a default is mutable
-    (model_construct then copies it for each instance)."""
-    if cls not in _DEFAULTS:
+def _defaults(cls: type) -> tuple[Any, frozenset[str], frozenset[str]]:
+    """(a prototype: an instance of ``cls`` holding its defaults, and _UNSET in its required
+    fields; the field names; the required ones) — looked up once per class. The prototype is
+    None where a default is mutable (each instance needs its own copy) or the class has a
+    ``model_post_init``. It never leaves this module."""
+    known = _PROTOTYPES.get(cls)
+    if known is None:
         fields = cls.model_fields
-        defaults = {n: f.get_default(call_default_factory=True)
-                    for n, f in fields.items() if not f.is_required()}
-        safe = all(isinstance(v, _IMMUTABLE) for v in defaults.values())
-        _DEFAULTS[cls] = (tuple(fields), defaults) if safe else None
-    return _DEFAULTS[cls]
+        required = frozenset(n for n, f in fields.items() if f.is_required())
+        values = {n: _UNSET if n in required else f.get_default(call_default_factory=True)
+                  for n, f in fields.items()}
+        safe = all(isinstance(v, _IMMUTABLE) or v is _UNSET for v in values.values()) \
+            and not cls.__pydantic_post_init__
+        prototype = cls.model_construct(set(), **values) if safe else None
+        known = _PROTOTYPES[cls] = (prototype, frozenset(fields), required)
+    return known
 
 
 def make(cls: type[L], **fields) -> L:
@@ -211,20 +219,20 @@ def make(cls: type[L], **fields) -> L:
     from the user's spec are validated when the spec loads; sizes a block derives are checked
     by the formulas (a conv refuses 0 channels).
 
-    It is Pydantic's ``model_construct`` with the class's defaults looked up once (that method
-    resolves every default again on each call, most of a sweep's expansion time); the instance
-    is the same: fields in declaration order, ``model_fields_set`` the fields given."""
-    known = _defaults(cls)
-    if known is None or cls.__pydantic_post_init__:
+    The instance is the one Pydantic's ``model_construct(**fields)`` builds (fields in
+    declaration order, ``model_fields_set`` the fields given), made by the public
+    ``model_copy(update=fields)`` of a prototype that holds the class's defaults: that is about
+    half the time, as model_construct resolves every default again on each call (most of a
+    sweep's expansion time). A name that is not a field, or a required field left out, is a
+    TypeError (model_construct would drop the one and leave the other unset)."""
+    prototype, names, required = _PROTOTYPES.get(cls) or _defaults(cls)
+    if not (fields.keys() <= names and required <= fields.keys()):
+        raise TypeError(f"make({cls.__name__}): unknown fields "
+                        f"{sorted(fields.keys() - names)}, missing fields "
+                        f"{sorted(required - fields.keys())}")
+    if prototype is None:
         return cls.model_construct(**fields)
-    names, defaults = known
-    m = cls.__new__(cls)
-    setattr_ = object.__setattr__
-    setattr_(m, "__dict__", {n: fields[n] if n in fields else defaults[n] for n in names})
-    setattr_(m, "__pydantic_fields_set__", set(fields))
-    setattr_(m, "__pydantic_extra__", None)
-    setattr_(m, "__pydantic_private__", None)
-    return m
+    return prototype.model_copy(update=fields)
 
 
 class LayerSpec(BaseModel):
@@ -286,7 +294,8 @@ class Block(LayerSpec):
 
     An expansion may depend on the input's channels and the context, but not on its spatial
     size — the evaluator memoizes expansions on that — unless the block sets
-    ``spatial_expansion = True``.
+    ``spatial_expansion = True``. Without it, ``expand`` gets a view of the input that refuses
+    to be read for its size (costmodel.engine.memo.ChannelsOnly: a TypeError naming the block).
     """
 
     stage: ClassVar[bool] = False

@@ -11,7 +11,7 @@ from torch import nn
 
 from costmodel.api import evaluate_model
 from costmodel.errors import CostModelError
-from costmodel.engine import Branch, Seq
+from costmodel.engine import Branch, Seq, nodes
 from costmodel.layers import Primitive, layer_types, type_names
 from costmodel.layers.traits import tags
 from costmodel.layers.elementwise import ActivationFn
@@ -56,17 +56,9 @@ def test_every_tag_and_alias_builds_its_class_module(tag):
         type(torch_layer(result.rows[-1]).module(result.rows[-1], SharedWeights()))
 
 
-def _containers(node, out: set[str]) -> set[str]:
+def _containers(tree) -> set[str]:
     """Paths of the Seq and Branch nodes: the container modules."""
-    if isinstance(node, Seq):
-        out.add(node.path)
-        for child in node.children:
-            _containers(child, out)
-    elif isinstance(node, Branch):
-        out.add(node.path)
-        for seq in node.branches:
-            _containers(seq, out)
-    return out
+    return {n.path for n in nodes(tree) if isinstance(n, (Seq, Branch))}
 
 
 MIXED = [  # every structural node: residual, SE (multiply, an empty branch), split + concat
@@ -100,7 +92,7 @@ def test_module_names_are_layer_paths(result):
     inner = {f"{p}.rnn{part}" for p in owners for part in ("", ".lstm", ".proj")}
     assert primitives <= names
     assert merges <= names
-    assert names == primitives | _containers(result.tree, set()) | inner
+    assert names == primitives | _containers(result.tree) | inner
 
 
 def test_mixed_blocks_module_types():
