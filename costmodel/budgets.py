@@ -150,7 +150,7 @@ def _strict_options(value: Any) -> Any:
         if not isinstance(bn, bool):
             raise ValueError(f"bn_params must be true or false, got {bn!r}")
         per = value.get("flops_per_madd", 1)
-        if isinstance(per, bool) or per not in (1, 2):
+        if isinstance(per, bool):  # 3 or "1" fail Options' own Literal[1, 2]
             raise ValueError(f"flops_per_madd must be 1 or 2, got {per!r}")
     return value
 

@@ -14,13 +14,14 @@ def run_layers(layers: list[dict], input=(8, 8), in_channels: int = 3,
 
 import pytest  # noqa: E402
 
-_FOLDER_MARKS = {"crosscheck": "torch", "zoo": "zoo"}
+_FOLDER_MARKS = {"crosscheck": "torch", "zoo": "zoo", "fuzz": "fuzz"}
 
 
 def pytest_collection_modifyitems(items):
     """Tests are in folders by what they need: ``analytic/`` (the fast analytic tests),
-    ``zoo/`` (every published network, to the integer), ``crosscheck/`` (torch and fvcore).
-    The folder's mark (``torch``, ``zoo``) selects them: ``pytest -m "not torch"``."""
+    ``zoo/`` (every published network, to the integer), ``crosscheck/`` (torch and fvcore),
+    ``fuzz/`` (property tests of the command line on random, mostly invalid input, a process
+    per example). The folder's mark selects them: ``pytest -m "not torch and not fuzz"``."""
     for item in items:
         folder = item.path.parent.name
         if folder in _FOLDER_MARKS:

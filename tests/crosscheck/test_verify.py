@@ -68,21 +68,41 @@ def test_input(model: str, base: bool) -> str:
 test_input.__test__ = False  # a helper, not a test
 
 
-_VERIFIED: list[tuple[tuple, list, str]] = []
-"""Networks verified in this run, as (rows, their layers, model): a variant that is the same
-network as a case already verified (one that names the model's default, such as
-skipnet-cifar-110) is not built and traced again."""
+def verify_cases() -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]]:
+    """(model, test input) for every zoo network to verify, and (model, input, earlier model)
+    for each variant that is the same network as an earlier case at its test input (one that
+    names the model's default, such as skipnet-cifar-110): decided when the tests are
+    collected, so which cases run does not depend on their order."""
+    unique: list[tuple[str, str, tuple, list]] = []
+    same: list[tuple[str, str, str]] = []
+    for model, base in zoo_models():
+        size = test_input(model, base)
+        rows = evaluate_model(model, input=size).rows
+        layers = [r.layer for r in rows]  # every field, not only what the rows show
+        earlier = next((m for m, s, r, ls in unique if s == size and r == rows
+                        and ls == layers), None)
+        if earlier is None:
+            unique.append((model, size, rows, layers))
+        else:
+            same.append((model, size, earlier))
+    return [(m, s) for m, s, _, _ in unique], same
 
 
-@pytest.mark.parametrize("model,base", zoo_models(), ids=[m for m, _ in zoo_models()])
-def test_zoo_model_verifies_exactly(model, base):
-    size = test_input(model, base)
+VERIFIED, SAME = verify_cases()
+
+
+@pytest.mark.parametrize("model,earlier", [(m, e) for m, _, e in SAME],
+                         ids=[m for m, _, _ in SAME])
+def test_variant_is_a_network_already_verified(model, earlier):
+    """Not built and traced again: its rows and layers equal those of ``earlier``, which is."""
+    size = next(s for m, s, _ in SAME if m == model)
+    mine, theirs = (evaluate_model(x, input=size).rows for x in (model, earlier))
+    assert mine == theirs and [r.layer for r in mine] == [r.layer for r in theirs]
+
+
+@pytest.mark.parametrize("model,size", VERIFIED, ids=[m for m, _ in VERIFIED])
+def test_zoo_model_verifies_exactly(model, size):
     rows = evaluate_model(model, input=size).rows
-    layers = [r.layer for r in rows]  # every field, not only what the rows show
-    same = next((m for r, ls, m in _VERIFIED if r == rows and ls == layers), None)
-    if same is not None:
-        pytest.skip(f"the same network as {same} at {size}, verified there")
-    _VERIFIED.append((rows, layers, model))
     v = verify_model(model, input=size)
     assert v.differing == []  # every layer: FLOPs, params and output shape
     assert v.flops == v.fvcore_flops

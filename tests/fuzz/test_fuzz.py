@@ -326,7 +326,7 @@ def test_explain_never_differs_from_the_engine(sandbox, formula, sizes):
 def test_no_torch_on_this_path():
     """The fuzzed commands are the analytic ones: this file and what its sandbox preloads
     import no torch (in a fresh interpreter: another test file may have imported it here)."""
-    code = ("import sys; sys.path.insert(0, 'tests/analytic'); import test_fuzz, costmodel.cli, "
+    code = ("import sys; sys.path.insert(0, 'tests/fuzz'); import test_fuzz, costmodel.cli, "
             "costmodel.budgets, costmodel.analysis.explain, costmodel.analysis.scaling, "
             "costmodel.analysis.rules, costmodel.analysis.dataflow, costmodel.layers; "
             "costmodel.layers.layer_union(); assert 'torch' not in sys.modules")
