@@ -191,7 +191,7 @@ def check_groups(c_in: int, c_out: int, groups: int) -> None:
 
 _IMMUTABLE = (type(None), bool, int, float, str, tuple, frozenset)
 _UNSET = object()
-"""What a prototype holds in a required field (make refuses to copy one without it)."""
+"""What a prototype holds in a required field (derived refuses to copy one without it)."""
 _PROTOTYPES: dict[type, tuple[Any, frozenset[str], frozenset[str]]] = {}
 
 
@@ -213,7 +213,7 @@ def _defaults(cls: type) -> tuple[Any, frozenset[str], frozenset[str]]:
     return known
 
 
-def make(cls: type[L], **fields) -> L:
+def derived(cls: type[L], **fields) -> L:
     """A layer built from sizes a block computed, without Pydantic validation: blocks expand on
     every evaluation, and validating would build each class's validator at start-up. Values
     from the user's spec are validated when the spec loads; sizes a block derives are checked
@@ -227,7 +227,7 @@ def make(cls: type[L], **fields) -> L:
     TypeError (model_construct would drop the one and leave the other unset)."""
     prototype, names, required = _PROTOTYPES.get(cls) or _defaults(cls)
     if not (fields.keys() <= names and required <= fields.keys()):
-        raise TypeError(f"make({cls.__name__}): unknown fields "
+        raise TypeError(f"derived({cls.__name__}): unknown fields "
                         f"{sorted(fields.keys() - names)}, missing fields "
                         f"{sorted(required - fields.keys())}")
     if prototype is None:

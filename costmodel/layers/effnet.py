@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from costmodel.layers.base import Block, Context, LayerSpec, make
-from costmodel.layers.compose import PostOrder, post
+from costmodel.layers.base import Block, Context, LayerSpec, derived
+from costmodel.layers.compose import PostOrder, norm_act
 from costmodel.layers.conv import Conv, DepthwiseConv, PosInt
 from costmodel.layers.elementwise import ActivationFn
 from costmodel.layers.pool import Pool
@@ -39,16 +39,16 @@ class EffNetBlock(Block):
         mid = max(out // self.bottleneck, 1)
 
         def after(prefix: str) -> list[LayerSpec]:
-            return post(prefix, self.activation, self.order, self.negative_slope)
+            return norm_act(prefix, self.activation, self.order, self.negative_slope)
 
         pw, dw1, dw2, conv = (self.parts[k] for k in ("pw", "dw1", "dw2", "conv"))
         return [
-            make(Conv, name=pw, out=mid, kernel=1, channel_scaling="fixed"), *after(pw),
-            make(DepthwiseConv, name=dw1, kernel=[1, 3], multiplier=self.depth_multiplier),
+            derived(Conv, name=pw, out=mid, kernel=1, channel_scaling="fixed"), *after(pw),
+            derived(DepthwiseConv, name=dw1, kernel=[1, 3], multiplier=self.depth_multiplier),
             *after(dw1),
-            make(Pool, name="pool", type="max_pool", kernel=[2, 1], stride=[2, 1]),
-            make(DepthwiseConv, name=dw2, kernel=[3, 1]), *after(dw2),
-            make(Conv, name=conv, out=out, kernel=[2, 1], stride=[1, 2], padding="same",
-                 channel_scaling="fixed"),
+            derived(Pool, name="pool", type="max_pool", kernel=[2, 1], stride=[2, 1]),
+            derived(DepthwiseConv, name=dw2, kernel=[3, 1]), *after(dw2),
+            derived(Conv, name=conv, out=out, kernel=[2, 1], stride=[1, 2], padding="same",
+                    channel_scaling="fixed"),
             *after(conv),
         ]

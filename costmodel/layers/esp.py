@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from costmodel.errors import ShapeError
-from costmodel.layers.base import Block, Channels, Context, LayerSpec, PosInt, make
+from costmodel.layers.base import Block, Channels, Context, LayerSpec, PosInt, derived
 from costmodel.layers.conv import Conv
 from costmodel.layers.norm import BatchNorm
 from costmodel.layers.prelu import PReLU
@@ -52,16 +52,16 @@ class ESPModule(Block):
             raise ShapeError(f"adding the input needs stride 1 and {x.c} = out ({out}) channels",
                              field="add")
         kernel = 3 if self.stride == 2 else 1
-        reduce = make(Conv, name="reduce", out=n, kernel=kernel, stride=self.stride,
-                      channel_scaling="fixed")
-        dilated = [[make(Conv, name="conv", out=n, kernel=3, dilation=2 ** i,
-                         channel_scaling="fixed")] for i in range(1, k)]
-        transform = make(
+        reduce = derived(Conv, name="reduce", out=n, kernel=kernel, stride=self.stride,
+                         channel_scaling="fixed")
+        dilated = [[derived(Conv, name="conv", out=n, kernel=3, dilation=2 ** i,
+                            channel_scaling="fixed")] for i in range(1, k)]
+        transform = derived(
             Parallel, name="transform", merge="concat", branch_names=["d1", "hff"],
-            branches=[[make(Conv, name="conv", out=n1, kernel=3, channel_scaling="fixed")],
-                      [make(Parallel, name="fuse", merge="hff", branches=dilated,
-                            branch_names=[f"d{2 ** i}" for i in range(1, k)])]])
+            branches=[[derived(Conv, name="conv", out=n1, kernel=3, channel_scaling="fixed")],
+                      [derived(Parallel, name="fuse", merge="hff", branches=dilated,
+                               branch_names=[f"d{2 ** i}" for i in range(1, k)])]])
         body: list[LayerSpec] = [reduce, transform]
         if add:
-            body = [make(Residual, name="res", layers=body, shortcut=[], merge="add")]
-        return [*body, make(BatchNorm, name="bn"), make(PReLU, name="act")]
+            body = [derived(Residual, name="res", layers=body, shortcut=[], merge="add")]
+        return [*body, derived(BatchNorm, name="bn"), derived(PReLU, name="act")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from costmodel.layers.base import Block, Context, LayerSpec, make
+from costmodel.layers.base import Block, Context, LayerSpec, derived
 from costmodel.layers.conv import Conv, PosInt
 from costmodel.layers.elementwise import Activation
 from costmodel.layers.structure import Parallel
@@ -12,8 +12,8 @@ from costmodel.shape import Shape
 
 
 def _conv_relu(name: str, out: int, kernel: int, bias: bool) -> list[LayerSpec]:
-    return [make(Conv, name=name, out=out, kernel=kernel, bias=bias, channel_scaling="fixed"),
-            make(Activation, name=f"{name}_act", type="relu", fn="relu")]
+    return [derived(Conv, name=name, out=out, kernel=kernel, bias=bias, channel_scaling="fixed"),
+            derived(Activation, name=f"{name}_act", type="relu", fn="relu")]
 
 
 class Fire(Block):
@@ -35,7 +35,8 @@ class Fire(Block):
         s, e1, e3 = (ctx.channels(c) for c in (self.squeeze, self.expand1x1, self.expand3x3))
         return [
             *_conv_relu("squeeze", s, 1, self.bias),
-            make(Parallel, name="expand", merge="concat", branch_names=["expand1x1", "expand3x3"],
-                 branches=[_conv_relu("conv", e1, 1, self.bias),
-                           _conv_relu("conv", e3, 3, self.bias)]),
+            derived(Parallel, name="expand", merge="concat",
+                    branch_names=["expand1x1", "expand3x3"],
+                    branches=[_conv_relu("conv", e1, 1, self.bias),
+                              _conv_relu("conv", e3, 3, self.bias)]),
         ]

@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from costmodel.layers.base import Block, ChannelScaling, Context, LayerSpec, make
-from costmodel.layers.compose import post
+from costmodel.layers.base import Block, ChannelScaling, Context, LayerSpec, derived
+from costmodel.layers.compose import norm_act
 from costmodel.layers.conv import Conv, DepthwiseConv, PosInt
 from costmodel.layers.se import SqueezeExcite
 from costmodel.layers.slicing import ChannelSlice
@@ -25,14 +25,14 @@ def ghost_layers(out: int, ratio: int, kernel: int, dw_kernel: int, stride: int,
     act = "relu" if relu else None
     init = math.ceil(out / ratio)
     layers: list[LayerSpec] = [
-        make(Conv, name="primary", out=init, kernel=kernel, stride=stride,
-             channel_scaling="fixed"), *post("primary", act),
-        make(Parallel, name="ghost", merge="concat", branch_names=["primary", "cheap"],
-             branches=[[], [make(DepthwiseConv, name="dw", kernel=dw_kernel,
-                                 multiplier=ratio - 1), *post("dw", act)]]),
+        derived(Conv, name="primary", out=init, kernel=kernel, stride=stride,
+                channel_scaling="fixed"), *norm_act("primary", act),
+        derived(Parallel, name="ghost", merge="concat", branch_names=["primary", "cheap"],
+                branches=[[], [derived(DepthwiseConv, name="dw", kernel=dw_kernel,
+                                       multiplier=ratio - 1), *norm_act("dw", act)]]),
     ]
     if init * ratio != out:
-        layers.append(make(ChannelSlice, name="slice", start=0, stop=out))
+        layers.append(derived(ChannelSlice, name="slice", start=0, stop=out))
     return layers
 
 
@@ -77,20 +77,20 @@ class GhostBottleneck(Block):
 
     def expand(self, x: Shape, ctx: Context) -> list[LayerSpec]:
         mid, out = ctx.channels(self.mid), ctx.channels(self.out)
-        main: list[LayerSpec] = [make(GhostModule, name="ghost1", out=mid,
-                                      channel_scaling="fixed")]
+        main: list[LayerSpec] = [derived(GhostModule, name="ghost1", out=mid,
+                                         channel_scaling="fixed")]
         if self.stride > 1:
-            main += [make(DepthwiseConv, name="dw", kernel=self.kernel, stride=self.stride),
-                     *post("dw", None)]
+            main += [derived(DepthwiseConv, name="dw", kernel=self.kernel, stride=self.stride),
+                     *norm_act("dw", None)]
         if self.se_ratio > 0:
-            main.append(make(SqueezeExcite, name="se", ratio=self.se_ratio, divisor=4,
-                             activation="relu", gate="hsigmoid"))
-        main.append(make(GhostModule, name="ghost2", out=out, relu=False,
-                         channel_scaling="fixed"))
+            main.append(derived(SqueezeExcite, name="se", ratio=self.se_ratio, divisor=4,
+                                activation="relu", gate="hsigmoid"))
+        main.append(derived(GhostModule, name="ghost2", out=out, relu=False,
+                            channel_scaling="fixed"))
         shortcut: list[LayerSpec] = []
         if self.stride != 1 or x.c != out:
-            shortcut = [make(DepthwiseConv, name="dw", kernel=self.kernel, stride=self.stride),
-                        *post("dw", None),
-                        make(Conv, name="pw", out=out, kernel=1, channel_scaling="fixed"),
-                        *post("pw", None)]
-        return [make(Residual, name="res", layers=main, shortcut=shortcut, merge="add")]
+            shortcut = [derived(DepthwiseConv, name="dw", kernel=self.kernel, stride=self.stride),
+                        *norm_act("dw", None),
+                        derived(Conv, name="pw", out=out, kernel=1, channel_scaling="fixed"),
+                        *norm_act("pw", None)]
+        return [derived(Residual, name="res", layers=main, shortcut=shortcut, merge="add")]

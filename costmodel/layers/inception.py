@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Literal
 
 
-from costmodel.layers.base import Block, Context, LayerSpec, NonNegInt, make
-from costmodel.layers.compose import post
+from costmodel.layers.base import Block, Context, LayerSpec, NonNegInt, derived
+from costmodel.layers.compose import norm_act
 from costmodel.layers.conv import Conv, PosInt, Size2
 from costmodel.layers.elementwise import Activation
 from costmodel.layers.pool import Pool
@@ -19,11 +19,11 @@ def conv_unit(name: str, out: int, kernel, stride=1, padding=None, bn: bool = Tr
               ) -> list[LayerSpec]:
     """torchvision's BasicConv2d (conv without bias → BN → ReLU) when ``bn``, else the
     paper's conv with bias → ReLU."""
-    conv = make(Conv, name=name, out=out, kernel=kernel, stride=stride, padding=padding,
-                bias=not bn, channel_scaling="fixed")
+    conv = derived(Conv, name=name, out=out, kernel=kernel, stride=stride, padding=padding,
+                   bias=not bn, channel_scaling="fixed")
     if bn:
-        return [conv, *post(name, "relu")]
-    return [conv, make(Activation, name=f"{name}_act", type="relu", fn="relu")]
+        return [conv, *norm_act(name, "relu")]
+    return [conv, derived(Activation, name=f"{name}_act", type="relu", fn="relu")]
 
 
 class BasicConv(Block):
@@ -66,15 +66,15 @@ class Inception(Block):
         k5 = self.c5_kernel
 
         def unit(name: str, out: int, kernel: int) -> LayerSpec:
-            return make(Sequential, name=name,
-                        layers=conv_unit("conv", out, kernel, padding=kernel // 2, bn=self.bn))
+            return derived(Sequential, name=name,
+                           layers=conv_unit("conv", out, kernel, padding=kernel // 2, bn=self.bn))
 
         branches = [
             conv_unit("conv", c["c1"], 1, bn=self.bn),
             [unit("reduce", c["c3_reduce"], 1), unit("conv3x3", c["c3"], 3)],
             [unit("reduce", c["c5_reduce"], 1), unit(f"conv{k5}x{k5}", c["c5"], k5)],
-            [make(Pool, name="pool", type="max_pool", kernel=3, stride=1, padding=1,
-                  ceil_mode=True), unit("proj", c["pool_proj"], 1)],
+            [derived(Pool, name="pool", type="max_pool", kernel=3, stride=1, padding=1,
+                     ceil_mode=True), unit("proj", c["pool_proj"], 1)],
         ]
-        return [make(Parallel, name="branches", merge="concat", branches=branches,
-                     branch_names=["branch1", "branch2", "branch3", "branch4"])]
+        return [derived(Parallel, name="branches", merge="concat", branches=branches,
+                        branch_names=["branch1", "branch2", "branch3", "branch4"])]

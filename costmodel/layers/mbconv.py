@@ -8,8 +8,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from costmodel.errors import ShapeError
-from costmodel.layers.base import STRICT, Block, Context, LayerSpec, Multiplier, make
-from costmodel.layers.compose import post
+from costmodel.layers.base import STRICT, Block, Context, LayerSpec, Multiplier, derived
+from costmodel.layers.compose import norm_act
 from costmodel.layers.conv import Conv, DepthwiseConv, PosInt
 from costmodel.layers.elementwise import ActivationFn
 from costmodel.layers.reshape import ChannelShuffle
@@ -84,29 +84,29 @@ class MBConv(Block):
         g = self.groups
         layers: list[LayerSpec] = []
         if hidden != x.c or self.always_expand:
-            layers += [make(Conv, name="expand", out=hidden, kernel=1, groups=g,
-                            channel_scaling="fixed"),
-                       *post("expand", self.activation)]
+            layers += [derived(Conv, name="expand", out=hidden, kernel=1, groups=g,
+                               channel_scaling="fixed"),
+                       *norm_act("expand", self.activation)]
             if g > 1:
-                layers.append(make(ChannelShuffle, name="shuffle", groups=g))
+                layers.append(derived(ChannelShuffle, name="shuffle", groups=g))
         elif g > 1:
             raise ShapeError("grouped 1×1 convs need the expand conv (set always_expand)",
                              field="groups")
-        layers += [make(DepthwiseConv, name="dw", kernel=self.kernel, stride=self.stride),
-                   *post("dw", self.activation)]
+        layers += [derived(DepthwiseConv, name="dw", kernel=self.kernel, stride=self.stride),
+                   *norm_act("dw", self.activation)]
         if self.se is not None:
             layers += self._se(x.c, hidden, ctx)
-        layers += [make(Conv, name="project", out=out, kernel=1, groups=g,
-                        channel_scaling="fixed"),
-                   *post("project", None)]
+        layers += [derived(Conv, name="project", out=out, kernel=1, groups=g,
+                           channel_scaling="fixed"),
+                   *norm_act("project", None)]
         if self.residual and self.stride == 1 and x.c == out:
-            return [make(Residual, name="res", layers=layers)]
+            return [derived(Residual, name="res", layers=layers)]
         return layers
 
     def _se(self, c_in: int, hidden: int, ctx: Context) -> list[LayerSpec]:
         se = self.se
         base = hidden if se.of == "expanded" else c_in
-        squeeze = make(SqueezeExcite, ratio=se.ratio, divisor=se.divisor).squeeze_channels(base)
-        block = make(SqueezeExcite, squeeze=squeeze, activation=se.activation, gate=se.gate)
+        squeeze = derived(SqueezeExcite, ratio=se.ratio, divisor=se.divisor).squeeze_channels(base)
+        block = derived(SqueezeExcite, squeeze=squeeze, activation=se.activation, gate=se.gate)
         # expanded in place (paths read block.se.gate.fc1); the SE sees the expanded width
         return block.expand(Shape(hidden, 1, 1), ctx)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Literal
 
 
-from costmodel.layers.base import Block, Context, LayerSpec, make
-from costmodel.layers.compose import post
+from costmodel.layers.base import Block, Context, LayerSpec, derived
+from costmodel.layers.compose import norm_act
 from costmodel.layers.conv import Conv, DepthwiseConv, PosInt
 from costmodel.layers.elementwise import ActivationFn
 from costmodel.shape import Shape
@@ -26,8 +26,8 @@ class DepthwiseSeparable(Block):
 
     def expand(self, x: Shape, ctx: Context) -> list[LayerSpec]:
         return [
-            make(DepthwiseConv, name="dw", kernel=self.kernel, stride=self.stride),
-            *post("dw", self.activation),
-            make(Conv, name="pw", out=ctx.channels(self.out), kernel=1, channel_scaling="fixed"),
-            *post("pw", self.activation),
+            derived(DepthwiseConv, name="dw", kernel=self.kernel, stride=self.stride),
+            *norm_act("dw", self.activation),
+            derived(Conv, name="pw", out=ctx.channels(self.out), kernel=1, channel_scaling="fixed"),
+            *norm_act("pw", self.activation),
         ]

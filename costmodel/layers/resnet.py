@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Literal
 
 
-from costmodel.layers.base import Block, Context, LayerSpec, make
-from costmodel.layers.compose import post
+from costmodel.layers.base import Block, Context, LayerSpec, derived
+from costmodel.layers.compose import norm_act
 from costmodel.layers.conv import Conv, PosInt
 from costmodel.layers.elementwise import Activation
 from costmodel.layers.structure import Residual
@@ -15,8 +15,8 @@ from costmodel.shape import Shape
 
 def projection(c_out: int, stride: int) -> list[LayerSpec]:
     """The shortcut of a block that changes shape: 1×1 conv (stride) → BN."""
-    return [make(Conv, name="conv", out=c_out, kernel=1, stride=stride, channel_scaling="fixed"),
-            *post("conv", None)]
+    return [derived(Conv, name="conv", out=c_out, kernel=1, stride=stride, channel_scaling="fixed"),
+            *norm_act("conv", None)]
 
 
 class ResidualBlock(Block):
@@ -39,8 +39,8 @@ class ResidualBlock(Block):
 
     def expand(self, x: Shape, ctx: Context) -> list[LayerSpec]:
         main, shortcut = self.parts(x, ctx)
-        return [make(Residual, name="res", layers=main, shortcut=shortcut, merge="add"),
-                make(Activation, name="relu", type="relu", fn="relu")]
+        return [derived(Residual, name="res", layers=main, shortcut=shortcut, merge="add"),
+                derived(Activation, name="relu", type="relu", fn="relu")]
 
 
 class BasicBlock(ResidualBlock):
@@ -55,10 +55,10 @@ class BasicBlock(ResidualBlock):
 
     def main(self, x: Shape, ctx: Context) -> list[LayerSpec]:
         c = self.out_channels(ctx)
-        return [make(Conv, name="conv1", out=c, kernel=3, stride=self.stride,
-                     channel_scaling="fixed"), *post("conv1", "relu"),
-                make(Conv, name="conv2", out=c, kernel=3, channel_scaling="fixed"),
-                *post("conv2", None)]
+        return [derived(Conv, name="conv1", out=c, kernel=3, stride=self.stride,
+                        channel_scaling="fixed"), *norm_act("conv1", "relu"),
+                derived(Conv, name="conv2", out=c, kernel=3, channel_scaling="fixed"),
+                *norm_act("conv2", None)]
 
 
 class Bottleneck(ResidualBlock):
@@ -83,9 +83,10 @@ class Bottleneck(ResidualBlock):
     def main(self, x: Shape, ctx: Context) -> list[LayerSpec]:
         width = int(ctx.channels(self.planes) * self.base_width / 64) * self.groups
         s1, s3 = (self.stride, 1) if self.stride_on == "1x1" else (1, self.stride)
-        return [make(Conv, name="conv1", out=width, kernel=1, stride=s1, channel_scaling="fixed"),
-                *post("conv1", "relu"),
-                make(Conv, name="conv2", out=width, kernel=3, stride=s3, groups=self.groups,
-                     channel_scaling="fixed"), *post("conv2", "relu"),
-                make(Conv, name="conv3", out=self.out_channels(ctx), kernel=1,
-                     channel_scaling="fixed"), *post("conv3", None)]
+        return [derived(Conv, name="conv1", out=width, kernel=1, stride=s1,
+                        channel_scaling="fixed"),
+                *norm_act("conv1", "relu"),
+                derived(Conv, name="conv2", out=width, kernel=3, stride=s3, groups=self.groups,
+                        channel_scaling="fixed"), *norm_act("conv2", "relu"),
+                derived(Conv, name="conv3", out=self.out_channels(ctx), kernel=1,
+                        channel_scaling="fixed"), *norm_act("conv3", None)]

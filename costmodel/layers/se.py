@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from costmodel.layers.base import Block, Context, LayerSpec, Rounding, make
+from costmodel.layers.base import Block, Context, LayerSpec, Rounding, derived
 from costmodel.layers.conv import Conv, PosInt
 from costmodel.layers.elementwise import Activation, ActivationFn
 from costmodel.layers.pool import GlobalPool
@@ -46,11 +46,11 @@ class SqueezeExcite(Block):
     def expand(self, x: Shape, ctx: Context) -> list[LayerSpec]:
         s = self.squeeze_channels(x.c)
         gate = [
-            make(GlobalPool, name="pool"),
-            make(Conv, name="fc1", out=s, kernel=1, bias=True, channel_scaling="fixed"),
-            make(Activation, name="act", type=self.activation, fn=self.activation),
-            make(Conv, name="fc2", out=x.c, kernel=1, bias=True, channel_scaling="fixed"),
-            make(Activation, name="gate", type=self.gate, fn=self.gate),
+            derived(GlobalPool, name="pool"),
+            derived(Conv, name="fc1", out=s, kernel=1, bias=True, channel_scaling="fixed"),
+            derived(Activation, name="act", type=self.activation, fn=self.activation),
+            derived(Conv, name="fc2", out=x.c, kernel=1, bias=True, channel_scaling="fixed"),
+            derived(Activation, name="gate", type=self.gate, fn=self.gate),
         ]
-        return [make(Parallel, name="se", branches=[[], gate], merge="multiply",
-                         branch_names=["x", "gate"])]
+        return [derived(Parallel, name="se", branches=[[], gate], merge="multiply",
+                        branch_names=["x", "gate"])]

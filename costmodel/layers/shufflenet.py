@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Literal
 
 from costmodel.errors import ShapeError
-from costmodel.layers.base import Block, Context, LayerSpec, make
-from costmodel.layers.compose import post
+from costmodel.layers.base import Block, Context, LayerSpec, derived
+from costmodel.layers.compose import norm_act
 from costmodel.layers.conv import Conv, DepthwiseConv, PosInt
 from costmodel.layers.elementwise import Activation
 from costmodel.layers.pool import Pool
@@ -55,19 +55,20 @@ class ShuffleUnit(Block):
         g1 = self.groups if self.group_first_pw else 1
         pw1, dw, pw2 = (self.parts[k] for k in ("pw1", "dw", "pw2"))
         main = [
-            make(Conv, name=pw1, out=mid, kernel=1, groups=g1, channel_scaling="fixed"),
-            *post(pw1, "relu"),
-            *([make(ChannelShuffle, name="shuffle", groups=self.groups)] if self.groups > 1 else []),
-            make(DepthwiseConv, name=dw, kernel=self.kernel, stride=self.stride),
-            *post(dw, None),
-            make(Conv, name=pw2, out=main_out, kernel=1, groups=self.groups,
-                 channel_scaling="fixed"),
-            *post(pw2, None),
+            derived(Conv, name=pw1, out=mid, kernel=1, groups=g1, channel_scaling="fixed"),
+            *norm_act(pw1, "relu"),
+            *([derived(ChannelShuffle, name="shuffle", groups=self.groups)]
+              if self.groups > 1 else []),
+            derived(DepthwiseConv, name=dw, kernel=self.kernel, stride=self.stride),
+            *norm_act(dw, None),
+            derived(Conv, name=pw2, out=main_out, kernel=1, groups=self.groups,
+                    channel_scaling="fixed"),
+            *norm_act(pw2, None),
         ]
         if self.stride == 1:
-            merge: LayerSpec = make(Residual, name="res", layers=main)
+            merge: LayerSpec = derived(Residual, name="res", layers=main)
         else:
-            shortcut = [make(Pool, name="pool", type="avg_pool", kernel=3, stride=2, padding=1)]
-            merge = make(Parallel, name="res", branches=[main, shortcut], merge="concat",
-                             branch_names=["main", "shortcut"])
-        return [merge, make(Activation, name="relu", type="relu", fn="relu")]
+            shortcut = [derived(Pool, name="pool", type="avg_pool", kernel=3, stride=2, padding=1)]
+            merge = derived(Parallel, name="res", branches=[main, shortcut], merge="concat",
+                            branch_names=["main", "shortcut"])
+        return [merge, derived(Activation, name="relu", type="relu", fn="relu")]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Literal
 
 from costmodel.errors import ShapeError
-from costmodel.layers.base import Block, Context, LayerSpec, make
-from costmodel.layers.compose import post
+from costmodel.layers.base import Block, Context, LayerSpec, derived
+from costmodel.layers.compose import norm_act
 from costmodel.layers.conv import Conv, DepthwiseConv, PosInt
 from costmodel.layers.reshape import ChannelShuffle
 from costmodel.layers.structure import Parallel
@@ -15,11 +15,11 @@ from costmodel.shape import Shape
 
 def _right(mid: int, out: int, kernel: int, stride: int) -> list[LayerSpec]:
     """1×1 conv → BN → ReLU → k×k depthwise (stride) → BN → 1×1 conv → BN → ReLU."""
-    return [make(Conv, name="pw1", out=mid, kernel=1, channel_scaling="fixed"),
-            *post("pw1", "relu"),
-            make(DepthwiseConv, name="dw", kernel=kernel, stride=stride), *post("dw", None),
-            make(Conv, name="pw2", out=out, kernel=1, channel_scaling="fixed"),
-            *post("pw2", "relu")]
+    return [derived(Conv, name="pw1", out=mid, kernel=1, channel_scaling="fixed"),
+            *norm_act("pw1", "relu"),
+            derived(DepthwiseConv, name="dw", kernel=kernel, stride=stride), *norm_act("dw", None),
+            derived(Conv, name="pw2", out=out, kernel=1, channel_scaling="fixed"),
+            *norm_act("pw2", "relu")]
 
 
 class ShuffleV2Unit(Block):
@@ -54,8 +54,8 @@ class ShuffleV2Unit(Block):
                                  field="out")
             half = x.c // 2
             branches = [[], _right(half, half, self.kernel, 1)]
-            unit = make(Parallel, name="branches", split="half", branches=branches,
-                        merge="concat", branch_names=["left", "right"])
+            unit = derived(Parallel, name="branches", split="half", branches=branches,
+                           merge="concat", branch_names=["left", "right"])
         else:
             if self.stride2_left == "half":
                 if out % 2:
@@ -68,11 +68,11 @@ class ShuffleV2Unit(Block):
                                      f"input channels, so 'out' ({out}) must be larger",
                                      field="out")
                 left_out = x.c
-            left = [make(DepthwiseConv, name="dw", kernel=self.kernel, stride=2),
-                    *post("dw", None),
-                    make(Conv, name="pw", out=left_out, kernel=1, channel_scaling="fixed"),
-                    *post("pw", "relu")]
+            left = [derived(DepthwiseConv, name="dw", kernel=self.kernel, stride=2),
+                    *norm_act("dw", None),
+                    derived(Conv, name="pw", out=left_out, kernel=1, channel_scaling="fixed"),
+                    *norm_act("pw", "relu")]
             right = _right(out // 2, out - left_out, self.kernel, 2)
-            unit = make(Parallel, name="branches", branches=[left, right], merge="concat",
-                        branch_names=["left", "right"])
-        return [unit, make(ChannelShuffle, name="shuffle", groups=2)]
+            unit = derived(Parallel, name="branches", branches=[left, right], merge="concat",
+                           branch_names=["left", "right"])
+        return [unit, derived(ChannelShuffle, name="shuffle", groups=2)]

@@ -5,7 +5,8 @@ A ``gated_residual`` block computes y = ReLU(g·F(x) + shortcut(x)), where g ∈
 gate's decision on the block's input: when g = 0 the block's main branch F is not run, and
 the output is the shortcut (the identity, or the 1×1 projection of a down-sampling block,
 which runs either way). What a skippable network costs for given execution probabilities is
-``costmodel.analysis.skipnet``'s business; the evaluator counts every block as executed (the maximum).
+``costmodel.analysis.skipnet``'s business; the evaluator counts every block as executed
+(the maximum).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import Annotated, Literal, Union
 from pydantic import Field
 
 from costmodel.errors import ShapeError
-from costmodel.layers.base import Block, Context, Cost, LayerSpec, Primitive, make
-from costmodel.layers.compose import post
+from costmodel.layers.base import Block, Context, Cost, LayerSpec, Primitive, derived
+from costmodel.layers.compose import norm_act
 from costmodel.layers.conv import Conv, PosInt
 from costmodel.layers.elementwise import Activation
 from costmodel.layers.linear import linear_cost
@@ -91,8 +92,8 @@ class RNNGate(Primitive):
 def _avg_to_one(h: int, w: int) -> LayerSpec:
     """The official gates' nn.AvgPool2d(pool_size), whose window is the whole map (a plain
     average pool: fvcore counts nothing for it, unlike an adaptive one)."""
-    return make(Pool, name="avg", type="avg_pool", kernel=[h, w], stride=[h, w], padding=0,
-                ceil_mode=False)
+    return derived(Pool, name="avg", type="avg_pool", kernel=[h, w], stride=[h, w], padding=0,
+                   ceil_mode=False)
 
 
 def gate_layers(kind: GateKind, x: Shape, embed: int, hidden: int,
@@ -110,23 +111,24 @@ def gate_layers(kind: GateKind, x: Shape, embed: int, hidden: int,
     c = x.c
     if kind == "rnn":
         return [_avg_to_one(x.h, x.w),
-                make(Conv, name="embed", out=embed, kernel=1, bias=True, channel_scaling="fixed"),
-                make(RNNGate, name="rnn", hidden=hidden, shared=shared)]
+                derived(Conv, name="embed", out=embed, kernel=1, bias=True,
+                        channel_scaling="fixed"),
+                derived(RNNGate, name="rnn", hidden=hidden, shared=shared)]
     layers: list[LayerSpec] = []
     h, w = x.h, x.w
     if kind == "ffgate1":
-        layers += [make(Pool, name="pool", type="max_pool", kernel=2, stride=2, padding=0,
-                        ceil_mode=False),
-                   make(Conv, name="conv1", out=c, kernel=3, channel_scaling="fixed"),
-                   *post("conv1", "relu")]
+        layers += [derived(Pool, name="pool", type="max_pool", kernel=2, stride=2, padding=0,
+                           ceil_mode=False),
+                   derived(Conv, name="conv1", out=c, kernel=3, channel_scaling="fixed"),
+                   *norm_act("conv1", "relu")]
         h, w = spatial_out(x, (2, 2), (2, 2), 0)
     last = "conv2" if kind == "ffgate1" else "conv"
-    layers += [make(Conv, name=last, out=c, kernel=3, stride=2, channel_scaling="fixed"),
-               *post(last, "relu")]
+    layers += [derived(Conv, name=last, out=c, kernel=3, stride=2, channel_scaling="fixed"),
+               *norm_act(last, "relu")]
     h, w = spatial_out(Shape(c, h, w), (3, 3), (2, 2), 1)
     return [*layers, _avg_to_one(h, w),
-            make(Conv, name="fc", out=2, kernel=1, bias=True, channel_scaling="fixed"),
-            make(GateDecision, name="decision")]
+            derived(Conv, name="fc", out=2, kernel=1, bias=True, channel_scaling="fixed"),
+            derived(GateDecision, name="decision")]
 
 
 class GatedResidual(Block):
@@ -153,7 +155,7 @@ class GatedResidual(Block):
     def expand(self, x: Shape, ctx: Context) -> list[LayerSpec]:
         main, shortcut = self.block.parts(x, ctx)
         gate = gate_layers(self.gate, x, self.embed, self.hidden, self.rnn_weights == "shared")
-        gated = make(Parallel, name=GATED, merge="multiply", branch_names=[BLOCK, GATE],
-                     branches=[main, gate])
-        return [make(Residual, name=RES, layers=[gated], shortcut=shortcut, merge="add"),
-                make(Activation, name="relu", type="relu", fn="relu")]
+        gated = derived(Parallel, name=GATED, merge="multiply", branch_names=[BLOCK, GATE],
+                        branches=[main, gate])
+        return [derived(Residual, name=RES, layers=[gated], shortcut=shortcut, merge="add"),
+                derived(Activation, name="relu", type="relu", fn="relu")]

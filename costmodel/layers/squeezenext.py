@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from costmodel.layers.base import Block, Context, LayerSpec, make
-from costmodel.layers.compose import post
+from costmodel.layers.base import Block, Context, LayerSpec, derived
+from costmodel.layers.compose import norm_act
 from costmodel.layers.conv import Conv, PosInt
 from costmodel.layers.elementwise import Activation
 from costmodel.layers.structure import Residual
@@ -15,8 +15,8 @@ from costmodel.shape import Shape
 
 def _conv(name: str, out: int, kernel, stride: int = 1) -> list[LayerSpec]:
     """conv with bias → BN → ReLU (imgclsmob's ConvBlock with bias=True)."""
-    return [make(Conv, name=name, out=out, kernel=kernel, stride=stride, bias=True,
-                 channel_scaling="fixed"), *post(name, "relu")]
+    return [derived(Conv, name=name, out=out, kernel=kernel, stride=stride, bias=True,
+                    channel_scaling="fixed"), *norm_act(name, "relu")]
 
 
 class SqueezeNextUnit(Block):
@@ -46,5 +46,5 @@ class SqueezeNextUnit(Block):
                 *_conv("conv3", c // r, [1, 3]), *_conv("conv4", c // r, [3, 1]),
                 *_conv("conv5", out, 1)]
         shortcut = _conv("conv", out, 1, self.stride) if project else []
-        return [make(Residual, name="res", layers=main, shortcut=shortcut, merge="add"),
-                make(Activation, name="relu", type="relu", fn="relu")]
+        return [derived(Residual, name="res", layers=main, shortcut=shortcut, merge="add"),
+                derived(Activation, name="relu", type="relu", fn="relu")]

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from costmodel import limits
-from costmodel.layers.base import Block, Context, Layer, LayerSpec, PosInt, make
+from costmodel.layers.base import Block, Context, Layer, LayerSpec, PosInt, derived
 from costmodel.layers.merge import MergeKind
 from costmodel.shape import Shape
 
@@ -86,7 +86,7 @@ class Repeat(Block):
         bodies = [self.first_copy] + [self.layers] * (self.count(ctx) - 1)  # count checks n
         if len(self.layers) == 1:
             return [body[0].model_copy(update={"name": str(i)}) for i, body in enumerate(bodies)]
-        return [make(Sequential, name=str(i), layers=body) for i, body in enumerate(bodies)]
+        return [derived(Sequential, name=str(i), layers=body) for i, body in enumerate(bodies)]
 
 
 class Branching(LayerSpec):

@@ -472,7 +472,7 @@ def decode(data: Any) -> Any:
 
 
 def _decode_model(tag: str, data: dict[str, Any]) -> Any:
-    """A model rebuilt as ``make`` (costmodel.layers.base) builds one: no validation, so no
+    """A model rebuilt as ``derived`` (costmodel.layers.base) builds one: no validation, so no
     validator is built — the point of the cache — and no code of the entry's choosing runs."""
     if not (data.keys() - {tag}) <= _MODEL_KEYS or type(data.get("fields")) is not dict \
             or type(data.get("set")) is not list:

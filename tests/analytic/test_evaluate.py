@@ -13,7 +13,7 @@ from costmodel.engine.memo import SHARED
 from costmodel.engine.walk import Walker
 from costmodel.errors import CostModelError
 from costmodel.layers import Block
-from costmodel.layers.base import make
+from costmodel.layers.base import derived
 from costmodel.layers.conv import Conv
 from costmodel.spec.model import ModelSpec
 from costmodel.options import Options
@@ -133,7 +133,7 @@ def _whole_map_pool(spatial: bool) -> type[Block]:
         spatial_expansion = spatial
 
         def expand(self, x, ctx):
-            return [make(Conv, name="pool", out=x.c, kernel=x.h, padding=0)]
+            return [derived(Conv, name="pool", out=x.c, kernel=x.h, padding=0)]
 
     return WholeMapPool
 
@@ -147,11 +147,11 @@ def test_a_block_that_reads_the_spatial_size_without_saying_so_fails_loudly():
     for totals_only in (False, True):
         with pytest.raises(TypeError, match=r"WholeMapPool.expand\(\) reads the input's spatial "
                            r"size \(x.h\).*set `spatial_expansion = True` on WholeMapPool"):
-            evaluate(_spec_of(make(cls)), totals_only=totals_only, memo=Memo())
+            evaluate(_spec_of(derived(cls)), totals_only=totals_only, memo=Memo())
 
 
 def test_a_block_that_says_so_gets_the_whole_shape_at_every_input():
-    spec, memo = _spec_of(make(_whole_map_pool(spatial=True))), Memo()
+    spec, memo = _spec_of(derived(_whole_map_pool(spatial=True))), Memo()
     for side in (8, 16, 8):
         result = evaluate(spec, input=side, memo=memo)
         assert result.output == Shape(4, 1, 1)
@@ -167,7 +167,7 @@ def test_every_way_of_reading_the_spatial_size_is_refused(read):
     class Reads(Block):
         def expand(self, x, ctx):
             read(x)
-            return [make(Conv, out=x.c, kernel=1)]
+            return [derived(Conv, out=x.c, kernel=1)]
 
     with pytest.raises(TypeError, match="spatial_expansion = True"):
-        evaluate(_spec_of(make(Reads)), memo=Memo())
+        evaluate(_spec_of(derived(Reads)), memo=Memo())

@@ -18,7 +18,7 @@ from costmodel.api import evaluate_model, load
 from costmodel.cli import app
 from costmodel.errors import EXIT_INVALID, LimitError
 from costmodel.engine import evaluate
-from costmodel.layers.base import make
+from costmodel.layers.base import derived
 from costmodel.layers.structure import Sequential
 from costmodel.spec.loader import validate_spec
 from costmodel.spec.model import ModelSpec
@@ -175,10 +175,10 @@ def test_a_node_copied_deeper_than_it_was_walked_is_a_limit_error_past_the_stack
     leaf = spec_of(relu()).layers[0]
     shared = leaf
     for _ in range(400):  # walked first: two frames a level
-        shared = make(Sequential, name="s", layers=[shared])
+        shared = derived(Sequential, name="s", layers=[shared])
     wrapped = shared
     for _ in range(300):  # then copied 300 levels down: one frame a level
-        wrapped = make(Sequential, name="w", layers=[wrapped])
+        wrapped = derived(Sequential, name="w", layers=[wrapped])
     spec = ModelSpec.model_construct(name="t", input=8, layers=[shared, wrapped])
     monkeypatch.setenv(limits.NESTING.variable, "100000")
     frames = len(inspect.stack(0))
@@ -197,7 +197,7 @@ def test_nesting_past_pythons_stack_is_a_limit_error_not_a_recursion_error(monke
                                                                            totals_only):
     layer = spec_of(relu()).layers[0]
     for _ in range(5000):
-        layer = make(Sequential, layers=[layer])
+        layer = derived(Sequential, layers=[layer])
     spec = ModelSpec.model_construct(name="t", input=8, layers=[layer])
     monkeypatch.setenv(limits.NESTING.variable, "100000")
     with pytest.raises(LimitError, match="Python's stack.*COSTMODEL_MAX_NESTING"):

@@ -1,4 +1,4 @@
-"""``make`` (costmodel.layers.base): the layers blocks expand into, built without validation,
+"""``derived`` (costmodel.layers.base): the layers blocks expand into, built without validation,
 are exactly what Pydantic's ``model_construct`` builds from the same fields."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import pytest
 
 from costmodel.api import load
 from costmodel.engine import Memo, evaluate, nodes
-from costmodel.layers.base import LayerSpec, make
+from costmodel.layers.base import LayerSpec, derived
 from costmodel.layers.conv import Conv
 from costmodel.layers.structure import Residual
 from costmodel.spec.zoo import zoo
@@ -50,16 +50,16 @@ def test_every_layer_a_block_makes_in_the_zoo_is_what_model_construct_builds(mod
 
 
 def test_make_sets_what_it_is_given_and_defaults_the_rest():
-    conv = make(Conv, name="pw", out=8, kernel=1)
+    conv = derived(Conv, name="pw", out=8, kernel=1)
     assert conv.model_fields_set == {"name", "out", "kernel"}
     assert (conv.out, conv.kernel, conv.stride, conv.groups) == (8, 1, 1, 1)
     assert _fields(conv) == _fields(Conv.model_construct(name="pw", out=8, kernel=1))
-    assert make(Conv, out=4).model_fields_set == {"out"}
+    assert derived(Conv, out=4).model_fields_set == {"out"}
     assert conv == Conv(name="pw", out=8, kernel=1)  # what validating the same fields makes
 
 
 def test_a_mutable_default_is_a_new_object_for_each_layer():
-    a, b = make(Residual, layers=[]), make(Residual, layers=[])
+    a, b = derived(Residual, layers=[]), derived(Residual, layers=[])
     assert a.shortcut == [] and a.shortcut is not b.shortcut
 
 
@@ -68,5 +68,5 @@ def test_a_mutable_default_is_a_new_object_for_each_layer():
     ({"kernel": 3}, r"unknown fields \[\], missing fields \['out'\]"),
 ])
 def test_a_field_misspelt_or_left_out_is_a_type_error(fields, message):
-    with pytest.raises(TypeError, match=r"make\(Conv\): " + message):
-        make(Conv, **fields)
+    with pytest.raises(TypeError, match=r"derived\(Conv\): " + message):
+        derived(Conv, **fields)
