@@ -105,7 +105,8 @@ def sandbox(tmp_path_factory) -> Sandbox:
     import costmodel.analysis.dataflow  # noqa: F401
     import costmodel.analysis.explain  # noqa: F401
     import costmodel.analysis.rules  # noqa: F401
-    import costmodel.analysis.scaling  # noqa: F401
+    import costmodel.analysis.scale  # noqa: F401
+    import costmodel.analysis.sweep  # noqa: F401
     import costmodel.budgets  # noqa: F401
     import costmodel.cli  # noqa: F401
     import costmodel.layers
@@ -327,7 +328,8 @@ def test_no_torch_on_this_path():
     """The fuzzed commands are the analytic ones: this file and what its sandbox preloads
     import no torch (in a fresh interpreter: another test file may have imported it here)."""
     code = ("import sys; sys.path.insert(0, 'tests/fuzz'); import test_fuzz, costmodel.cli, "
-            "costmodel.budgets, costmodel.analysis.explain, costmodel.analysis.scaling, "
+            "costmodel.budgets, costmodel.analysis.explain, costmodel.analysis.scale, "
+            "costmodel.analysis.sweep, "
             "costmodel.analysis.rules, costmodel.analysis.dataflow, costmodel.layers; "
             "costmodel.layers.layer_union(); assert 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=120)
