@@ -5,7 +5,8 @@ activations — the everyday CI question "how much does this PR add?".
 changed, unchanged) into a ``Diff``; ``load_pair(models, rev)`` reads the two sides (two
 models, or one spec file at a git revision and in the working tree), ``spec_at_revision``
 reads a spec file as a git revision holds it (budgets' ``baseline: {rev: main}`` too).
-``diff_tables``, ``diff_summary`` and ``diff_payload`` are its renderings.
+``diff_models`` does both. ``diff_tables``, ``diff_summary``, ``diff_payload`` and
+``render_diff`` are its renderings.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any, Literal
 from costmodel.engine import Result, Row
 from costmodel.errors import CostModelError
 from costmodel.limits import FILE_BYTES
-from costmodel.options import METRIC_LABELS
+from costmodel.options import METRIC_LABELS, Options
 from costmodel.render import Column, Table
 from costmodel.render.format import si
 
@@ -222,6 +223,19 @@ def load_pair(models: list[str], rev: str | None = None) -> list[tuple[str, Any]
                              "file", field="rev")
     spec = load(model)  # the working tree's first: a missing file is the clearer error
     return [(f"{model}@{rev}", spec_at_revision(model, rev)), (model, spec)]
+
+
+def diff_models(models: list[str], rev: str | None = None, *, input=None,
+                width: float | None = None, num_classes: int | None = None,
+                options: Options = Options()) -> Diff:
+    """Evaluate the two sides of ``load_pair(models, rev)`` with the same settings and diff
+    them."""
+    from costmodel.api import evaluate_model
+
+    (a_name, a), (b_name, b) = load_pair(models, rev)
+    a_result, b_result = (evaluate_model(spec, input=input, width=width, num_classes=num_classes,
+                                         options=options) for spec in (a, b))
+    return diff_results(a_result, b_result, a_name=a_name, b_name=b_name)
 
 
 # --- renderings -----------------------------------------------------------------------------

@@ -30,11 +30,8 @@ def diff(
     """Per-layer and total deltas of FLOPs, params, MAC and activations (b − a), layers
     matched by path. Markdown opens with a summary line, ready for a pull-request comment.
     Exit 0 for any diff (a diff is not a verdict), 2 for invalid input."""
-    from costmodel.analysis.diff import diff_results, load_pair, render_diff
-    from costmodel.engine import evaluate
+    from costmodel.analysis.diff import diff_models, render_diff
 
-    (a_name, a), (b_name, b) = load_pair(models, rev)
-    results = [evaluate(spec, input=input, width=width, num_classes=classes, options=options)
-               for spec in (a, b)]
-    result = diff_results(*results, a_name=a_name, b_name=b_name)
+    result = diff_models(models, rev, input=input, width=width, num_classes=classes,
+                         options=options)
     emit(render_diff(result, format.value, all))
