@@ -81,7 +81,8 @@ class LayerDiff:
 
     def delta(self, metric: str) -> int:
         """b − a, an absent side counting 0."""
-        return (getattr(self.b, metric) if self.b else 0) - (getattr(self.a, metric) if self.a else 0)
+        b = getattr(self.b, metric) if self.b else 0
+        return b - (getattr(self.a, metric) if self.a else 0)
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,8 @@ class Diff:
 
     @property
     def totals(self) -> dict[str, Change]:
-        return {m: Change(_total(self.result_a, m), _total(self.result_b, m)) for m in TOTAL_METRICS}
+        return {m: Change(_total(self.result_a, m), _total(self.result_b, m))
+                for m in TOTAL_METRICS}
 
     def changes(self, all: bool = False) -> list[LayerDiff]:
         """The layers that differ (every layer with ``all``)."""
@@ -126,7 +128,8 @@ def diff_results(a: Result, b: Result, *, a_name: str | None = None,
     for row in b.rows:
         j = index_a.get(row.path)
         if j is not None and j >= next_a:
-            layers.extend(LayerDiff(r.path, r, None) for r in a.rows[next_a:j] if r.path not in in_b)
+            layers.extend(LayerDiff(r.path, r, None) for r in a.rows[next_a:j]
+                          if r.path not in in_b)
             next_a = j + 1
         layers.append(LayerDiff(row.path, a.rows[j] if j is not None else None, row))
     layers.extend(LayerDiff(r.path, r, None) for r in a.rows[next_a:] if r.path not in in_b)
