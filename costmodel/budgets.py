@@ -10,11 +10,16 @@ models:
     name: my-net                              # optional label
     baseline: mobilenet-0.5                   # or {model: ..., input: ...}
     limits: {flops: +5%, params: -10%}        # relative to the baseline's value
+  - model: specs/my_net.yaml
+    baseline: {rev: main}                     # this spec file as git revision main holds it
+    limits: {flops: +0%}
 ```
 
 Absolute limits take SI suffixes (k, M, G/B, T) and round to a whole count; relative limits
 are ``+P%`` or ``-P%`` of the baseline's value, which is evaluated at the entry's input size
-unless the baseline names its own. A value passes when it is at most its limit.
+unless the baseline names its own. A baseline with ``rev`` is a spec file (its ``model``, else
+the entry's) as that git revision holds it: "this pull request adds no FLOPs". A value passes
+when it is at most its limit.
 
 ``load_budgets`` validates a file into a BudgetsFile (its ``options``, an ``Options``, and
 one ``BudgetEntry`` per model; a BudgetError names the file, the entry and the field);
@@ -31,7 +36,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, \
+    model_validator
 
 from costmodel.engine import Result, evaluate
 from costmodel.errors import CostModelError
@@ -115,8 +121,18 @@ class _Strict(BaseModel):
 
 
 class BaselineRef(_Strict):
-    model: str = Field(min_length=1)
+    """What relative limits are relative to: a model, or with ``rev`` a spec file (``model``,
+    else the entry's) as that git revision holds it."""
+
+    model: str | None = Field(default=None, min_length=1)
+    rev: str | None = Field(default=None, min_length=1)
     input: InputValue = None
+
+    @model_validator(mode="after")
+    def _names_something(self) -> "BaselineRef":
+        if self.model is None and self.rev is None:
+            raise ValueError("a baseline names a model, a git revision (rev), or both")
+        return self
 
 
 def _baseline(value: Any) -> Any:
@@ -125,7 +141,8 @@ def _baseline(value: Any) -> Any:
         return {"model": value}
     if value is None or isinstance(value, (dict, BaselineRef)):
         return value
-    raise ValueError(f"a baseline is a model name or {{model: ..., input: ...}}, got {value!r}")
+    raise ValueError(f"a baseline is a model name or {{model: ..., rev: ..., input: ...}}, "
+                     f"got {value!r}")
 
 
 class BudgetEntry(_Strict):
@@ -140,6 +157,14 @@ class BudgetEntry(_Strict):
     @property
     def label(self) -> str:
         return self.name or self.model
+
+    @property
+    def baseline_model(self) -> str | None:
+        """The baseline as the findings name it: ``model``, or ``path@rev``."""
+        if self.baseline is None:
+            return None
+        model = self.baseline.model or self.model
+        return model if self.baseline.rev is None else f"{model}@{self.baseline.rev}"
 
 
 def _strict_options(value: Any) -> Any:
@@ -218,6 +243,11 @@ def load_budgets(path: str | Path) -> BudgetsFile:
             raise BudgetError(f"models[{i}] ({b.label}): limits.{relative[0]}: the relative "
                               f"limit '{b.limits[relative[0]].text}' needs a 'baseline' model",
                               file=str(file))
+        if b.baseline is not None and b.baseline.rev is not None and \
+                not is_spec_path(b.baseline.model or b.model):
+            raise BudgetError(f"models[{i}] ({b.label}): baseline.rev: a revision holds spec "
+                              f"files; '{b.baseline.model or b.model}' is a zoo name",
+                              file=str(file))
     return budgets
 
 
@@ -292,6 +322,12 @@ def _resolve_ref(model: str, base: Path) -> str:
     return model
 
 
+def _spec_at_revision(path: str, rev: str):
+    from costmodel.analysis.diff import spec_at_revision  # git is only needed here
+
+    return spec_at_revision(path, rev)
+
+
 def _metric(result: Result, metric: str) -> int:
     t = result.totals
     return t.mac * result.options.dtype_bytes if metric == "mac_bytes" else getattr(t, metric)
@@ -301,13 +337,14 @@ def check_budgets(budgets: BudgetsFile, file: str | Path) -> CheckResult:
     """Evaluate every entry of a loaded budgets file (spec paths relative to ``file``)."""
     file = Path(file)
     options = budgets.options
-    cache: dict[tuple[str, tuple[int, int] | None], Result] = {}
+    cache: dict[tuple[str, tuple[int, int] | None, str | None], Result] = {}
 
-    def result_of(i: int, label: str, model: str, size) -> Result:
-        key = (_resolve_ref(model, file.parent), size)
+    def result_of(i: int, label: str, model: str, size, rev: str | None = None) -> Result:
+        key = (_resolve_ref(model, file.parent), size, rev)
         if key not in cache:
             try:
-                cache[key] = evaluate(resolve(key[0]), input=size, options=options)
+                spec = resolve(key[0]) if rev is None else _spec_at_revision(key[0], rev)
+                cache[key] = evaluate(spec, input=size, options=options)
             except CostModelError as e:
                 raise BudgetError(f"models[{i}] ({label}): {e}", file=str(file)) from None
         return cache[key]
@@ -318,15 +355,16 @@ def check_budgets(budgets: BudgetsFile, file: str | Path) -> CheckResult:
         base_ref = b.baseline
         base = None
         if base_ref is not None:
-            base = result_of(i, b.label, base_ref.model, base_ref.input or r.input)
+            base = result_of(i, b.label, base_ref.model or b.model, base_ref.input or r.input,
+                             base_ref.rev)
         for metric, lim in b.limits.items():
             base_value = _metric(base, metric) if base is not None else None
             bound = lim.bound(base_value)
             rule = lim.text if not lim.relative else \
-                f"{lim.text} of {base_ref.model} ({si(base_value)})"
+                f"{lim.text} of {b.baseline_model} ({si(base_value)})"
             result.findings.append(Finding(
                 i, b.label, b.model, r.input, metric, _metric(r, metric), bound, rule,
-                base_ref.model if base_ref and lim.relative else None,
+                b.baseline_model if base_ref and lim.relative else None,
                 base_value if lim.relative else None))
     return result
 
