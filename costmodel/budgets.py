@@ -43,7 +43,7 @@ from costmodel.engine import Result, evaluate
 from costmodel.errors import CostModelError
 from costmodel.options import METRIC_LABELS, Options, parse_input
 from costmodel.render import Column, Table
-from costmodel.render.format import parse_si, si
+from costmodel.render.format import parse_si, si, signed_pct
 from costmodel.spec.zoo import is_spec_path, resolve
 
 LIMITED = tuple(METRIC_LABELS)
@@ -88,6 +88,9 @@ def parse_limit(value: Any) -> Limit:
     relative = _RELATIVE.match(text)
     if relative:
         sign, number = relative.groups()
+        if sign == "-" and Fraction(number) > 100:  # would be a negative bound: never met
+            raise ValueError(f"'{text}': a count cannot fall more than 100% below its "
+                             "baseline (-100% allows only 0)")
         return Limit(text, percent=Fraction(number) * (-1 if sign == "-" else 1))
     if text.endswith("%"):
         raise ValueError(f"'{text}': write a relative limit with its sign, +5% (at most 5% "
@@ -297,7 +300,7 @@ class Finding:
                 f"{self.excess:,} ({si(self.excess)}{self._excess_pct()})")
 
     def _excess_pct(self) -> str:
-        return f", +{100 * self.excess / self.limit:.3g}%" if self.limit else ""
+        return f", {signed_pct(self.excess / self.limit)}" if self.limit else ""
 
 
 @dataclass
@@ -375,7 +378,7 @@ def check_table(result: CheckResult) -> Table:
     cols = [Column("name", "model"), Column("input", "input"), Column("metric", "metric"),
             Column("value", "value", "si"), Column("limit", "limit", "si"),
             Column("rule", "rule"), Column("used", "used", "pct"),
-            Column("excess", "over by", "si"), Column("status", "status")]
+            Column("excess", "over by", "excess"), Column("status", "status")]
     rows = [{**f.record(), "input": f"{f.input[0]}×{f.input[1]}"} for f in result.findings]
     n, k = len(result.findings), len(result.over)
     title = (f"Budget check: ✅ all {n} limits met" if not k else

@@ -10,36 +10,71 @@ from costmodel.render import Column, Table
 
 
 def compare_records(results: list[Result]) -> list[dict[str, Any]]:
-    """One record per model with raw integers (the ``compare --format json`` contract)."""
-    base = results[0].totals if results else None
+    """One record per model with raw integers (the ``compare --format json`` contract):
+    ``in_channels``, ``num_classes`` and ``warnings`` (how the model differs from the first,
+    the baseline of every ``*_rel``, in head or input) are additions to the original fields."""
+    base = results[0] if results else None
     records = []
     for r in results:
         t = r.totals
         rec: dict[str, Any] = {"model": r.model, "input": list(r.input), "flops": t.flops,
                                "params": t.params, "mac": t.mac,
                                "mac_bytes": t.mac * r.options.dtype_bytes,
-                               "peak_activation": t.peak_activation}
+                               "peak_activation": t.peak_activation,
+                               "in_channels": r.in_channels, "num_classes": r.num_classes}
         for m in METRICS:
-            b = getattr(base, m)
+            b = getattr(base.totals, m)
             rec[f"{m}_rel"] = getattr(t, m) / b if b else None
+        rec["warnings"] = _differences(r, base)
         records.append(rec)
     return records
 
 
+def _differences(r: Result, base: Result) -> list[str]:
+    """Why ``r`` is not a like-for-like comparison with ``base``: another head (class count)
+    or another input. Empty for the same head and input."""
+    out = []
+    if r is base:
+        return out
+    if r.num_classes != base.num_classes:
+        out.append(f"{r.model} has {r.num_classes} classes, {base.model} {base.num_classes}: "
+                   "the heads differ (--classes N compares like for like)")
+    if (r.in_channels, *r.input) != (base.in_channels, *base.input):
+        out.append(f"{r.model}'s input is {_chw(r)}, {base.model}'s {_chw(base)} "
+                   "(--input N compares like for like)")
+    return out
+
+
+def _chw(r: Result) -> str:
+    return "×".join(map(str, (r.in_channels, *r.input)))
+
+
 def compare_table(results: list[Result]) -> Table:
+    """The comparison; a model whose head or input differs from the first is marked (⚠ in
+    the classes or input cell) and explained under the table."""
     first = results[0].model if results else ""
     cols = [Column("model", "model"), Column("input_hw", "input"),
+            Column("num_classes", "classes", "int"),
             Column("flops", "FLOPs", "si"), Column("flops_rel", "rel.", "ratio"),
             Column("params", "params", "si"), Column("params_rel", "rel.", "ratio"),
             Column("mac", "MAC", "si"), Column("mac_rel", "rel.", "ratio"),
             Column("mac_bytes", "MAC bytes", "si"),
             Column("peak_activation", "peak act.", "si"),
             Column("peak_activation_rel", "rel.", "ratio")]
-    rows = [{**rec, "input_hw": "×".join(map(str, rec["input"]))}
-            for rec in compare_records(results)]
-    notes = [results[0].options.conventions(), f"rel. = relative to {first}; peak act. = largest "
-             "feature map (elements)"] if results else []
-    return Table("Model comparison", cols, rows, notes=notes)
+    records = compare_records(results)
+    rows = [{**rec, "input_hw": "×".join(map(str, rec["input"]))} for rec in records]
+    marks = set()
+    if results:
+        base = results[0]
+        for i, r in enumerate(results):
+            if r.num_classes != base.num_classes:
+                marks.add((i, "num_classes"))
+            if (r.in_channels, *r.input) != (base.in_channels, *base.input):
+                marks.add((i, "input_hw"))
+    warnings = [f"⚠ {w}" for rec in records for w in rec["warnings"]]
+    notes = [results[0].options.conventions(), f"rel. = relative to {first}; input = H×W; "
+             "peak act. = largest feature map (elements)", *warnings] if results else []
+    return Table("Model comparison", cols, rows, notes=notes, marks=marks)
 
 
 def _shape(s) -> list[int]:

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from costmodel.cli import app, handles_errors, require_matplotlib
+from costmodel.cli import app, first_missing, handles_errors
 from costmodel.cli._options import ClassesOpt, InputOpt, WidthOpt, counting_options
 from costmodel.options import Options
 
@@ -25,19 +25,25 @@ def report(
     width: WidthOpt = None,
     classes: ClassesOpt = None,
     title: Annotated[Optional[str], typer.Option(help="The report's title.")] = None,
+    plots: Annotated[bool, typer.Option(
+        "--plots/--no-plots", help="Draw the plots (matplotlib); --no-plots writes tables "
+                                   "only.")] = True,
     *, options: Options,
 ):
     """A self-contained Markdown report comparing models: conventions, comparison table,
     per-model breakdown by layer type, data flow, largest layers and per-layer table, with
     plots (FLOPs vs params, per-layer FLOPs and MAC) saved beside it."""
-    require_matplotlib("report")
+    without = None
+    if plots and first_missing("matplotlib"):
+        without = 'matplotlib is not installed: pip install "costmodel[plots]" for them'
+        typer.echo(f"costmodel report: tables only, {without}", err=True)
     from costmodel.report.markdown import (ReportRequest, assets_folder, build_report,
                                            check_report_target, write_report)
 
     check_report_target(output)  # a bad target fails before any model is evaluated
     request = ReportRequest(tuple(models), input=input, width=width, num_classes=classes,
-                            options=options, title=title)
-    written = write_report(build_report(request, output), output)
-    plots = len(written) - 1
-    typer.echo(f"wrote {output} and {plots} plot{'s' if plots != 1 else ''} in "
-               f"{assets_folder(output)}/")
+                            options=options, title=title, plots=plots)
+    written = write_report(build_report(request, output, without), output)
+    n = len(written) - 1
+    typer.echo(f"wrote {output} and {n} plot{'s' if n != 1 else ''} in "
+               f"{assets_folder(output)}/" if n else f"wrote {output} (tables only)")

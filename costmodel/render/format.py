@@ -21,12 +21,33 @@ def si(n: int | float | None, digits: int = 3) -> str:
     return f"{n:g}" if isinstance(n, float) else str(n)
 
 
+def significant(v: float, digits: int = 3) -> str:
+    """``v`` with ``digits`` significant digits, trailing zeros kept so that numbers side by
+    side read alike: 28 → '28.0', 12.34 → '12.3', 1 → '1.00', 0.5 → '0.500', 101.2 → '101';
+    a number with more integer digits than that is written whole (1,234)."""
+    if v == 0 or not math.isfinite(v):
+        return f"{v:g}"
+    text = f"{v:#.{digits}g}"
+    if abs(v) >= 1 and "e" in text:  # 1234.5, and 999.6 (which rounds up to 1.00e+03)
+        return f"{v:,.0f}"
+    return text.rstrip(".")
+
+
 def ratio(v: float | None) -> str:
-    return "" if v is None else f"{v:.3g}×"
+    """A relative factor: '28.0×', '12.3×', '0.664×' (always three significant digits)."""
+    return "" if v is None else f"{significant(v)}×"
 
 
 def pct(v: float | None) -> str:
     return "" if v is None else f"{100 * v:.2f}%"
+
+
+def signed_pct(v: float | None) -> str:
+    """A change as a signed percentage: 0.05 → '+5.00%', -2 → '-200%', 0 → '0.00%'."""
+    if v is None:
+        return ""
+    sign = "+" if v > 0 else ""  # a negative number brings its own '-'
+    return f"{sign}{significant(100 * v)}%"
 
 
 _SI_TEXT = re.compile(r"\s*([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?)"

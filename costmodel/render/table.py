@@ -44,13 +44,14 @@ def escape_controls(text: str) -> str:
     return _CONTROLS.sub(_escape_char, text) if _CONTROLS.search(text) else text
 
 
-Kind = Literal["text", "int", "si", "ratio", "pct"]
+Kind = Literal["text", "int", "si", "ratio", "pct", "excess"]
 _HUMAN: dict[str, Callable[[Any], str]] = {
     "text": lambda v: "" if v is None else str(v),
     "int": lambda v: "" if v is None else f"{v:,}",
     "si": si,
     "ratio": ratio,
     "pct": pct,
+    "excess": lambda v: "—" if not v else si(v),  # how far over a limit; a met one is not "0"
 }
 
 

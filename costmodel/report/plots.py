@@ -120,11 +120,55 @@ def layer_groups(paths: list[str]) -> tuple[tuple[int, str], ...]:
     return tuple(groups)
 
 
+MAX_BARS = 60
+"""Past this many layers a per-layer plot shows one bar per block or stage (a bar of 300+
+layers is a pixel wide, and its labels cannot be read)."""
+
+
+def block_keys(paths: list[str]) -> list[str]:
+    """Each layer's block for aggregated bars: the deepest prefix of its path (up to four
+    levels, ``stage3.0``, ``stage3``…) at which consecutive runs number at most MAX_BARS."""
+    for depth in (4, 3, 2, 1):
+        keys = [".".join(p.split(".")[:depth]) for p in paths]
+        if sum(1 for i, k in enumerate(keys) if i == 0 or keys[i - 1] != k) <= MAX_BARS:
+            return keys
+    return keys  # more top-level layers than MAX_BARS: one bar each, as named
+
+
+def _aggregate(result: Result) -> tuple[LayerBar, ...]:
+    """One bar per run of layers in the same block: FLOPs and MAC summed, coloured by the
+    category holding most of its FLOPs (of its MAC for a block without FLOPs)."""
+    rows = result.rows
+    keys = block_keys([r.path for r in rows])
+    bars: list[LayerBar] = []
+    start = 0
+    for i in range(1, len(rows) + 1):
+        if i < len(rows) and keys[i] == keys[start]:
+            continue
+        run = rows[start:i]
+        weight: dict[str, tuple[int, int]] = {}
+        for r in run:
+            f, m = weight.get(r.category, (0, 0))
+            weight[r.category] = (f + r.flops, m + r.mac)
+        category = max(weight, key=lambda c: weight[c])
+        bars.append(LayerBar(keys[start], category, sum(r.flops for r in run),
+                             sum(r.mac for r in run)))
+        start = i
+    return tuple(bars)
+
+
 def layer_bars_data(result: Result, label: str, file: str) -> LayerBars:
-    bars = tuple(LayerBar(r.path, r.category, r.flops, r.mac) for r in result.rows)
     h, w = result.input
-    return LayerBars(file, f"{label} — FLOPs and MAC per layer ({h}×{w} input)", bars,
-                     layer_groups([b.path for b in bars]), result.options.describe())
+    note = result.options.describe()
+    if len(result.rows) > MAX_BARS:
+        bars = _aggregate(result)
+        note = (f"{len(result.rows)} layers summed into {len(bars)} blocks (coloured by the "
+                f"largest type). {note}")
+        title = f"{label} — FLOPs and MAC per block ({h}×{w} input)"
+    else:
+        bars = tuple(LayerBar(r.path, r.category, r.flops, r.mac) for r in result.rows)
+        title = f"{label} — FLOPs and MAC per layer ({h}×{w} input)"
+    return LayerBars(file, title, bars, layer_groups([b.path for b in bars]), note)
 
 
 def digest(plot: Plot) -> str:

@@ -264,6 +264,9 @@ def _load_uncached(file: Path, variants: list[str], overrides: dict[str, Any]) -
     done = substitute_vars({k: v for k, v in data.items() if k not in kept}, variables, str(file))
     data = {k: v if k in kept else done[k] for k, v in data.items()}
     data.setdefault("name", file.stem)
+    from costmodel.spec.zoo import canonical_name, is_zoo_file  # here: zoo imports this module
+    if is_zoo_file(file):  # one spelling in every output: the zoo's, with its variants
+        data["name"] = canonical_name(file, variants)
     spec = validate_spec(data, str(file))
     spec._file = str(file)
     return spec

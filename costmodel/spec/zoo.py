@@ -34,6 +34,21 @@ def normalize(name: str) -> str:
     return name.strip().lower().replace("_", "-")
 
 
+def canonical_name(file: Path, variants: list[str]) -> str:
+    """The name a zoo model is reported under, as ``costmodel list`` spells it: the file's
+    stem and the variant suffixes, lower-case and joined by '-' (``shufflenet_v2_x1_0`` →
+    ``shufflenet-v2-x1-0``), so JSON users can match on one spelling."""
+    return normalize("-".join([file.stem, *map(str, variants)]))
+
+
+def is_zoo_file(file: Path) -> bool:
+    """Whether ``file`` is one of the built-in specs (by name or by path)."""
+    try:
+        return file.resolve().parent == zoo_dir() and file.suffix in SPEC_SUFFIXES
+    except (OSError, UnknownModelError):
+        return False
+
+
 @lru_cache(maxsize=1)
 def _files() -> dict[str, Path]:
     return {normalize(p.stem): p for p in sorted(zoo_dir().iterdir())

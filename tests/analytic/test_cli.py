@@ -53,8 +53,8 @@ def test_compare_csv_has_raw_integers():
 
 def test_compare_markdown():
     res = run("compare", "mobilenet", "mobilenet-0.75", "-f", "markdown")
-    assert "| model | input | FLOPs |" in res.stdout
-    assert "| mobilenet-0.75 | 224×224 | 325.4M |" in res.stdout
+    assert "| model | input | classes | FLOPs |" in res.stdout
+    assert "| mobilenet-0.75 | 224×224 | 1,000 | 325.4M |" in res.stdout
     assert "_FLOPs: 1 FLOP per multiply-add" in res.stdout
 
 

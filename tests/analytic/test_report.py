@@ -59,7 +59,7 @@ def test_report_comparison_and_sections(three):
     md = three.read_text()
     results = compare(THREE, input=32)
     flops = {r.model: r.totals.flops for r in results}
-    assert "| effnet | 32×32 | 5.64M | 1× |" in md
+    assert "| effnet | 32×32 | 10 | 5.64M | 1.00× |" in md
     lowest = min(flops, key=flops.get)
     assert f"Lowest FLOPs: **{lowest}**" in md
     comparison = md.split("## Comparison")[1].split("\n## ")[0]
@@ -108,9 +108,10 @@ def test_plot_data_is_the_models_numbers():
     assert [(p.label, p.flops, p.params, p.mac) for p in scatter.points] == [
         ("a", 568_740_352, results[0].totals.params, results[0].totals.mac),
         ("b", 149_497_088, results[1].totals.params, results[1].totals.mac)]
-    bars = plots.layer_bars_data(results[0], "a", "l.png")
+    small = evaluate_model("effnet")  # at most MAX_BARS layers: one bar each
+    bars = plots.layer_bars_data(small, "a", "l.png")
     assert [(b.path, b.flops, b.mac) for b in bars.bars] == \
-        [(r.path, r.flops, r.mac) for r in results[0].rows]
+        [(r.path, r.flops, r.mac) for r in small.rows]
 
 
 @pytest.mark.parametrize("paths, groups", [
@@ -169,7 +170,7 @@ def test_per_model_input_sizes(tmp_path):
     assert "## mobilenet @ 128×128" in md and "## mobilenet @ 160×160" in md
     assert "batch-norm γ/β excluded" in md
     assert (tmp_path / "res_files" / "layers-mobilenet-160x160.png").is_file()
-    assert "| mobilenet | 160×160 | 290.7M |" in md  # Table 7's 290M
+    assert "| mobilenet | **160×160** ⚠ | 1,000 | 290.7M |" in md  # input differs  # Table 7's 290M
 
 
 @pytest.mark.parametrize("args, message", [
@@ -185,13 +186,53 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, args, message):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_report_without_matplotlib_says_what_to_install(tmp_path, monkeypatch):
+def test_report_without_matplotlib_writes_tables_and_says_so(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed
-    res = runner.invoke(app, ["report", "effnet", "-o", str(tmp_path / "r.md")])
-    assert res.exit_code == 2
-    assert "matplotlib, which is not installed" in res.stderr
+    res = runner.invoke(app, ["report", "effnet", "mobilenet", "-o", str(tmp_path / "r.md")])
+    assert res.exit_code == 0, res.output
+    assert "tables only, matplotlib is not installed" in res.stderr
     assert 'pip install "costmodel[plots]"' in res.stderr
-    assert list(tmp_path.iterdir()) == []
+    md = (tmp_path / "r.md").read_text()
+    assert "_Tables only: no plots (matplotlib is not installed" in md
+    assert ".png" not in md and "## Comparison" in md
+    assert [p.name for p in tmp_path.iterdir()] == ["r.md"]  # no empty plot folder
+
+
+def test_report_no_plots(tmp_path):
+    res = runner.invoke(app, ["report", "effnet", "--no-plots", "-o", str(tmp_path / "r.md")])
+    assert res.exit_code == 0, res.output
+    md = (tmp_path / "r.md").read_text()
+    assert "_Tables only: no plots (--no-plots)._" in md and ".png" not in md
+    assert "`costmodel report effnet --no-plots -o r.md`" in md
+    assert [p.name for p in tmp_path.iterdir()] == ["r.md"]
+
+
+def test_report_states_no_absolute_path(tmp_path):
+    out = tmp_path / "deep" / "r.md"
+    out.parent.mkdir()
+    assert runner.invoke(app, ["report", "effnet", "-o", str(out)]).exit_code == 0
+    md = out.read_text()
+    assert str(tmp_path) not in md
+    assert "`costmodel report effnet -o r.md`" in md
+
+
+def test_single_model_report_has_no_scatter(tmp_path):
+    out = tmp_path / "r.md"
+    assert runner.invoke(app, ["report", "effnet", "-o", str(out)]).exit_code == 0
+    assert "flops-vs-params" not in out.read_text()
+    assert sorted(p.name for p in (tmp_path / "r_files").iterdir()) == [
+        ".costmodel-manifest.json", "layers-effnet.png"]
+
+
+def test_many_layers_are_summed_per_block():
+    r = evaluate_model("skipnet-cifar-110")
+    assert len(r.rows) > plots.MAX_BARS
+    data = plots.layer_bars_data(r, r.model, "x.png")
+    assert len(data.bars) <= plots.MAX_BARS and "per block" in data.title
+    assert sum(b.flops for b in data.bars) == r.totals.flops  # summed, nothing lost
+    assert sum(b.mac for b in data.bars) == sum(x.mac for x in r.rows)
+    small = evaluate_model("effnet")
+    assert len(plots.layer_bars_data(small, "effnet", "x.png").bars) == len(small.rows)
 
 
 def test_rerun_removes_plots_of_models_no_longer_reported(tmp_path):
@@ -199,7 +240,7 @@ def test_rerun_removes_plots_of_models_no_longer_reported(tmp_path):
     assert runner.invoke(app, ["report", "effnet", "effnet-baseline", "-o", str(out)]).exit_code == 0
     assert runner.invoke(app, ["report", "effnet", "-o", str(out)]).exit_code == 0
     assert sorted(p.name for p in (tmp_path / "r_files").iterdir()) == [
-        ".costmodel-manifest.json", "flops-vs-params.png", "layers-effnet.png"]
+        ".costmodel-manifest.json", "layers-effnet.png"]  # one model: no scatter
 
 
 @pytest.mark.parametrize("command", [
