@@ -190,7 +190,7 @@ def test_report_without_matplotlib_says_what_to_install(tmp_path, monkeypatch):
     res = runner.invoke(app, ["report", "effnet", "-o", str(tmp_path / "r.md")])
     assert res.exit_code == 2
     assert "matplotlib, which is not installed" in res.stderr
-    assert 'pip install "costmodel[plots]"' in res.stderr
+    assert 'pip install "cnn-costmodel[plots]"' in res.stderr
     assert list(tmp_path.iterdir()) == []
 
 
