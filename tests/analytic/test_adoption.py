@@ -223,6 +223,7 @@ def test_pre_commit_try_repo_runs_the_hook_from_this_checkout(scratch, tmp_path)
     pytest.importorskip("pre_commit")
     if not (ROOT / ".git").exists():
         pytest.skip("this checkout is not a git repository")
+    # No PYTHONPATH into the hook: it must run the costmodel pre-commit installed, not ours.
     environ = {k: v for k, v in os.environ.items()
                if k not in {"GITHUB_STEP_SUMMARY", "PYTHONPATH", "VIRTUAL_ENV"}}
     environ["PRE_COMMIT_HOME"] = str(tmp_path / "pre-commit-home")
