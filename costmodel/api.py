@@ -4,7 +4,8 @@ a list of layers, for a formula's or a test's one block (``layers_spec``, ``eval
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Union
 
 from costmodel.engine import Result, evaluate
 from costmodel.engine.walk import evaluate_layers
@@ -15,14 +16,27 @@ from costmodel.spec.loader import layers_spec
 from costmodel.spec.model import ModelSpec
 from costmodel.spec.zoo import resolve, zoo
 
-__all__ = ["load", "evaluate_model", "compare", "compare_frame", "layers_spec",
+if TYPE_CHECKING:  # pandas is imported by compare_frame alone, when it is called
+    import pandas as pd
+
+__all__ = ["load", "evaluate_model", "compare", "compare_frame", "Options", "Result",
+           "ModelSpec", "CostModelError", "ModelRef", "InputSize", "layers_spec",
            "evaluate_layers", "zoo", "check_multiplier", "check_count", "MAX_MULTIPLIER"]
-"""``zoo`` lists the built-in models; ``check_multiplier``, ``check_count`` and
-``MAX_MULTIPLIER`` are the library's own checks of a multiplier (width, depth, resolution) and
-of a count, which the CLI applies to its options."""
+"""Everything a user of the library needs is importable from here: the functions, the
+``Options`` they take, the ``Result`` they return, the ``ModelSpec`` ``load`` returns and the
+``CostModelError`` every bad input raises. ``zoo`` lists the built-in models;
+``check_multiplier``, ``check_count`` and ``MAX_MULTIPLIER`` are the library's own checks of a
+multiplier (width, depth, resolution) and of a count, which the CLI applies to its options."""
+
+ModelRef = Union[str, "os.PathLike[str]", ModelSpec]
+"""A model as the functions take it: a zoo name (``mobilenet-0.5``), a spec file path, or a
+ModelSpec already loaded."""
+
+InputSize = Union[str, int, tuple[int, int], None]
+"""An input size: ``32``, ``"224x160"`` or ``(224, 160)`` as H×W; None for the spec's own."""
 
 
-def load(model: str | Path | ModelSpec) -> ModelSpec:
+def load(model: ModelRef) -> ModelSpec:
     """A zoo name (``mobilenet-0.5``), a spec file path, or a ModelSpec → a validated ModelSpec."""
     if isinstance(model, ModelSpec):
         return model
@@ -32,7 +46,7 @@ def load(model: str | Path | ModelSpec) -> ModelSpec:
     return resolve(os.fspath(model))
 
 
-def evaluate_model(model: str | Path | ModelSpec, *, input=None, width: float | None = None,
+def evaluate_model(model: ModelRef, *, input: InputSize = None, width: float | None = None,
                    depth: float | None = None, num_classes: int | None = None,
                    options: Options = Options()) -> Result:
     """Load and evaluate one model: per-layer rows and totals."""
@@ -40,8 +54,9 @@ def evaluate_model(model: str | Path | ModelSpec, *, input=None, width: float | 
                     num_classes=num_classes, options=options)
 
 
-def compare(models, *, input=None, width: float | None = None, depth: float | None = None,
-            num_classes: int | None = None, options: Options = Options()) -> list[Result]:
+def compare(models: Iterable[ModelRef], *, input: InputSize = None, width: float | None = None,
+            depth: float | None = None, num_classes: int | None = None,
+            options: Options = Options()) -> list[Result]:
     """Evaluate several models with the same settings."""
     if isinstance(models, (str, os.PathLike, ModelSpec)):  # not its characters, one by one
         raise CostModelError("compare takes a list of models; use evaluate_model for one",
@@ -55,10 +70,14 @@ def compare(models, *, input=None, width: float | None = None, depth: float | No
                            options=options) for m in models]
 
 
-def compare_frame(models, **kwargs):
+def compare_frame(models: Iterable[ModelRef], *, input: InputSize = None,
+                  width: float | None = None, depth: float | None = None,
+                  num_classes: int | None = None, options: Options = Options()) -> pd.DataFrame:
     """``compare`` as a pandas DataFrame, one row per model (raw integers)."""
     import pandas as pd
 
     from costmodel.views import compare_records
 
-    return pd.DataFrame(compare_records(compare(models, **kwargs)))
+    results = compare(models, input=input, width=width, depth=depth, num_classes=num_classes,
+                      options=options)
+    return pd.DataFrame(compare_records(results))

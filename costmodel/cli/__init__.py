@@ -19,6 +19,7 @@ from typing import Callable
 
 import typer
 
+from costmodel import DISTRIBUTION
 from costmodel.errors import EXIT_INTERNAL, EXIT_INVALID, CostModelError
 from costmodel.render.table import escape_controls
 
@@ -70,7 +71,7 @@ def require_matplotlib(what: str) -> None:
     """Exit 2, before any work, naming the extra to install when matplotlib is missing."""
     if first_missing("matplotlib"):
         raise fail(f"{what} draws its plots with matplotlib, which is not installed: "
-                   'pip install "costmodel[plots]"')
+                   f'pip install "{DISTRIBUTION}[plots]"')
 
 
 def handles_errors(fn: Callable) -> Callable:

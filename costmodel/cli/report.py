@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from costmodel import DISTRIBUTION
 from costmodel.cli import app, first_missing, handles_errors
 from costmodel.cli._options import ClassesOpt, InputOpt, WidthOpt, counting_options
 from costmodel.options import Options
@@ -35,7 +36,7 @@ def report(
     plots (FLOPs vs params, per-layer FLOPs and MAC) saved beside it."""
     without = None
     if plots and first_missing("matplotlib"):
-        without = 'matplotlib is not installed: pip install "costmodel[plots]" for them'
+        without = f'matplotlib is not installed: pip install "{DISTRIBUTION}[plots]" for them'
         typer.echo(f"costmodel report: tables only, {without}", err=True)
     from costmodel.report.markdown import (ReportRequest, assets_folder, build_report,
                                            check_report_target, write_report)

@@ -7,5 +7,7 @@ outside this package imports them: this ``__init__`` and ``report`` stay importa
 the ``torch`` extra.
 """
 
-EXTRA_HINT = 'pip install "costmodel[torch]"'
+from costmodel import DISTRIBUTION
+
+EXTRA_HINT = f'pip install "{DISTRIBUTION}[torch]"'
 """How to get what ``builder`` and ``verify`` need."""

@@ -307,8 +307,9 @@ def evaluate(spec: ModelSpec, *, input: str | int | tuple[int, int] | None = Non
                   totals=Totals(walker.flops, walker.params, walker.mac, walker.peak), output=out)
 
 
-def evaluate_layers(layers: list[dict], *, input, in_channels: int = 3, name: str = "layers",
-                    options: Options = Options(), **model) -> Result:
+def evaluate_layers(layers: list[dict], *, input: int | tuple[int, int], in_channels: int = 3,
+                    name: str = "layers", options: Options = Options(),
+                    **model: object) -> Result:
     """Evaluate a throwaway model made of ``layers`` (see ``layers_spec``)."""
     from costmodel.spec.loader import layers_spec  # validation: only throwaway specs need it
 

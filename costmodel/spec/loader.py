@@ -272,8 +272,8 @@ def _load_uncached(file: Path, variants: list[str], overrides: dict[str, Any]) -
     return spec
 
 
-def layers_spec(layers: list[dict], *, input, in_channels: int = 3, name: str = "layers",
-                **model) -> ModelSpec:
+def layers_spec(layers: list[dict], *, input: int | tuple[int, int], in_channels: int = 3,
+                name: str = "layers", **model: object) -> ModelSpec:
     """A throwaway model made of ``layers`` (spec mappings, as in a spec file's ``layers``) on
     an ``in_channels``×``input`` input (N or (H, W)); ``model`` adds other spec fields
     (``width``…). Validated like a spec file named ``<name>``."""

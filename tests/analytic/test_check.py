@@ -1,9 +1,8 @@
-"""costmodel check: budgets files, limits, exit codes, the job summary, the examples."""
+"""costmodel check: budgets files, limits, exit codes, the job summary (the examples: test_adoption.py)."""
 
 from __future__ import annotations
 
 import json
-import shlex
 import textwrap
 from fractions import Fraction
 from pathlib import Path
@@ -243,26 +242,6 @@ def test_no_summary_outside_github(tmp_path, monkeypatch):
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     res = check(tmp_path, "models: [{model: effnet, limits: {flops: 10M}}]")
     assert res.exit_code == 0 and not list(tmp_path.glob("*.md"))
-
-
-def _example_commands() -> list[list[str]]:
-    workflow = yaml.safe_load((ROOT / "examples/github-actions/costmodel-budgets.yml").read_text())
-    steps = [s.get("run", "") for job in workflow["jobs"].values() for s in job["steps"]]
-    hooks = yaml.safe_load((ROOT / "examples/.pre-commit-config.yaml").read_text())
-    entries = [h["entry"] for repo in hooks["repos"] for h in repo["hooks"]]
-    commands = [shlex.split(c) for c in [*steps, *entries] if c.startswith("costmodel check")]
-    assert len(commands) == 2  # one in the workflow, one in the hook
-    return commands
-
-
-@pytest.mark.parametrize("command", _example_commands())
-def test_the_examples_run_and_pass(command, monkeypatch):
-    """The workflow's and the pre-commit hook's commands, from the repository root."""
-    monkeypatch.chdir(ROOT)
-    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
-    res = runner.invoke(app, command[1:])
-    assert res.exit_code == 0, res.output
-    assert "all 10 limits met" in res.stdout
 
 
 def test_an_unwritable_summary_warns_and_keeps_the_exit_code(tmp_path, monkeypatch):

@@ -191,7 +191,7 @@ def test_report_without_matplotlib_writes_tables_and_says_so(tmp_path, monkeypat
     res = runner.invoke(app, ["report", "effnet", "mobilenet", "-o", str(tmp_path / "r.md")])
     assert res.exit_code == 0, res.output
     assert "tables only, matplotlib is not installed" in res.stderr
-    assert 'pip install "costmodel[plots]"' in res.stderr
+    assert 'pip install "cnn-costmodel[plots]"' in res.stderr
     md = (tmp_path / "r.md").read_text()
     assert "_Tables only: no plots (matplotlib is not installed" in md
     assert ".png" not in md and "## Comparison" in md

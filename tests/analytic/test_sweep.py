@@ -321,7 +321,7 @@ def test_sweep_plot_without_matplotlib_says_what_to_install(tmp_path, monkeypatc
               "--plot", str(tmp_path / "front.png"))
     assert res.exit_code == 2
     assert 'sweep --plot draws its plots with matplotlib, which is not installed: ' \
-           'pip install "costmodel[plots]"' in res.stderr
+           'pip install "cnn-costmodel[plots]"' in res.stderr
     assert list(tmp_path.iterdir()) == []
 
 

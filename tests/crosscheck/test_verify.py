@@ -323,7 +323,7 @@ def test_verify_without_the_extra_says_what_to_install(block):
     res = _cli("verify", "effnet", block=block)
     assert res.returncode == 2, res.stderr
     assert f"{block} is not installed" in res.stderr
-    assert 'pip install "costmodel[torch]"' in res.stderr
+    assert 'pip install "cnn-costmodel[torch]"' in res.stderr
     assert "Traceback" not in res.stderr
 
 
