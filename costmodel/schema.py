@@ -4,7 +4,9 @@ that read ``# yaml-language-server: $schema=...``) and validators.
 It is Pydantic's schema of ``ModelSpec`` (the layer union told apart by ``type``, through a
 ``discriminator`` mapping), with one addition: a spec may write ``$name`` for any value
 outside ``vars`` and ``variants`` (substituted before validation, see
-``costmodel.spec.loader``), so every such value also accepts a ``$``-string.
+``costmodel.spec.loader``), so every such value also accepts a ``$``-string, and a layer
+whose ``type`` is a variable (``{type: $block, planes: 64}``) is accepted as it stands — its
+fields are checked once the variable is known, by ``costmodel show``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import Any
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"  # the dialect Pydantic writes
 VARIABLE = {"type": "string", "pattern": r"^\$", "description": "A variable from 'vars' ($name)."}
+VARIABLE_LAYER = {"type": "object", "required": ["type"], "properties": {"type": VARIABLE},
+                  "description": "A layer whose type is a variable from 'vars'."}
 _LITERAL_ONLY = {"vars", "variants", "type"}  # values the loader does not substitute
 
 
@@ -21,11 +25,25 @@ def spec_schema() -> dict[str, Any]:
     from costmodel.spec.model import ModelSpec
 
     schema = ModelSpec.model_json_schema()
+    schema["required"] = [k for k in schema["required"] if k != "name"]  # the file's stem
     for owner in [schema, *(d for k, d in schema["$defs"].items() if k != "Variant")]:
         for name, prop in owner.get("properties", {}).items():
             if name not in _LITERAL_ONLY:
                 owner["properties"][name] = _or_variable(prop)
-    return {"$schema": DIALECT, "title": "costmodel spec", **schema}
+    return {"$schema": DIALECT, **_layer_or_variable(schema), "title": "costmodel spec"}
+
+
+def _layer_or_variable(node: Any) -> Any:
+    """``node`` with every layer union (a ``discriminator`` on ``type``) also accepting a
+    layer whose type is a variable."""
+    if isinstance(node, list):
+        return [_layer_or_variable(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    node = {k: _layer_or_variable(v) for k, v in node.items()}
+    if "discriminator" in node:
+        return {"anyOf": [node, VARIABLE_LAYER]}
+    return node
 
 
 def _or_variable(prop: dict[str, Any]) -> dict[str, Any]:
