@@ -127,8 +127,7 @@ def layers_table(result: Result, *, top: int | None = None, sort: str | None = N
     t = totals_record(result)
     footer = [{"path": "total", "output": str(result.output), **t}]
     notes = [result.options.conventions(),
-             f"peak activation: {t['peak_activation']:,} elements; activations = elements of "
-             "each layer's output"]
+             f"peak activation: {t['peak_activation']:,} elements"]
     if depth is not None:
         notes.append(f"rows folded to {depth} path segment(s): sums per group")
     if top is not None or sort is not None:
