@@ -111,18 +111,65 @@ def show_payload(result: Result) -> dict[str, Any]:
             "totals": totals_record(result), "breakdown": breakdown_records(result)}
 
 
-def layers_table(result: Result) -> Table:
+SORT_KEYS = ("flops", "params", "mac", "activations")
+"""What ``show --sort`` orders rows by (largest first)."""
+_SUMMED = ("flops", "params", "mac", "activations")
+
+
+def layer_view(result: Result, *, top: int | None = None, sort: str | None = None,
+               depth: int | None = None) -> list[dict[str, Any]]:
+    """The per-layer rows ``show`` prints: with ``depth``, rows folded into their path's
+    first ``depth`` segments (flops, params, MAC and activations summed, groups in order of
+    first appearance, the group's output that of its last row); sorted by ``sort`` (largest
+    first, ties in order); the first ``top`` of them (by FLOPs when ``sort`` is not given)."""
+    rows = [{"path": r.path, "type": r.type, "output": str(r.out), "flops": r.flops,
+             "params": r.params, "mac": r.mac, "activations": r.activations}
+            for r in result.rows]
+    if depth is not None:
+        rows = _fold(rows, depth)
+    if top is not None and sort is None:
+        sort = "flops"
+    if sort is not None:
+        rows = sorted(rows, key=lambda row: -row[sort])  # sorted() is stable: ties keep order
+    return rows if top is None else rows[:top]
+
+
+def _fold(rows: list[dict[str, Any]], depth: int) -> list[dict[str, Any]]:
+    groups: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        key = ".".join(row["path"].split(".")[:depth])
+        group = groups.get(key)
+        if group is None:
+            groups[key] = {**row, "path": key, "layers": 1}
+            continue
+        group.update({m: group[m] + row[m] for m in _SUMMED}, output=row["output"],
+                     layers=group["layers"] + 1)
+        if group["type"] != row["type"]:
+            group["type"] = "…"
+    for group in groups.values():
+        if group["layers"] > 1:
+            group["type"] = f"{group['layers']} layers" if group["type"] == "…" \
+                else f"{group['layers']}× {group['type']}"
+    return list(groups.values())
+
+
+def layers_table(result: Result, *, top: int | None = None, sort: str | None = None,
+                 depth: int | None = None) -> Table:
     cols = [Column("path", "layer"), Column("type", "type"), Column("output", "output"),
             Column("flops", "FLOPs", "si"), Column("params", "params", "si"),
-            Column("mac", "MAC", "si")]
-    rows = [{"path": r.path, "type": r.type, "output": str(r.out), "flops": r.flops,
-             "params": r.params, "mac": r.mac} for r in result.rows]
+            Column("mac", "MAC", "si"), Column("activations", "activations", "si")]
+    rows = layer_view(result, top=top, sort=sort, depth=depth)
     t = totals_record(result)
     footer = [{"path": "total", "output": str(result.output), **t}]
+    notes = [result.options.conventions(),
+             f"peak activation: {t['peak_activation']:,} elements"]
+    if depth is not None:
+        notes.append(f"rows folded to {depth} path segment(s): sums per group")
+    if top is not None or sort is not None:
+        notes.append(f"{len(rows)} rows, largest {sort or 'flops'} first; total of all layers")
     h, w = result.input
     return Table(f"{result.model} — {result.in_channels}×{h}×{w} input, per layer", cols, rows,
-                 footer=footer, notes=[result.options.conventions(),
-                                       f"peak activation: {t['peak_activation']:,} elements"])
+                 footer=footer, notes=notes)
 
 
 def breakdown_table(result: Result) -> Table:
@@ -132,3 +179,23 @@ def breakdown_table(result: Result) -> Table:
             Column("mac_share", "% MAC", "pct")]
     return Table(f"{result.model} — resources per layer type (MobileNet Table 2)", cols,
                  breakdown_records(result), notes=[result.options.conventions()])
+
+
+def zoo_records(entries: list, results: list[Result]) -> list[dict[str, Any]]:
+    """One record per zoo model (the ``list --format json`` contract): its default input and,
+    at that input with the default options, its FLOPs and params."""
+    return [{"name": e.name, "input": e.input, "flops": r.totals.flops,
+             "params": r.totals.params, "variants": list(e.variants), "aliases": e.aliases,
+             "description": e.description} for e, r in zip(entries, results)]
+
+
+def zoo_table(records: list[dict[str, Any]]) -> Table:
+    cols = [Column("name", "name"), Column("input_hw", "input"), Column("flops", "FLOPs", "si"),
+            Column("params", "params", "si"), Column("variants_text", "variants"),
+            Column("description", "description")]
+    rows = [{**rec, "input_hw": "×".join(map(str, rec["input"])),
+             "variants_text": ", ".join(rec["variants"])} for rec in records]
+    return Table("Model zoo", cols, rows, notes=[
+        "FLOPs (multiply-adds) and params at each model's default input, paper scope.",
+        "Variants are name suffixes (mobilenet-0.5); a numeric suffix is a width multiplier. "
+        "'-' and '_' are interchangeable."])

@@ -1,17 +1,18 @@
-"""compare, show, list."""
+"""compare, show, list, schema."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
 from costmodel import api, views
 from costmodel.cli import app, emit, handles_errors
-from costmodel.cli._options import (ClassesOpt, Fmt, FormatOpt, InputOpt, WidthOpt,
+from costmodel.cli._options import (ClassesOpt, Fmt, FormatOpt, InputOpt, WidthOpt, _choices,
                                     counting_options)
 from costmodel.options import Options
-from costmodel.render import Column, Table, render
+from costmodel.render import render
 
 
 @app.command()
@@ -32,6 +33,9 @@ def compare(
     emit(render(views.compare_table(results), format.value, payload))
 
 
+SortOpt = _choices("SortOpt", views.SORT_KEYS)
+
+
 @app.command()
 @handles_errors
 @counting_options
@@ -40,27 +44,59 @@ def show(
     input: InputOpt = None,
     width: WidthOpt = None,
     classes: ClassesOpt = None,
+    top: Annotated[Optional[int], typer.Option(
+        "--top", min=1, help="Only the N largest rows (by --sort; FLOPs by default).")] = None,
+    sort: Annotated[Optional[SortOpt], typer.Option(
+        "--sort", help="Order rows by this metric, largest first.")] = None,
+    depth: Annotated[Optional[int], typer.Option(
+        "--depth", min=1, help="Fold rows into their path's first N segments (sums per "
+                               "group): 1 shows stages, 2 blocks.")] = None,
     format: FormatOpt = Fmt.table,
     *, options: Options,
 ):
-    """Per-layer table with totals, and the share of each layer type (MobileNet Table 2)."""
+    """Per-layer table with totals, and the share of each layer type (MobileNet Table 2).
+
+    --top, --sort and --depth shape the per-layer table; JSON keeps every layer in "layers"
+    and adds the rows shown as "view"."""
     result = api.evaluate_model(model, input=input, width=width, num_classes=classes,
                                 options=options)
-    tables = [views.layers_table(result), views.breakdown_table(result)]
-    emit(render(tables, format.value, views.show_payload(result)))
+    how = {"top": top, "sort": sort.value if sort else None, "depth": depth}
+    tables = [views.layers_table(result, **how), views.breakdown_table(result)]
+    payload = views.show_payload(result)
+    if any(v is not None for v in how.values()):
+        payload["view"] = {**how, "rows": views.layer_view(result, **how)}
+    emit(render(tables, format.value, payload))
 
 
 @app.command("list")
 @handles_errors
 def list_models(format: FormatOpt = Fmt.table):
-    """The built-in zoo: names, default inputs, variants."""
-    rows = [{"name": e.name, "input": "×".join(map(str, e.input)),
-             "variants": ", ".join(e.variants), "aliases": ", ".join(e.aliases),
-             "description": e.description} for e in api.zoo()]
-    payload = [{"name": e.name, "input": e.input, "variants": list(e.variants),
-                "aliases": e.aliases, "description": e.description} for e in api.zoo()]
-    table = Table("Model zoo", [Column("name", "name"), Column("input", "input"),
-                                Column("variants", "variants"), Column("description", "description")],
-                  rows, notes=["Variants are name suffixes (mobilenet-0.5); a numeric suffix is a "
-                               "width multiplier. '-' and '_' are interchangeable."])
-    emit(render(table, format.value, payload))
+    """The built-in zoo: names, default inputs, FLOPs and params (paper scope), variants."""
+    entries = api.zoo()
+    results = [api.evaluate_model(e.name) for e in entries]  # ~1 ms each, from the spec cache
+    payload = views.zoo_records(entries, results)
+    emit(render(views.zoo_table(payload), format.value, payload))
+
+
+@app.command()
+@handles_errors
+def schema(
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="Write the schema to this file instead of printing it.")] = None,
+):
+    """The JSON Schema of spec files, for editors and validators.
+
+    Point VS Code's YAML extension (or any editor using yaml-language-server) at it with a
+    first line in the spec: # yaml-language-server: $schema=costmodel.schema.json"""
+    import json
+
+    from costmodel.schema import spec_schema
+
+    text = json.dumps(spec_schema(), indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        emit(text)
+        return
+    from costmodel.files import check_target, write_atomic
+
+    check_target(output)
+    write_atomic(output, text)

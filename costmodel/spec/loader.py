@@ -214,7 +214,9 @@ def validate_spec(data: dict[str, Any], file: str) -> ModelSpec:
 
 def _message(err: dict[str, Any]) -> str:
     if err["type"] == "extra_forbidden":
-        return "unknown field"
+        loc = tuple(err["loc"])
+        close = difflib.get_close_matches(str(loc[-1]), _fields_at(loc[:-1]), n=1)
+        return f"unknown field '{loc[-1]}'" + (f" (did you mean {close[0]}?)" if close else "")
     if err["type"] == "union_tag_invalid":
         from costmodel.layers import type_names
         tag = err.get("ctx", {}).get("tag")
@@ -224,6 +226,35 @@ def _message(err: dict[str, Any]) -> str:
     if err["type"] == "union_tag_not_found":
         return "each layer needs a 'type'"
     return err["msg"]
+
+
+def _fields_at(loc: tuple) -> list[str]:
+    """The fields of the model a Pydantic location ``loc`` ends in (for "did you mean"):
+    followed from ModelSpec through fields holding models, a layer's ``type`` tag (which
+    discriminated unions put in the location) naming its class."""
+    from costmodel.layers import type_names
+
+    tags = type_names()
+    cls: Any = ModelSpec
+    for key in loc:
+        if isinstance(key, str) and key in tags:
+            cls = tags[key]
+        elif isinstance(key, str) and cls is not None and key in cls.model_fields:
+            cls = _model_in(cls.model_fields[key].annotation)
+    return [] if cls is None else list(cls.model_fields)
+
+
+def _model_in(annotation: Any) -> Any:
+    """The first Pydantic model class in a type (``dict[str, Variant]`` → Variant), or None."""
+    from pydantic import BaseModel
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def load_spec(file: str | Path, variants: list[str] | None = None,
