@@ -151,7 +151,7 @@ def test_cli_json_and_markdown():
         ["stage1.pool", "stage2.pool", "stage3.pool"]
     assert data[0]["rows"][2]["elements_in"] == 32 * 32 * 64
     md = runner.invoke(app, ["dataflow", "effnet-baseline", "--per-block", "-f", "markdown"])
-    assert "| stage1 | stage1.pool | max_pool 2×2 | 32×32×64 | 16×16×64 | 16,384 | **4×** ⚠ |" \
+    assert "| stage1 | stage1.pool | max_pool 2×2 | 32×32×64 | 16×16×64 | 16,384 | **4.00×** ⚠ |" \
         in md.stdout
     bad = runner.invoke(app, ["dataflow", "effnet", "--level", "nonsense"])
     assert bad.exit_code == 2

@@ -197,13 +197,12 @@ def test_report_keeps_the_users_png_and_removes_its_own_stale_one(tmp_path):
     assert sorted(manifest["files"]) == ["flops-vs-params.png", "layers-effnet.png",
                                          "layers-mobilenet.png"]
     (folder / "mine.png").write_bytes(PNG + b"the user's")
-    res = report(out, "effnet")
+    res = report(out, "effnet")  # one model: no FLOPs-vs-params chart any more
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in folder.iterdir()) == [
-        MANIFEST, "flops-vs-params.png", "layers-effnet.png", "mine.png"]
+        MANIFEST, "layers-effnet.png", "mine.png"]
     assert (folder / "mine.png").read_bytes() == PNG + b"the user's"
-    assert sorted(json.loads((folder / MANIFEST).read_text())["files"]) == [
-        "flops-vs-params.png", "layers-effnet.png"]
+    assert sorted(json.loads((folder / MANIFEST).read_text())["files"]) == ["layers-effnet.png"]
 
 
 def test_report_keeps_a_recorded_plot_the_user_changed(tmp_path):

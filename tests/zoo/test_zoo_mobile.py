@@ -303,16 +303,16 @@ def test_fbnet_grouped_block_and_expansion_one():
 
 # ---- names and bad parameters ------------------------------------------------------------------
 
-@pytest.mark.parametrize("name,model", [
-    ("shufflenet_v2_x0_5", "shufflenet_v2-x0_5"),
-    ("shufflenet-v2-x2-0", "shufflenet_v2-x2_0"),
-    ("ShuffleNet_V2_x1_5", "shufflenet_v2-x1_5"),
+@pytest.mark.parametrize("name,model", [  # every spelling → the one `list` shows
+    ("shufflenet_v2_x0_5", "shufflenet-v2-x0-5"),
+    ("shufflenet-v2-x2-0", "shufflenet-v2-x2-0"),
+    ("ShuffleNet_V2_x1_5", "shufflenet-v2-x1-5"),
     ("efficientnet_b3", "efficientnet-b3"),
     ("efficientnet-b7", "efficientnet-b7"),
-    ("mobilenet_v3_large", "mobilenet_v3_large"),
-    ("mobilenet-v3-small", "mobilenet_v3_small"),
-    ("mobilenet_v2_1.4", "mobilenet_v2-1.4"),
-    ("fbnet-c", "fbnet_c"),
+    ("mobilenet_v3_large", "mobilenet-v3-large"),
+    ("mobilenet-v3-small", "mobilenet-v3-small"),
+    ("mobilenet_v2_1.4", "mobilenet-v2-1.4"),
+    ("fbnet-c", "fbnet-c"),
 ])
 def test_torchvision_names_resolve(name, model):
     assert evaluate_model(name).model == model
