@@ -12,7 +12,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from costmodel import documents
 from costmodel.errors import SpecError, UnknownModelError
 from costmodel.layers.base import MAX_MULTIPLIER
 from costmodel.spec import cache
@@ -20,6 +19,8 @@ from costmodel.spec.model import ModelSpec
 
 def read_document(file: Path) -> dict[str, Any]:
     """Parse a YAML or JSON spec file into a mapping (strictly: see costmodel.documents)."""
+    from costmodel import documents  # here: a cached spec is never read, so never parsed
+
     data = documents.read(file, SpecError)
     if not isinstance(data, dict):
         raise SpecError("a spec must be a mapping with at least 'name' and 'layers'",

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from costmodel.documents import os_reason
 from costmodel.errors import SpecError, UnknownModelError
 from costmodel.spec.loader import load_spec, read_document
 from costmodel.spec.model import ModelSpec
@@ -137,6 +136,8 @@ def _spec_file(ref: str) -> Path:
     except (FileNotFoundError, NotADirectoryError):
         raise UnknownModelError(f"no such spec file: {ref}") from None
     except OSError as e:  # a folder on the way that cannot be read, a symlink loop…
+        from costmodel.documents import os_reason
+
         raise SpecError(f"cannot read the spec file: {os_reason(e)}", file=ref) from None
     if not stat.S_ISREG(st.st_mode):
         kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO, socket or device"
