@@ -375,9 +375,9 @@ def check_budgets(budgets: BudgetsFile, file: str | Path) -> CheckResult:
 def check_table(result: CheckResult) -> Table:
     """One row per limit. Keys are the raw fields (CSV's columns): metric names as in the
     budgets file, integers for value, limit and excess."""
-    cols = [Column("name", "model"), Column("input", "input"), Column("metric", "metric"),
+    cols = [Column("name", "model"), Column("input", "input", drop=3), Column("metric", "metric"),
             Column("value", "value", "si"), Column("limit", "limit", "si"),
-            Column("rule", "rule"), Column("used", "used", "pct"),
+            Column("rule", "rule", drop=2), Column("used", "used", "pct", drop=1),
             Column("excess", "over by", "excess"), Column("status", "status")]
     rows = [{**f.record(), "input": f"{f.input[0]}×{f.input[1]}"} for f in result.findings]
     n, k = len(result.findings), len(result.over)

@@ -55,12 +55,12 @@ def compare_table(results: list[Result]) -> Table:
     first = results[0].model if results else ""
     cols = [Column("model", "model"), Column("input_hw", "input"),
             Column("num_classes", "classes", "int"),
-            Column("flops", "FLOPs", "si"), Column("flops_rel", "rel.", "ratio"),
-            Column("params", "params", "si"), Column("params_rel", "rel.", "ratio"),
-            Column("mac", "MAC", "si"), Column("mac_rel", "rel.", "ratio"),
-            Column("mac_bytes", "MAC bytes", "si"),
+            Column("flops", "FLOPs", "si"), Column("flops_rel", "rel.", "ratio", drop=2),
+            Column("params", "params", "si"), Column("params_rel", "rel.", "ratio", drop=2),
+            Column("mac", "MAC", "si"), Column("mac_rel", "rel.", "ratio", drop=2),
+            Column("mac_bytes", "MAC bytes", "si", drop=1),
             Column("peak_activation", "peak act.", "si"),
-            Column("peak_activation_rel", "rel.", "ratio")]
+            Column("peak_activation_rel", "rel.", "ratio", drop=2)]
     records = compare_records(results)
     rows = [{**rec, "input_hw": "×".join(map(str, rec["input"]))} for rec in records]
     marks = set()
@@ -155,9 +155,9 @@ def _fold(rows: list[dict[str, Any]], depth: int) -> list[dict[str, Any]]:
 
 def layers_table(result: Result, *, top: int | None = None, sort: str | None = None,
                  depth: int | None = None) -> Table:
-    cols = [Column("path", "layer"), Column("type", "type"), Column("output", "output"),
+    cols = [Column("path", "layer"), Column("type", "type"), Column("output", "output", drop=2),
             Column("flops", "FLOPs", "si"), Column("params", "params", "si"),
-            Column("mac", "MAC", "si"), Column("activations", "activations", "si")]
+            Column("mac", "MAC", "si"), Column("activations", "activations", "si", drop=1)]
     rows = layer_view(result, top=top, sort=sort, depth=depth)
     t = totals_record(result)
     footer = [{"path": "total", "output": str(result.output), **t}]

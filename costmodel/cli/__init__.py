@@ -119,9 +119,13 @@ def emit(rendered) -> None:
         return
     from rich.console import Console
 
-    console = Console()
-    if not console.is_terminal:  # piped or redirected: don't squeeze tables into 80 columns
-        console = Console(width=160)
+    console = Console()  # a terminal's width, or COLUMNS where it is a positive number
+    if not console.is_terminal and not os.environ.get("COLUMNS", "").strip().isdigit():
+        # Piped or redirected, and no width asked for: wide enough that no table is cut.
+        natural = [getattr(item, "natural_width", 0) for item in rendered]
+        console = Console(width=max([160, *natural]))
+    elif console.width < 1:
+        console = Console(width=80)
     for item in rendered:
         console.print(item)
         console.print()

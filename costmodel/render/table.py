@@ -60,6 +60,11 @@ class Column:
     key: str
     header: str
     kind: Kind = "text"
+    drop: int = 0
+    """0: always in the terminal table. n > 0: a secondary column (a relative factor, a value
+    in bytes) that a terminal too narrow for the whole table leaves out — those with drop=1
+    first, all of one number together; a note under the table names them. The other formats
+    keep every column."""
 
     @property
     def numeric(self) -> bool:
@@ -151,34 +156,130 @@ terminal; past this the table says how many rows it left out, and the other form
 JSON, Markdown) list every row."""
 
 
-def to_rich(tables: list[Table]):
-    """Rich renderables (imported here: only the terminal format needs rich)."""
-    from rich.table import Table as RichTable
-    from rich.text import Text
+def to_rich(tables: list[Table]) -> list[FittedTable]:
+    """Rich renderables, each fitting the width it is drawn at."""
+    return [FittedTable(t) for t in tables]
 
-    # Text, never str: rich would read a str's [red] as markup and :smile: as an emoji.
-    items = []
-    for t in tables:
-        rows = t.rows[:TERMINAL_ROWS]
+
+PATH_KEY = "path"
+"""The key of a layer-path column: a too-long path is shortened from the middle."""
+MIN_PATH = 16
+"""The fewest cells a shortened path keeps (below that a path no longer says where it is)."""
+
+
+def shorten_middle(path: str, width: int) -> str:
+    """``path`` in about ``width`` characters: its first segment, '…', and as much of its tail
+    as fits, starting at a segment boundary unless that would waste more than a third of the
+    room: 'stage2.units.0.branch_main.conv1' at 27 is 'stage2.…0.branch_main.conv1'."""
+    if len(path) <= width:
+        return path
+    first, dot, _ = path.partition(".")
+    head = first + dot if dot and len(first) + 1 <= width // 3 else ""
+    room = max(width - len(head) - 1, 1)
+    tail = path[-room:]
+    cut = tail.find(".")
+    if path[-room - 1] != "." and 0 <= cut < room // 3 and cut < len(tail) - 1:
+        tail = tail[cut + 1:]  # start at a segment, not inside one
+    return f"{head}…{tail}"
+
+
+class FittedTable:
+    """A Table drawn by Rich at the width it is given (``options.max_width``: the terminal's,
+    or ``COLUMNS``): the name column (the first text column: model or layer) whole, numbers
+    whole. When the table is wider than that, secondary columns (``Column.drop``) go first,
+    then layer paths are shortened from the middle (tail kept), and only then do the other
+    text columns wrap. Cell texts and their widths are computed once, here (a 1,000-row table
+    lays out in about a second; measuring it through Rich would double that)."""
+
+    def __init__(self, table: Table):
+        from rich.cells import cell_len
+
+        t = table
+        self.table = t
+        self.rows = t.rows[:TERMINAL_ROWS]
+        self.cells = [[t.human(row, c) for c in t.columns] for row in self.rows]
+        self.footer = [[t.human(row, c) for c in t.columns] for row in t.footer]
+        self.headers = [escape_controls(c.header) for c in t.columns]
+        self.widths = [max(cell_len(h), *(cell_len(r[j]) for r in self.cells + self.footer))
+                       for j, h in enumerate(self.headers)]  # content, without padding
+        self.name = next((j for j, c in enumerate(t.columns) if not c.numeric), None)
+
+    @staticmethod
+    def _width(widths) -> int:
+        """A table's width: each column's content, 2 cells of padding and a border after it,
+        and the left border."""
+        return sum(w + 3 for w in widths) + 1
+
+    @property
+    def natural_width(self) -> int:
+        return self._width(self.widths)
+
+    def fit(self, width: int) -> tuple[list[int], int | None]:
+        """The columns kept at ``width`` (indices) and the width layer paths are shortened to
+        (None: not shortened)."""
+        cols = self.table.columns
+        kept = list(range(len(cols)))
+        for n in sorted({c.drop for c in cols if c.drop}):
+            if self._width(self.widths[j] for j in kept) <= width:
+                break
+            kept = [j for j in kept if cols[j].drop != n]
+        over = self._width(self.widths[j] for j in kept) - width
+        j = self.name
+        if over > 0 and j is not None and cols[j].key == PATH_KEY:
+            return kept, max(self.widths[j] - over, MIN_PATH)
+        return kept, None
+
+    def __rich_measure__(self, console, options):
+        from rich.measure import Measurement
+
+        return Measurement(min(self.natural_width, options.max_width), self.natural_width)
+
+    def __rich_console__(self, console, options):
+        yield self.build(options.max_width)
+
+    def build(self, width: int):
+        from rich.table import Table as RichTable
+        from rich.text import Text
+
+        # Text, never str: rich would read a str's [red] as markup and :smile: as an emoji.
+        t, cols = self.table, self.table.columns
+        kept, path_width = self.fit(width)
         notes = t.note_lines()
-        if len(t.rows) > len(rows):
-            notes.insert(0, f"The first {len(rows):,} of {len(t.rows):,} rows are shown (totals "
-                            "count every row); --format csv or json lists every row.")
+        if len(t.rows) > len(self.rows):
+            notes.insert(0, f"The first {len(self.rows):,} of {len(t.rows):,} rows are shown "
+                            "(totals count every row); --format csv or json lists every row.")
+        left_out = list(dict.fromkeys(self.headers[j] for j in range(len(cols))
+                                      if j not in kept))
+        if left_out:
+            notes.insert(0, f"left out at {width} columns: {', '.join(left_out)}; "
+                            "--format csv|json has every column")
         caption = Text("\n".join(escape_controls(n) for n in notes))
         rt = RichTable(title=Text(escape_controls(t.title)), title_justify="left",
                        caption=caption, caption_justify="left", show_footer=False,
                        header_style="bold")
-        for c in t.columns:
-            rt.add_column(Text(escape_controls(c.header)), justify="right" if c.numeric else
-                          "left", no_wrap=c.numeric)
-        for i, row in enumerate(rows):
-            rt.add_row(*[Text(t.human(row, c), style="bold red" if (i, c.key) in t.marks else "")
-                         for c in t.columns],
-                       end_section=(i == len(rows) - 1 and bool(t.footer)))
-        for row in t.footer:
-            rt.add_row(*[Text(t.human(row, c), style="bold") for c in t.columns])
-        items.append(rt)
-    return items
+        for j in kept:
+            c = cols[j]
+            if c.numeric or j == self.name:  # never cut: as wide as the widest cell
+                rt.add_column(Text(self.headers[j]), justify="right" if c.numeric else "left",
+                              no_wrap=True, min_width=path_width if path_width and j == self.name
+                              else self.widths[j])
+            else:
+                rt.add_column(Text(self.headers[j]), overflow="fold")
+
+        def cells(texts: list[str]) -> list[str]:
+            if path_width is not None:
+                texts = [*texts]
+                texts[self.name] = shorten_middle(texts[self.name], path_width)
+            return [texts[j] for j in kept]
+
+        last = len(self.rows) - 1
+        for i, texts in enumerate(self.cells):
+            rt.add_row(*[Text(v, style="bold red" if (i, cols[j].key) in t.marks else "")
+                         for j, v in zip(kept, cells(texts))],
+                       end_section=(i == last and bool(t.footer)))
+        for texts in self.footer:
+            rt.add_row(*[Text(v, style="bold") for v in cells(texts)])
+        return rt
 
 
 def to_json(payload: Any) -> str:
