@@ -172,8 +172,9 @@ def to_rich(tables: list[Table]):
             rt.add_column(Text(escape_controls(c.header)), justify="right" if c.numeric else
                           "left", no_wrap=c.numeric)
         for i, row in enumerate(rows):
-            rt.add_row(*[Text(t.human(row, c), style="bold red" if (i, c.key) in t.marks else "")
-                         for c in t.columns],
+            # a marked cell says so in characters too (⚠, as in Markdown): colour is lost in a pipe
+            rt.add_row(*[Text(t.human(row, c) + " ⚠", style="bold red") if (i, c.key) in t.marks
+                         else Text(t.human(row, c)) for c in t.columns],
                        end_section=(i == len(rows) - 1 and bool(t.footer)))
         for row in t.footer:
             rt.add_row(*[Text(t.human(row, c), style="bold") for c in t.columns])
