@@ -155,7 +155,8 @@ def _fold(rows: list[dict[str, Any]], depth: int) -> list[dict[str, Any]]:
 
 def layers_table(result: Result, *, top: int | None = None, sort: str | None = None,
                  depth: int | None = None) -> Table:
-    cols = [Column("path", "layer"), Column("type", "type"), Column("output", "output", drop=2),
+    cols = [Column("path", "layer"), Column("type", "type"),
+            Column("output", "out C×H×W", drop=2),
             Column("flops", "FLOPs", "si"), Column("params", "params", "si"),
             Column("mac", "MAC", "si"), Column("activations", "activations", "si", drop=1)]
     rows = layer_view(result, top=top, sort=sort, depth=depth)

@@ -1,9 +1,14 @@
 """Data flow through a network: EffNet's Table 1.
 
-For each stage (or block, or shape-changing layer) the tensor that flows out of it, H×W×C, and
-the compression factor from its input to its output, elements in / elements out. EffNet
-(Freeman et al. 2018, §4.1) argues that small networks are very sensitive to data compression
-and marks factors of 4 or more in red; so does this module (``FLAG_FACTOR``).
+For each stage (or block, or shape-changing layer) the tensor that flows out of it and the
+compression factor from its input to its output, elements in / elements out. EffNet (Freeman
+et al. 2018, §4.1) argues that small networks are very sensitive to data compression and marks
+factors of 4 or more in red; so does this module (``FLAG_FACTOR``), with a ⚠ beside the factor
+so the mark survives without colour (a boolean ``flagged`` in CSV and JSON).
+
+Shapes are written C×H×W, as ``show``, ``report`` and PyTorch write them (EffNet's Table 1
+writes H×W×C; ``hwc`` and the JSON's ``*_hwc`` fields keep that spelling for readers of the
+paper), and every header that holds a shape says so.
 
 Levels:
 
@@ -48,12 +53,17 @@ def hwc(s: Shape | None) -> str:
     return str(s.c) if s.flat else f"{s.h}×{s.w}×{s.c}"
 
 
+def chw(s: Shape | None) -> str:
+    """A shape in the order every table uses: C×H×W (a vector: its length)."""
+    return "" if s is None else str(s)
+
+
 @dataclass(frozen=True)
 class FlowRow:
     """One step of the data flow: what flows in and out of a stage, block or layer.
 
     ``index`` is the stage's position (0 for the input row) and ``sub`` the row's position in
-    its stage; together they align the rows of several models."""
+    its stage."""
 
     model: str
     index: int
@@ -92,7 +102,8 @@ class FlowRow:
         return {"model": self.model, "stage": self.stage, "label": self.label,
                 "path": self.path, "ops": self.ops,
                 "input": self.input.as_list() if self.input else None,
-                "output": self.output.as_list(), "input_hwc": hwc(self.input),
+                "output": self.output.as_list(), "input_chw": chw(self.input),
+                "output_chw": chw(self.output), "input_hwc": hwc(self.input),
                 "output_hwc": hwc(self.output), "elements_in": self.elements_in,
                 "elements_out": self.elements_out,
                 "factor": float(f) if f is not None else None,
@@ -190,19 +201,26 @@ def flagged(rows: list[FlowRow]) -> list[FlowRow]:
 # --- tables ----------------------------------------------------------------------------------
 
 _NOTE_FACTOR = (f"factor = elements in / elements out of each step; factors of "
-                f"{FLAG_FACTOR} or more are marked, as in EffNet's Table 1 (the classifier head "
-                f"is not marked)")
+                f"{FLAG_FACTOR} or more are marked ⚠, as in EffNet's Table 1 (the classifier "
+                f"head is not marked)")
 
 
 _NOTE_STAGES = ("stages: the spec's `stage` nodes; elsewhere a new stage starts at each spatial "
                 "downsampling")
 
+_NOTE_SHAPES = "shapes C×H×W: channels × height × width of the tensor (a vector: its length)"
 
-def _single_table(result: Result, rows: list[FlowRow], level: str) -> Table:
+_NOTE_ALIGN = ("side by side, rows are aligned by the spatial size H×W of each stage's output "
+               "(an empty cell: no stage of that model ends at that size); heads last")
+
+
+def _single_table(result: Result, rows: list[FlowRow], level: str, flags: bool) -> Table:
     cols = [Column("stage", "stage"), Column("label", level),
-            Column("ops", "operators"), Column("input_hwc", "in H×W×C"),
-            Column("output_hwc", "out H×W×C"), Column("elements_out", "elements", "int"),
+            Column("ops", "operators"), Column("input_chw", "in C×H×W"),
+            Column("output_chw", "out C×H×W"), Column("elements_out", "elements", "int"),
             Column("factor", "in/out", "ratio")]
+    if flags:
+        cols.append(Column("flagged", "flagged"))
     if level == "stage":
         cols = [c for c in cols if c.key != "label"]
     records = []
@@ -216,46 +234,114 @@ def _single_table(result: Result, rows: list[FlowRow], level: str) -> Table:
             marks.add((i, "factor"))
     h, w = result.input
     return Table(f"{result.model} — data flow per {level} ({result.in_channels}×{h}×{w} input)",
-                 cols, records, notes=[_NOTE_FACTOR, _NOTE_STAGES], marks=marks)
+                 cols, records, notes=[_NOTE_FACTOR, _NOTE_STAGES, _NOTE_SHAPES], marks=marks)
 
 
-def _key(r: FlowRow) -> tuple[int, int]:
-    return (r.index, r.sub)
+# A row's place side by side: the spatial size of its stage's output, "vector" for a stage that
+# ends flat, "head" for the classifier head (always last).
+Place = tuple[int, int] | str
+
+
+def _places(rows: list[FlowRow]) -> list[Place]:
+    """The place of each row: its stage's output size (the last row of a stage ends where the
+    stage ends: the rows after a stage's last shape-changing step do not change the shape)."""
+    last: dict[int, FlowRow] = {}
+    for r in rows:
+        last[r.index] = r
+    out: list[Place] = []
+    for r in rows:
+        end = last[r.index].output
+        out.append("head" if r.head else "vector" if end.flat else (end.h, end.w))
+    return out
+
+
+def _rank(place: Place) -> tuple[int, int]:
+    """Larger maps first, then a flat stage, then the head."""
+    if place == "head":
+        return (-2, 0)
+    if place == "vector":
+        return (-1, 0)
+    h, w = place
+    return (h * w, h)
+
+
+def _runs(rows: list[FlowRow]) -> list[tuple[Place, list[FlowRow]]]:
+    """Consecutive rows at the same place, in the model's order."""
+    runs: list[tuple[Place, list[FlowRow]]] = []
+    for place, r in zip(_places(rows), rows):
+        if runs and runs[-1][0] == place:
+            runs[-1][1].append(r)
+        else:
+            runs.append((place, [r]))
+    return runs
+
+
+def align(per_model: list[list[FlowRow]]) -> list[tuple[Place, int, list[FlowRow | None]]]:
+    """Lines of rows side by side: (place, position at that place, one row or None per model).
+
+    A merge of the models' runs of rows at one place: each step takes the largest place among
+    the models' next runs, and every model whose next run is at that place puts it there, row by
+    row. Each model's rows keep their order (a model that grows its map again simply starts a new
+    run), so this holds for any network; for the usual shrinking ones the lines sort by size."""
+    runs = [_runs(rows) for rows in per_model]
+    pos = [0] * len(runs)
+    lines: list[tuple[Place, int, list[FlowRow | None]]] = []
+    while True:
+        nexts = {m: rs[pos[m]][0] for m, rs in enumerate(runs) if pos[m] < len(rs)}
+        if not nexts:
+            return lines
+        place = max(nexts.values(), key=_rank)
+        takers = [m for m, p in nexts.items() if p == place]
+        depth = max(len(runs[m][pos[m]][1]) for m in takers)
+        for k in range(depth):
+            cells: list[FlowRow | None] = [None] * len(runs)
+            for m in takers:
+                rows = runs[m][pos[m]][1]
+                cells[m] = rows[k] if k < len(rows) else None
+            lines.append((place, k, cells))
+        for m in takers:
+            pos[m] += 1
+
+
+def _place_text(place: Place) -> str:
+    return place if isinstance(place, str) else f"{place[0]}×{place[1]}"
 
 
 def dataflow_table(results: list[Result], per_block: bool = False, *,
-                   level: Level | None = None) -> Table:
+                   level: Level | None = None, flags: bool = False) -> Table:
     """EffNet's Table 1 as a Table. One model: its rows with operators, shapes and factors.
     Several: side by side, one shape column and one factor column per model, rows aligned by
-    stage (and by position within the stage)."""
+    the size of each stage's output (``align``). ``flags`` adds a boolean column beside each
+    factor (for CSV, where a mark cannot sit in a numeric cell)."""
     level = level or ("block" if per_block else "stage")
     per_model = [dataflow(r, level=level) for r in results]
     if len(results) == 1:
-        return _single_table(results[0], per_model[0], level)
-    keys = sorted({_key(r) for rows in per_model for r in rows})
-    by_key = [{_key(r): r for r in rows} for rows in per_model]
-    cols = [Column("stage", "stage")]
+        return _single_table(results[0], per_model[0], level, flags)
+    cols = [Column("size", "H×W"), Column("stage", "stage")]
     names = [r.model for r in results]
     if len(set(names)) < len(names):  # the same model twice (e.g. two inputs): number them
         names = [f"{n} #{i + 1}" for i, n in enumerate(names)]
     for j, name in enumerate(names):
-        cols += [Column(f"m{j}_hwc", f"{name}"), Column(f"m{j}_factor", "in/out", "ratio")]
+        cols += [Column(f"m{j}_chw", f"{name} out C×H×W"),
+                 Column(f"m{j}_factor", "in/out", "ratio")]
+        if flags:
+            cols.append(Column(f"m{j}_flagged", "flagged"))
     records, marks = [], set()
-    for i, key in enumerate(keys):
-        present = [m[key] for m in by_key if key in m]
-        label = " / ".join(dict.fromkeys(r.stage if level != "stage" or key[0] == 0
-                                         else r.label for r in present))
-        if level != "stage" and key[0] > 0:
-            label += f" ({key[1] + 1})"
-        rec: dict[str, Any] = {"stage": label}
-        for j, m in enumerate(by_key):
-            r = m.get(key)
+    for i, (place, _, cells) in enumerate(align(per_model)):
+        present = [r for r in cells if r is not None]
+        label = " / ".join(dict.fromkeys(
+            r.label if level == "stage" or r.index == 0 else f"{r.stage} ({r.sub + 1})"
+            for r in present))
+        rec: dict[str, Any] = {"size": _place_text(place), "stage": label}
+        for j, r in enumerate(cells):
             if r is None:
                 continue
             f = r.factor
-            rec[f"m{j}_hwc"] = f"{r.ops}: {hwc(r.output)}" if level != "stage" and r.index \
-                else hwc(r.output)
+            rec[f"m{j}_chw"] = f"{r.ops}: {chw(r.output)}" if level != "stage" and r.index \
+                else chw(r.output)
             rec[f"m{j}_factor"] = float(f) if f is not None else None
+            if flags:
+                rec[f"m{j}_flagged"] = r.flagged
             if r.flagged:
                 marks.add((i, f"m{j}_factor"))
         records.append(rec)
@@ -265,8 +351,7 @@ def dataflow_table(results: list[Result], per_block: bool = False, *,
     size = f"{h}×{w} input" if len(inputs) == 1 else "inputs " + ", ".join(
         "×".join(map(str, r.input)) for r in results)
     return Table(f"Data flow per {level} — {', '.join(r.model for r in results)} ({size})",
-                 cols, records, notes=[_NOTE_FACTOR, _NOTE_STAGES,
-                                       "columns show the tensor leaving each step (H×W×C)"],
+                 cols, records, notes=[_NOTE_FACTOR, _NOTE_STAGES, _NOTE_SHAPES, _NOTE_ALIGN],
                  marks=marks)
 
 

@@ -42,7 +42,7 @@ from fractions import Fraction
 from typing import Any, Literal
 
 from costmodel.analysis._tree import WEIGHTED, blocks_of, is_container, rows_of, segments
-from costmodel.analysis.dataflow import dataflow, hwc
+from costmodel.analysis.dataflow import chw, dataflow
 from costmodel.analysis.thresholds import Thresholds, describe_thresholds  # noqa: F401
 from costmodel.errors import CostModelError
 from costmodel.engine import Branch, Node, Result, Row, Seq
@@ -336,7 +336,7 @@ def check_e1(result: Result, t: Thresholds = Thresholds()) -> list[Finding]:
             "factor": float(f), "input": r.input.as_list(), "output": r.output.as_list(),
             "stage": r.stage, "stage_index": r.index, "stages": n_stages, "early": early,
             "widest": widest, "narrow": narrow},
-            f"{r.ops} compresses {hwc(r.input)} → {hwc(r.output)} ({float(f):.3g}×) in {where} "
+            f"{r.ops} compresses {chw(r.input)} → {chw(r.output)} C×H×W ({float(f):.3g}×) in {where} "
             f"of {net}"))
     return out
 

@@ -21,13 +21,15 @@ def _help(*paragraphs: str) -> str:
 
 
 DATAFLOW_HELP = _help(
-    "EffNet's Table 1: the tensor (H×W×C) leaving each stage, and the compression factor "
-    "elements in / elements out; factors of 4 or more are marked (red in a terminal, bold "
-    "and ⚠ in Markdown), as the paper marks them.",
+    "EffNet's Table 1: the tensor (C×H×W, as show writes it) leaving each stage, and the "
+    "compression factor elements in / elements out; factors of 4 or more are marked ⚠ (and "
+    "red in a terminal, bold in Markdown, a true `flagged` column in CSV and JSON), as the "
+    "paper marks them.",
     "Stages are the spec's `stage` nodes; where a spec has none, a new stage starts at each "
     "spatial downsampling. --level block lists the blocks of each stage, --level layer every "
     "layer that changes the tensor's shape. The classifier head is shown but not marked. "
-    "Several models are set side by side, rows aligned by stage.")
+    "Several models are set side by side, rows aligned by the size (H×W) of each stage's "
+    "output, heads last.")
 
 SWAP_HELP = _help(
     "EffNet's method: replace every standard k×k conv stage of a baseline (a dense k×k conv, "
@@ -86,7 +88,7 @@ def dataflow(
 
     lvl = "block" if per_block else level.value
     results = api.compare(models, input=input, width=width, num_classes=classes)
-    emit(render(dataflow_table(results, level=lvl), format.value,
+    emit(render(dataflow_table(results, level=lvl, flags=format.value == "csv"), format.value,
                 dataflow_payload(results, lvl)))
 
 

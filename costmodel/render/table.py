@@ -197,7 +197,9 @@ class FittedTable:
         t = table
         self.table = t
         self.rows = t.rows[:TERMINAL_ROWS]
-        self.cells = [[t.human(row, c) for c in t.columns] for row in self.rows]
+        # a marked cell says so in characters too (⚠, as in Markdown): colour is lost in a pipe
+        self.cells = [[t.human(row, c) + (" ⚠" if (i, c.key) in t.marks else "")
+                       for c in t.columns] for i, row in enumerate(self.rows)]
         self.footer = [[t.human(row, c) for c in t.columns] for row in t.footer]
         self.headers = [escape_controls(c.header) for c in t.columns]
         self.widths = [max(cell_len(h), *(cell_len(r[j]) for r in self.cells + self.footer))

@@ -116,17 +116,18 @@ def test_tiny_spec_without_head():
 def test_side_by_side_table_aligns_stages_and_marks_cells():
     results = compare(EFFNET_FAMILY)
     table = dataflow_table(results, per_block=True)
-    assert [c.header for c in table.columns][1::2] == EFFNET_FAMILY
+    assert [c.header for c in table.columns][2::2] == [f"{m} out C×H×W" for m in EFFNET_FAMILY]
     rows = {r["stage"]: r for r in table.rows}
     # stage 2's first block: the baseline's conv, MobileNet's dwsep, the ShuffleNet unit, EffNet
     first = rows["stage2 (1)"]
-    assert (first["m0_hwc"], first["m1_hwc"], first["m2_hwc"], first["m3_hwc"]) == (
-        "conv 3×3: 16×16×128", "dwsep: 16×16×128", "shufflenet_unit/2: 8×8×128",
-        "effnet_block: 8×8×128")
+    assert first["size"] == "8×8"  # each stage 2 ends at 32/4 = 8
+    assert (first["m0_chw"], first["m1_chw"], first["m2_chw"], first["m3_chw"]) == (
+        "conv 3×3: 128×16×16", "dwsep: 128×16×16", "shufflenet_unit/2: 128×8×8",
+        "effnet_block: 128×8×8")
     # the pools of baseline and MobileNet are marked; ShuffleNet and EffNet have none there
     second = table.rows.index(rows["stage2 (2)"])
     assert {k for i, k in table.marks if i == second} == {"m0_factor", "m1_factor"}
-    assert "m2_hwc" not in rows["stage2 (2)"] and "m3_hwc" not in rows["stage2 (2)"]
+    assert "m2_chw" not in rows["stage2 (2)"] and "m3_chw" not in rows["stage2 (2)"]
     # every mark is a factor ≥ 4
     for i, key in table.marks:
         assert table.rows[i][key] >= FLAG_FACTOR
@@ -151,7 +152,7 @@ def test_cli_json_and_markdown():
         ["stage1.pool", "stage2.pool", "stage3.pool"]
     assert data[0]["rows"][2]["elements_in"] == 32 * 32 * 64
     md = runner.invoke(app, ["dataflow", "effnet-baseline", "--per-block", "-f", "markdown"])
-    assert "| stage1 | stage1.pool | max_pool 2×2 | 32×32×64 | 16×16×64 | 16,384 | **4.00×** ⚠ |" \
+    assert "| stage1 | stage1.pool | max_pool 2×2 | 64×32×32 | 64×16×16 | 16,384 | **4.00×** ⚠ |" \
         in md.stdout
     bad = runner.invoke(app, ["dataflow", "effnet", "--level", "nonsense"])
     assert bad.exit_code == 2
