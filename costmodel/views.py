@@ -117,12 +117,14 @@ _SUMMED = ("flops", "params", "mac", "activations")
 
 
 def layer_view(result: Result, *, top: int | None = None, sort: str | None = None,
-               depth: int | None = None) -> list[dict[str, Any]]:
+               depth: int | None = None, shapes: bool = False) -> list[dict[str, Any]]:
     """The per-layer rows ``show`` prints: with ``depth``, rows folded into their path's
     first ``depth`` segments (flops, params, MAC and activations summed, groups in order of
     first appearance, the group's output that of its last row); sorted by ``sort`` (largest
-    first, ties in order); the first ``top`` of them (by FLOPs when ``sort`` is not given)."""
-    rows = [{"path": r.path, "type": r.type, "output": str(r.out), "flops": r.flops,
+    first, ties in order); the first ``top`` of them (by FLOPs when ``sort`` is not given).
+    ``shapes`` keeps each output a Shape (CSV splits it into C, H, W), not its text."""
+    rows = [{"path": r.path, "type": r.type, "output": r.out if shapes else str(r.out),
+             "flops": r.flops,
              "params": r.params, "mac": r.mac, "activations": r.activations}
             for r in result.rows]
     if depth is not None:
@@ -159,7 +161,7 @@ def layers_table(result: Result, *, top: int | None = None, sort: str | None = N
             Column("output", "out C×H×W", drop=2),
             Column("flops", "FLOPs", "si"), Column("params", "params", "si"),
             Column("mac", "MAC", "si"), Column("activations", "activations", "si", drop=1)]
-    rows = layer_view(result, top=top, sort=sort, depth=depth)
+    rows = layer_view(result, top=top, sort=sort, depth=depth, shapes=True)
     t = totals_record(result)
     footer = [{"path": "total", "output": str(result.output), **t}]
     notes = [result.options.conventions(),

@@ -54,6 +54,15 @@ ClassesOpt = Annotated[Optional[int], typer.Option(
     "--classes", help="Number of classes (overrides the spec's).",
     callback=_checked(lambda v: check_count(v, "classes")))]
 FormatOpt = Annotated[Fmt, typer.Option("--format", "-f", help="Output format.")]
+
+
+def table_option(name: str, tables: tuple[str, ...]) -> Any:
+    """``--table`` for a command that prints several tables (``tables``, the main one first):
+    show only that one. CSV holds one table, so that it loads as it is: the main one unless
+    --table names another."""
+    return Annotated[Optional[_choices(name, tables)], typer.Option(
+        "--table", help=f"Print only this table (not JSON). CSV prints one table: "
+                        f"{tables[0]} unless --table names another.")]
 ScopeOption = Annotated[ScopeOpt, typer.Option(
     "--scope", help="paper: conv + linear multiply-adds; fvcore: also what fvcore counts by "
                     "default (batch norm, adaptive avg pool, upsample).")]

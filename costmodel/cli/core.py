@@ -10,7 +10,7 @@ import typer
 from costmodel import api, views
 from costmodel.cli import app, emit, handles_errors
 from costmodel.cli._options import (ClassesOpt, Fmt, FormatOpt, InputOpt, WidthOpt, _choices,
-                                    counting_options)
+                                    counting_options, table_option)
 from costmodel.options import Options
 from costmodel.render import render
 
@@ -34,6 +34,8 @@ def compare(
 
 
 SortOpt = _choices("SortOpt", views.SORT_KEYS)
+SHOW_TABLES = ("layers", "breakdown")
+ShowTableOpt = table_option("ShowTable", SHOW_TABLES)
 
 
 @app.command()
@@ -52,6 +54,7 @@ def show(
         "--depth", min=1, help="Fold rows into their path's first N segments (sums per "
                                "group): 1 shows stages, 2 blocks.")] = None,
     format: FormatOpt = Fmt.table,
+    table: ShowTableOpt = None,
     *, options: Options,
 ):
     """Per-layer table with totals, and the share of each layer type (MobileNet Table 2).
@@ -61,11 +64,12 @@ def show(
     result = api.evaluate_model(model, input=input, width=width, num_classes=classes,
                                 options=options)
     how = {"top": top, "sort": sort.value if sort else None, "depth": depth}
-    tables = [views.layers_table(result, **how), views.breakdown_table(result)]
+    tables = dict(zip(SHOW_TABLES, [views.layers_table(result, **how),
+                                    views.breakdown_table(result)], strict=True))
     payload = views.show_payload(result)
     if any(v is not None for v in how.values()):
         payload["view"] = {**how, "rows": views.layer_view(result, **how)}
-    emit(render(tables, format.value, payload))
+    emit(render(tables, format.value, payload, table and table.value))
 
 
 @app.command("list")

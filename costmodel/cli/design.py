@@ -10,8 +10,14 @@ import typer
 from costmodel import api
 from costmodel.analysis.thresholds import describe_thresholds
 from costmodel.cli import app, emit, handles_errors
-from costmodel.cli._options import ClassesOpt, Fmt, FormatOpt, InputOpt, WidthOpt
+from costmodel.cli._options import (ClassesOpt, Fmt, FormatOpt, InputOpt, WidthOpt,
+                                    table_option)
 from costmodel.render import render
+
+SWAP_TABLES = ("compare", "replacements")
+SwapTableOpt = table_option("SwapTable", SWAP_TABLES)
+RULES_TABLES = ("summary", "findings")
+RulesTableOpt = table_option("RulesTable", RULES_TABLES)
 
 
 def _help(*paragraphs: str) -> str:
@@ -118,6 +124,7 @@ def swap(
                                                             "(default: SPEC-BLOCK).")] = None,
     input: InputOpt = None,
     format: FormatOpt = Fmt.table,
+    table: SwapTableOpt = None,
 ):
     """EffNet's block swap (help: SWAP_HELP)."""
     from costmodel.analysis.swap import evaluate_swap, swap_blocks
@@ -129,7 +136,8 @@ def swap(
                           groups=groups, name=name)
     base, new = evaluate_swap(swapped, input=input)
     tables, payload = _swap_views(swapped, base, new, output)
-    _deliver_swap(render(tables, format.value, payload), swapped.yaml, output)
+    _deliver_swap(render(dict(zip(SWAP_TABLES, tables, strict=True)), format.value, payload,
+                         table and table.value), swapped.yaml, output)
 
 
 def _swap_views(swapped, base, new, output: str | None) -> tuple[list, dict]:
@@ -262,6 +270,7 @@ def rules(
     width: WidthOpt = None,
     classes: ClassesOpt = None,
     format: FormatOpt = Fmt.table,
+    table: RulesTableOpt = None,
 ):
     """ShuffleNet V2's guidelines as checks (help: RULES_HELP)."""
     from costmodel.analysis.rules import check_rules, fails, rules_payload, rules_tables
@@ -269,7 +278,8 @@ def rules(
     result = api.evaluate_model(model, input=input, width=width, num_classes=classes)
     findings = check_rules(result, only=rule)
     show_ok = all_ or format in (Fmt.csv, Fmt.json)  # machine formats: every check
-    emit(render(rules_tables(result, findings, show_ok=show_ok, only=rule), format.value,
-                rules_payload(result, findings, only=rule)))
+    tables = rules_tables(result, findings, show_ok=show_ok, only=rule)
+    emit(render(dict(zip(RULES_TABLES, tables, strict=True)), format.value,
+                rules_payload(result, findings, only=rule), table and table.value))
     if fail_on is not None and fails(findings, fail_on.value):
         raise typer.Exit(1)

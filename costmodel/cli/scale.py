@@ -12,9 +12,12 @@ import typer
 
 from costmodel import api
 from costmodel.cli import app, emit, handles_errors, require_matplotlib
-from costmodel.cli._options import Fmt, FormatOpt, InputOpt, counting_options
+from costmodel.cli._options import Fmt, FormatOpt, InputOpt, counting_options, table_option
 from costmodel.options import Options
 from costmodel.render import render
+
+SCALE_TABLES = ("totals", "factors", "stages")
+ScaleTableOpt = table_option("ScaleTable", SCALE_TABLES)
 
 
 class CostAxis(str, Enum):
@@ -56,6 +59,7 @@ def scale(
     name: Annotated[Optional[str], typer.Option(
         "--name", help="Name of the scaled model (default: from the multipliers).")] = None,
     format: FormatOpt = Fmt.table,
+    table: ScaleTableOpt = None,
     *, options: Options,
 ):
     """Scale a model by width, depth and resolution factors (or compound φ): its cost next to
@@ -73,7 +77,8 @@ def scale(
     result = scale_model(api.load(model), multipliers, input=input, options=options,
                          resolution_multiple=round_input, name=name)
     payload = scale_views.scale_payload(result, options.conventions().record())
-    rendered = render(scale_views.scale_tables(result), format.value, payload)
+    tables = dict(zip(SCALE_TABLES, scale_views.scale_tables(result), strict=True))
+    rendered = render(tables, format.value, payload, table and table.value)
     if write is not None:  # everything is computed: now write
         write_atomic(write, spec_text(result.spec, spec_format))
         if format is not Fmt.json:

@@ -9,9 +9,12 @@ import typer
 from costmodel import api
 from costmodel.cli import app, emit, handles_errors
 from costmodel.cli._options import (ClassesOpt, Fmt, FormatOpt, InputOpt, WidthOpt,
-                                    counting_options)
+                                    counting_options, table_option)
 from costmodel.options import Options
 from costmodel.render import render
+
+SKIPNET_TABLES = ("summary", "blocks")
+SkipnetTableOpt = table_option("SkipnetTable", SKIPNET_TABLES)
 
 
 @app.command()
@@ -28,6 +31,7 @@ def skipnet(
     width: WidthOpt = None,
     classes: ClassesOpt = None,
     format: FormatOpt = Fmt.table,
+    table: SkipnetTableOpt = None,
     *, options: Options,
 ):
     """SkipNet cost: minimum (every gated block skipped), maximum (every block runs) and the
@@ -38,5 +42,7 @@ def skipnet(
     result = api.evaluate_model(model, input=input, width=width, num_classes=classes,
                                 options=options)
     report = skip.skip_cost(result, probs)
-    emit(render([skip.summary_table(report), skip.blocks_table(report)], format.value,
-                skip.payload(report, options.conventions().record())))
+    tables = dict(zip(SKIPNET_TABLES, [skip.summary_table(report), skip.blocks_table(report)],
+                      strict=True))
+    emit(render(tables, format.value, skip.payload(report, options.conventions().record()),
+                table and table.value))

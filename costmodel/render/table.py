@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
 from costmodel.render.format import pct, ratio, si
+from costmodel.shape import Shape
 
 Format = Literal["table", "markdown", "csv", "json"]
 FORMATS: tuple[str, ...] = ("table", "markdown", "csv", "json")
@@ -120,25 +121,43 @@ def to_markdown(tables: list[Table]) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def to_csv(tables: list[Table]) -> str:
-    """Raw values; each table starts with '#' comment lines (title, notes) that
-    ``pandas.read_csv(comment='#')`` skips."""
+def to_csv(table: Table) -> str:
+    """One table as CSV that ``pandas.read_csv`` and ``csv.reader`` load as they are: a header
+    of column keys, then one line per row. Title, notes (the counting conventions among them)
+    and footer rows (totals) are left out: a line of prose or a total would be read as data.
+    The table and JSON formats carry them. A column of shapes (``costmodel.shape.Shape``) is
+    written as its text (``32×112×112``) followed by numeric ``<p>_c``, ``<p>_h``, ``<p>_w``
+    columns (``out_`` for ``output``, ``in_`` for ``input``); a flattened vector has only C,
+    so its H and W are empty (a pandas NaN), as its JSON shape is ``[C]``."""
+    shaped = {c.key for c in table.columns
+              if any(isinstance(r.get(c.key), Shape) for r in table.rows)}
+    header: list[str] = []
+    for c in table.columns:
+        header.append(c.key)
+        if c.key in shaped:
+            header += [f"{_SHAPE_PREFIX.get(c.key, c.key)}_{d}" for d in "chw"]
     buf = io.StringIO()
-    for k, t in enumerate(tables):
-        if k:
-            buf.write("\n")
-        buf.write(f"# {escape_controls(t.title)}\n")  # a newline would end the comment
-        for n in t.note_lines():
-            buf.write(f"# {escape_controls(n)}\n")
-        plain = csv.writer(buf, lineterminator="\n")
-        # A '#' inside a field would start a comment for read_csv(comment='#') unless quoted;
-        # the csv module quotes only commas, quotes and newlines, so such a row quotes its text.
-        quoted = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
-        for row in [{c.key: c.key for c in t.columns}, *t.rows, *t.footer]:
-            cells = [_csv_cell(row.get(c.key)) for c in t.columns]
-            hashed = any(isinstance(v, str) and "#" in v for v in cells)
-            (quoted if hashed else plain).writerow(cells)
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    for row in table.rows:
+        cells = []
+        for c in table.columns:
+            v = row.get(c.key)
+            cells.append(_csv_cell(str(v) if isinstance(v, Shape) else v))
+            if c.key in shaped:
+                cells += _shape_cells(v)
+        writer.writerow(cells)
     return buf.getvalue()
+
+
+_SHAPE_PREFIX = {"output": "out", "input": "in"}
+
+
+def _shape_cells(v: Any) -> list[Any]:
+    """C, H, W of a shape for CSV; H and W empty for a flattened vector (it has none)."""
+    if not isinstance(v, Shape):
+        return ["", "", ""]
+    return [v.c, "", ""] if v.flat else [v.c, v.h, v.w]
 
 
 def _csv_cell(v: Any) -> Any:
@@ -293,10 +312,18 @@ def to_json(payload: Any) -> str:
         if _JSON_RAW.search(text) else text
 
 
-def render(tables: Table | list[Table], fmt: str, json_payload: Any = None) -> str | list:
+def render(tables: Table | list[Table] | dict[str, Table], fmt: str, json_payload: Any = None,
+           table: str | None = None) -> str | list:
     """Render tables as ``fmt``. JSON renders ``json_payload`` (the command's stable contract),
     or the tables' raw rows when none is given. The terminal format returns rich renderables;
-    every other format returns text."""
+    every other format returns text.
+
+    ``tables`` may be named (a dict, the main table first); ``table`` selects one of them for
+    every format but JSON. CSV holds one table, so that it loads as it is: the selected one,
+    or the first."""
+    if isinstance(tables, dict):
+        named = tables
+        tables = [named[table]] if table is not None and fmt != "json" else list(named.values())
     tables = [tables] if isinstance(tables, Table) else list(tables)
     if fmt == "json":
         payload = json_payload if json_payload is not None else [
@@ -305,7 +332,7 @@ def render(tables: Table | list[Table], fmt: str, json_payload: Any = None) -> s
     if fmt == "markdown":
         return to_markdown(tables)
     if fmt == "csv":
-        return to_csv(tables)
+        return to_csv(tables[0])
     if fmt == "table":
         return to_rich(tables)
     raise ValueError(f"unknown format {fmt!r}")

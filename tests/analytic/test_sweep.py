@@ -273,8 +273,7 @@ def test_sweep_json_contract():
 def test_sweep_csv_has_raw_columns():
     res = run("sweep", "shufflenet", "--variant", "g1,g8", "--input", "224x160", "-f", "csv")
     assert res.exit_code == 0, res.output
-    rows = list(csv.DictReader(line for line in io.StringIO(res.stdout)
-                               if not line.startswith("#")))
+    rows = list(csv.DictReader(io.StringIO(res.stdout)))
     assert [r["variant"] for r in rows] == ["g1", "g8"]
     assert (rows[0]["input_h"], rows[0]["input_w"]) == ("224", "160")
     assert int(rows[1]["flops"]) == evaluate_model("shufflenet-g8", input="224x160").totals.flops
@@ -311,7 +310,7 @@ def test_sweep_writes_output_and_plot(tmp_path):
               "--plot", str(png), "--max-params", "2M")
     assert res.exit_code == 0, res.output
     assert "wrote 4 configurations" in res.stdout and "largest within params ≤ 2.00M" in res.stdout
-    assert out.read_text().startswith("# mobilenet sweep")
+    assert out.read_text().startswith("model,depth,width,input_h,input_w,")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -296,7 +296,7 @@ def test_verify_lists_flop_counter_gaps():
 
 
 @pytest.mark.parametrize("fmt,expected", [
-    ("table", "exact"), ("markdown", "| effnet | 32×32 |"), ("csv", "# Analytic counts vs fvcore"),
+    ("table", "exact"), ("markdown", "| effnet | 32×32 |"),
 ])
 def test_verify_formats(fmt, expected):
     res = runner.invoke(app, ["verify", "effnet", "-f", fmt, "--all"])
@@ -304,6 +304,18 @@ def test_verify_formats(fmt, expected):
     assert expected in res.stdout
     assert "stage1.block.pw" in res.stdout  # --all lists every layer
     assert "aten::leaky_relu" in res.stdout and "unsupported" in res.stdout
+
+
+def test_verify_csv_is_the_summary_table():
+    import io
+
+    import pandas as pd
+
+    res = runner.invoke(app, ["verify", "effnet", "mobilenet", "-f", "csv", "--all"])
+    assert res.exit_code == 0, res.output
+    frame = pd.read_csv(io.StringIO(res.stdout))  # one table: loads as it is
+    assert list(frame["model"]) == ["effnet", "mobilenet"]
+    assert list(frame["flops"]) == list(frame["fvcore_flops"])
 
 
 def _cli(*args: str, block: str | None = None) -> subprocess.CompletedProcess:

@@ -203,16 +203,11 @@ def test_names_cannot_inject(sandbox, name, command, fmt):
 
 
 def _check_csv(out: fz.Outcome) -> None:
-    """Every table in the output (tables are separated by an empty row; ``#`` rows are notes)
-    has rows of one length, as a CSV reader reads it (a raw CR or LF ends a row)."""
-    tables: list[list[list[str]]] = [[]]
-    for row in csv.reader(io.StringIO(out.out, newline="")):
-        if not row:
-            tables.append([])
-        elif not row[0].startswith("#"):
-            tables[-1].append(row)
-    for rows in tables:
-        assert len({len(r) for r in rows}) <= 1, f"ragged CSV\n{out.describe()}"
+    """The output is one table, as ``pandas.read_csv`` loads it as it is: no empty row, no
+    comment row, rows of one length, as a CSV reader reads it (a raw CR or LF ends a row)."""
+    rows = list(csv.reader(io.StringIO(out.out, newline="")))
+    assert all(rows), f"an empty row (a second table?)\n{out.describe()}"
+    assert len({len(r) for r in rows}) <= 1, f"ragged CSV\n{out.describe()}"
 
 
 def _check_markdown(out: fz.Outcome) -> None:
