@@ -29,8 +29,8 @@ COMMANDS = [
     (["show", "mobilenet", "--table", "breakdown"], ["label", "flops", "flops_share"],
      len(MOBILENET.by_category())),
     (["list"], ["name", "input_hw", "flops", "params"], None),
-    (["dataflow", "mobilenet"], ["stage", "ops", "input_hwc", "output_hwc"], None),
-    (["dataflow", "mobilenet", "shufflenet"], ["stage"], None),
+    (["dataflow", "mobilenet"], ["stage", "ops", "input_chw", "output_chw"], None),
+    (["dataflow", "mobilenet", "shufflenet"], ["size", "stage"], None),  # aligned by H×W
     (["explain", "mobilenet"], ["quantity", "formula", "substituted", "value"], None),
     (["rules", "mobilenet"], ["rule", "guideline", "checked"], 5),  # G1–G4, E1
     (["rules", "mobilenet", "--table", "findings"], None, None),

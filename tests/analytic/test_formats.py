@@ -64,7 +64,7 @@ CHECK = ["check", "--budgets", "{budgets}"]
                            "|---|---|---:|---:|", "| mobilenet | 224×224 | 1,000 | 568.7M | 1.00× | 4.23M |",
                            "| mobilenet-0.5 | 224×224 | 1,000 | 149.5M | 0.263× |",
                            "_FLOPs: 1 FLOP per multiply-add"], []),
-    (SHOW, "markdown", ["| layer | type | output | FLOPs | params | MAC |",
+    (SHOW, "markdown", ["| layer | type | out C×H×W | FLOPs | params | MAC | activations |",
                         "| stage1.block.pw | conv | 32×32×32 | 98.3k | 96 | 35.9k |",
                         "| Conv 1×1 |", "| **total** |"], []),
     (CHECK, "markdown", ["**Budget check: ❌ 1 of 2 limits exceeded**",
