@@ -221,7 +221,7 @@ class FittedTable:
                        for c in t.columns] for i, row in enumerate(self.rows)]
         self.footer = [[t.human(row, c) for c in t.columns] for row in t.footer]
         self.headers = [escape_controls(c.header) for c in t.columns]
-        self.widths = [max(cell_len(h), *(cell_len(r[j]) for r in self.cells + self.footer))
+        self.widths = [max([cell_len(h), *(cell_len(r[j]) for r in self.cells + self.footer)])
                        for j, h in enumerate(self.headers)]  # content, without padding
         self.name = next((j for j, c in enumerate(t.columns) if not c.numeric), None)
 

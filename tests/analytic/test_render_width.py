@@ -4,6 +4,7 @@ column whole, no line wider than the terminal, and a note naming the columns lef
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,17 @@ def test_shorten_middle():
     s = shorten_middle("stage2.units.0.branches.right.pw1_act", 24)
     assert len(s) <= 24 and s.startswith("stage2.…") and s.endswith("…right.pw1_act")  # from a segment
     assert shorten_middle("abcdefghijklmnopqrstuvwxyz", 10) == "…rstuvwxyz"
+
+
+def test_a_table_without_rows_renders():
+    """An empty table (rules' findings on a network with none; found by test_fuzz) draws its
+    headers — a width of one header alone once crashed max()."""
+    from rich.console import Console
+
+    from costmodel.render import Column, Table, render
+
+    empty = Table("No findings", [Column("rule", "rule"), Column("value", "value", "si")], [])
+    console = Console(width=80, record=True, file=io.StringIO())
+    for item in render(empty, "table"):
+        console.print(item)
+    assert "rule" in console.export_text()
