@@ -41,7 +41,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from costmodel.engine import Result, evaluate
 from costmodel.errors import CostModelError
-from costmodel.options import METRIC_LABELS, Options, parse_input
+from costmodel.options import MAX_BATCH, METRIC_LABELS, Options, parse_input
 from costmodel.render import Column, Table
 from costmodel.render.format import parse_si, si, signed_pct
 from costmodel.spec.zoo import is_spec_path, resolve
@@ -172,7 +172,8 @@ class BudgetEntry(_Strict):
 
 def _strict_options(value: Any) -> Any:
     """Options' fields without Pydantic's lax coercions: ``bn_params`` is true or false (not
-    "yes" or 1), ``flops_per_madd`` is 1 or 2 (not true)."""
+    "yes" or 1), ``flops_per_madd`` is 1 or 2 (not true), ``batch`` a whole number from 1 to
+    MAX_BATCH (not true, 2.0 or "2")."""
     if isinstance(value, dict):
         bn = value.get("bn_params", True)
         if not isinstance(bn, bool):
@@ -180,6 +181,12 @@ def _strict_options(value: Any) -> Any:
         per = value.get("flops_per_madd", 1)
         if isinstance(per, bool):  # 3 or "1" fail Options' own Literal[1, 2]
             raise ValueError(f"flops_per_madd must be 1 or 2, got {per!r}")
+        batch = value.get("batch", 1)
+        # not true, 2.0 or "2" (Pydantic would coerce them); the range here too: Options'
+        # own check raises a CostModelError, which Pydantic would not report with the field
+        if type(batch) is not int or not 1 <= batch <= MAX_BATCH:
+            raise ValueError(f"batch must be a whole number from 1 to {MAX_BATCH:,}, "
+                             f"got {batch!r}")
     return value
 
 
@@ -218,7 +225,7 @@ def _problem(err: dict) -> str:
     if kind == "missing":
         return "missing"
     if kind == "dataclass_type":  # options: not a mapping
-        return "Input should be a mapping of scope, flops_per_madd, bn_params and dtype"
+        return "Input should be a mapping of scope, flops_per_madd, bn_params, dtype and batch"
     if loc[-1:] == ("[key]",):
         return f"unknown metric (limits are on {', '.join(LIMITED)})"
     if kind == "too_short" and loc[-1:] == ("limits",):

@@ -18,6 +18,9 @@ Scope = Literal["paper", "fvcore"]
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1, "float64": 8}
 """The element types MAC bytes are reported in, and their sizes in bytes."""
 Dtype = Literal[tuple(DTYPE_BYTES)]  # type: ignore[valid-type]
+MAX_BATCH = 1_000_000
+"""The largest batch size (``--batch``, a budgets file's ``options: {batch: N}``): more than any
+real batch; beyond it a batch is a typo."""
 
 METRIC_LABELS = {"flops": "FLOPs", "params": "params", "mac": "MAC", "mac_bytes": "MAC bytes",
                  "peak_activation": "peak activation"}
@@ -37,6 +40,10 @@ class Options:
     flops_per_madd: 1 (papers, fvcore) or 2 (PyTorch's flop counter).
     bn_params: count batch-norm γ/β in params (torch's count) or leave them out.
     dtype: element type for MAC in bytes.
+    batch: images per forward pass, 1 to ``MAX_BATCH``. FLOPs, each layer's activations and
+    the peak activation are N× one image's; MAC reads the weights (and batch norm's statistics)
+    once and the feature maps N times: MAC_N = N·(inputs + outputs) + weights. Params do not
+    change. At batch 1 every output is what it was before the option existed.
     """
 
     # A budgets file's ``options`` mapping is validated into Options by Pydantic (which reads
@@ -47,6 +54,7 @@ class Options:
     flops_per_madd: Literal[1, 2] = 1
     bn_params: bool = True
     dtype: Dtype = "float32"
+    batch: int = 1
 
     def __post_init__(self):
         # exact types: True is not 1 FLOP per multiply-add, "no" is not a bool
@@ -61,6 +69,10 @@ class Options:
         if not isinstance(self.dtype, str) or self.dtype not in DTYPE_BYTES:
             raise CostModelError(f"unknown dtype {self.dtype!r} ({', '.join(DTYPE_BYTES)})",
                                  field="dtype")
+
+        if type(self.batch) is not int or not 1 <= self.batch <= MAX_BATCH:
+            raise CostModelError(f"batch must be a whole number from 1 to {MAX_BATCH:,}, got "
+                                 f"{self.batch!r}", field="batch")
 
     @property
     def dtype_bytes(self) -> int:
@@ -89,6 +101,19 @@ class Convention:
 
 _NOTE = "{flops}, {scope}; {params}; {mac}"
 """How the phrases make the one-line note (its order is not the report's)."""
+
+
+def _batch(n: int) -> Convention:
+    """The batch convention: at batch 1 only the report's bullet, as before the option existed
+    (every output at batch 1 is unchanged); otherwise also in JSON and in the note."""
+    if n == 1:
+        return Convention("batch", {}, None, "Batch size 1; input sizes are H×W.")
+    return Convention(
+        "batch", {"batch": n}, f"batch {n:,}: FLOPs, activations ×{n:,}, weights read once",
+        f"**Batch size {n:,}**: FLOPs, every layer's activations and the peak activation are "
+        f"{n:,}× one image's; MAC reads the weights (and batch norm's running statistics) once "
+        f"and the feature maps {n:,} times: MAC = {n:,}·(inputs + outputs) + weights. Params "
+        "do not change. Input sizes are H×W.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +163,7 @@ class Conventions:
                     "excluded (`--no-bn-params`)") + "."),
             Convention("peak_activation", {}, None, "**Peak activation** is the largest output "
                        "feature map of any layer, in elements."),
-            Convention("batch", {}, None, "Batch size 1; input sizes are H×W."),
+            _batch(o.batch),
         ))
 
     def record(self) -> dict[str, Any]:
@@ -146,8 +171,11 @@ class Conventions:
         return {k: v for c in self.items for k, v in c.record.items()}
 
     def note(self) -> str:
-        """The conventions in one line, under every table and in every CSV."""
-        return _NOTE.format(**{c.key: c.phrase for c in self.items if c.phrase is not None})
+        """The conventions in one line, under every table and in every CSV (the batch at the
+        end, only when it is not 1)."""
+        phrases = {c.key: c.phrase for c in self.items if c.phrase is not None}
+        note = _NOTE.format(**phrases)
+        return note if "batch" not in phrases else f"{note}; {phrases['batch']}"
 
     def bullets(self) -> list[str]:
         """The Markdown report's Conventions section, one item each."""

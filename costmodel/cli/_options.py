@@ -13,7 +13,7 @@ import typer
 
 from costmodel.api import MAX_MULTIPLIER, check_count, check_multiplier
 from costmodel.errors import CostModelError
-from costmodel.options import DTYPE_BYTES, Options, Scope, parse_input
+from costmodel.options import DTYPE_BYTES, MAX_BATCH, Options, Scope, parse_input
 from costmodel.render import FORMATS
 
 
@@ -72,12 +72,15 @@ FlopsPerMaddOpt = Annotated[int, typer.Option(
 BnParamsOpt = Annotated[bool, typer.Option(
     "--bn-params/--no-bn-params", help="Count batch-norm γ/β in params (torch's count).")]
 DtypeOption = Annotated[DtypeOpt, typer.Option("--dtype", help="Element type for MAC in bytes.")]
+BatchOpt = Annotated[int, typer.Option(
+    "--batch", min=1, max=MAX_BATCH,
+    help="Batch size N: FLOPs and activations ×N; MAC reads weights once, feature maps N times.")]
 
 
 def make_options(scope: ScopeOpt, flops_per_madd: int, bn_params: bool,
-                 dtype: DtypeOpt) -> Options:
+                 dtype: DtypeOpt, batch: int = 1) -> Options:
     return Options(scope=scope.value, flops_per_madd=flops_per_madd, bn_params=bn_params,
-                   dtype=dtype.value)
+                   dtype=dtype.value, batch=batch)
 
 
 _DEFAULT = Options()
@@ -86,16 +89,17 @@ _COUNTING = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=
     ("scope", ScopeOption, ScopeOpt(_DEFAULT.scope)),
     ("flops_per_madd", FlopsPerMaddOpt, _DEFAULT.flops_per_madd),
     ("bn_params", BnParamsOpt, _DEFAULT.bn_params),
-    ("dtype", DtypeOption, DtypeOpt(_DEFAULT.dtype)))]
+    ("dtype", DtypeOption, DtypeOpt(_DEFAULT.dtype)),
+    ("batch", BatchOpt, _DEFAULT.batch))]
 """The counting options' parameters, as Typer reads them (last in --help, in this order)."""
 
 
 def counting_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Give a command --scope, --flops-per-madd, --bn-params/--no-bn-params and --dtype: the
-    command declares one ``options: Options`` parameter and receives them in it.
+    """Give a command --scope, --flops-per-madd, --bn-params/--no-bn-params, --dtype and
+    --batch: the command declares one ``options: Options`` parameter and receives them in it.
 
     Typer builds a command's options from its signature, so the command shows Typer a
-    signature with the four parameters in place of ``options`` (``__signature__``, with
+    signature with the five parameters in place of ``options`` (``__signature__``, with
     annotations evaluated, as Typer would evaluate them; this runs once per command at import,
     a few tens of microseconds)."""
     signature = inspect.signature(command, eval_str=True)
@@ -104,9 +108,9 @@ def counting_options(command: Callable[..., Any]) -> Callable[..., Any]:
     params = [p for p in signature.parameters.values() if p.name != "options"] + _COUNTING
 
     @functools.wraps(command)
-    def with_options(*args, scope, flops_per_madd, bn_params, dtype, **kwargs):
-        return command(*args, options=make_options(scope, flops_per_madd, bn_params, dtype),
-                       **kwargs)
+    def with_options(*args, scope, flops_per_madd, bn_params, dtype, batch, **kwargs):
+        return command(*args, options=make_options(scope, flops_per_madd, bn_params, dtype,
+                                                   batch), **kwargs)
 
     with_options.__signature__ = signature.replace(parameters=params)
     with_options.__annotations__ = {p.name: p.annotation for p in params}

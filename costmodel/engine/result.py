@@ -41,10 +41,12 @@ class Row(NamedTuple):
     params: int
     mac: int
     layer: LayerSpec | None = None
+    batch: int = 1
 
     @property
     def activations(self) -> int:
-        return self.out.numel
+        """The elements of its output, for the whole batch."""
+        return self.out.numel * self.batch
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Row) and self[:9] == other[:9]
@@ -61,7 +63,7 @@ class Row(NamedTuple):
 
 
 _row = partial(tuple.__new__, Row)
-"""Row from a tuple of its ten fields, without NamedTuple's Python-level ``__new__`` (a third
+"""Row from a tuple of its eleven fields, without NamedTuple's Python-level ``__new__`` (a third
 of what making a row costs; the walker makes one per layer per evaluation)."""
 
 

@@ -94,6 +94,7 @@ class Walker:
         self.paper = options.scope == "paper"
         self.per_madd = options.flops_per_madd
         self.bn_params = options.bn_params
+        self.batch = options.batch
         self.rows: list[Row] = []
         self.flops = self.params = self.mac = self.peak = 0
         self.repeated: dict[tuple, tuple] = {}
@@ -214,16 +215,23 @@ class Walker:
             inputs: tuple[Shape, ...], cost: Cost, layer: LayerSpec | None = None) -> Row | None:
         flops = (cost.flops if self.paper else cost.fvcore_flops) * self.per_madd
         params = cost.params if (self.bn_params or category != "bn") else 0
+        mac = cost.mac
+        n = cost.out.numel
+        batch = self.batch
+        if batch != 1:  # the hot path: batch 1 (the default) does no more than this test
+            # the feature maps are read and written once per image, the weights once
+            flops *= batch
+            mac = batch * (mac - cost.weight_mac) + cost.weight_mac
+            n *= batch
         self.flops += flops
         self.params += params
-        self.mac += cost.mac
-        n = cost.out.numel
+        self.mac += mac
         if n > self.peak:
             self.peak = n
         if self.lean:
             return None
-        row = _row((path, type_, category, stage, inputs, cost.out, flops, params, cost.mac,
-                    layer))
+        row = _row((path, type_, category, stage, inputs, cost.out, flops, params, mac, layer,
+                    batch))
         self.rows.append(row)
         return row
 

@@ -165,7 +165,9 @@ class Cost(NamedTuple):
     fvcore_flops: what fvcore's FlopCountAnalysis counts by default for the same op, in eval mode.
     params: trainable parameters (torch's count). mac: memory access cost in elements, as
     ShuffleNet V2 defines it: input feature maps + output feature map + weights (and batch
-    norm's running statistics) read.
+    norm's running statistics) read. weight_mac: the part of ``mac`` that is weights and
+    statistics (the rest is feature maps): a batch of N reads the weights once and N times
+    the feature maps, MAC_N = N·(mac − weight_mac) + weight_mac (``Walker.add``).
     """
 
     out: Shape
@@ -173,6 +175,7 @@ class Cost(NamedTuple):
     fvcore_flops: int = 0
     params: int = 0
     mac: int = 0
+    weight_mac: int = 0
 
 
 def require_map(x: Shape) -> None:

@@ -45,7 +45,7 @@ def conv2d_cost(x: Shape, c_out: int, kernel: tuple[int, int], stride: tuple[int
     params = weights + (c_out if bias else 0)
     madds = out.numel * (x.c // groups) * kernel[0] * kernel[1]  # per output element: a filter
     return Cost(out=out, flops=madds, fvcore_flops=madds, params=params,
-                mac=x.numel + out.numel + params)
+                mac=x.numel + out.numel + params, weight_mac=params)
 
 
 def conv_category(c_in: int, groups: int, kernel: tuple[int, int]) -> str:

@@ -38,7 +38,7 @@ def deconv2d_cost(x: Shape, c_out: int, kernel: tuple[int, int], stride: tuple[i
     params = weights + (c_out if bias else 0)
     madds = weights * x.hw  # one multiply-add per weight per input pixel
     return Cost(out=out, flops=madds, fvcore_flops=madds, params=params,
-                mac=x.numel + out.numel + params)
+                mac=x.numel + out.numel + params, weight_mac=params)
 
 
 class Deconv(Primitive):

@@ -20,7 +20,7 @@ def linear_cost(n_in: int, n_out: int, bias: bool) -> Cost:
         raise ShapeError(f"would have {n_out} outputs", field="out")
     params = n_in * n_out + (n_out if bias else 0)
     return Cost(out=Shape(n_out, 1, 1, flat=True), flops=n_in * n_out, fvcore_flops=n_in * n_out,
-                params=params, mac=n_in + n_out + params)
+                params=params, mac=n_in + n_out + params, weight_mac=params)
 
 
 class Linear(Primitive):

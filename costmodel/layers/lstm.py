@@ -25,7 +25,8 @@ def lstm_cost(n_in: int, hidden: int, bias: bool, shared: bool = False) -> Cost:
     """
     weights = 4 * hidden * (n_in + hidden) + (8 * hidden if bias else 0)
     return Cost(out=Shape(hidden, 1, 1, flat=True), flops=4 * hidden * (n_in + hidden),
-                params=0 if shared else weights, mac=n_in + 4 * hidden + weights)
+                params=0 if shared else weights, mac=n_in + 4 * hidden + weights,
+                weight_mac=weights)
 
 
 class LSTM(Primitive):
@@ -45,4 +46,4 @@ class LSTM(Primitive):
             raise ShapeError(f"an LSTM step needs a vector or a C×1×1 map, got {x}: pool first")
         c = lstm_cost(x.c, self.hidden, self.bias, self.shared)
         out = c.out if x.flat else Shape(self.hidden, 1, 1)
-        return Cost(out=out, flops=c.flops, params=c.params, mac=c.mac)
+        return c._replace(out=out)

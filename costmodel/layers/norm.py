@@ -18,7 +18,7 @@ def batch_norm_cost(x: Shape, affine: bool) -> Cost:
     """
     params = 2 * x.c if affine else 0
     return Cost(out=x, fvcore_flops=x.numel * (2 if affine else 1), params=params,
-                mac=2 * x.numel + params + 2 * x.c)
+                mac=2 * x.numel + params + 2 * x.c, weight_mac=params + 2 * x.c)
 
 
 class BatchNorm(Primitive):
@@ -45,7 +45,7 @@ def layer_norm_cost(x: Shape, affine: bool) -> Cost:
     """
     params = 2 * x.c if affine else 0
     return Cost(out=x, fvcore_flops=x.numel * (5 if affine else 4), params=params,
-                mac=2 * x.numel + params)
+                mac=2 * x.numel + params, weight_mac=params)
 
 
 class LayerNorm(Primitive):

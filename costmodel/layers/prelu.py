@@ -16,7 +16,7 @@ def prelu_cost(x: Shape, shared: bool) -> Cost:
     MAC    = 2·C·H·W + params (read the map, write the map, read the slopes)
     """
     params = 1 if shared else x.c
-    return Cost(out=x, params=params, mac=2 * x.numel + params)
+    return Cost(out=x, params=params, mac=2 * x.numel + params, weight_mac=params)
 
 
 class PReLU(Primitive):

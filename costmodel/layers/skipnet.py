@@ -70,7 +70,8 @@ def rnn_gate_cost(embed: int, hidden: int, shared: bool) -> Cost:
     proj = linear_cost(hidden, 1, bias=True)
     params = 0 if shared else cell.params + proj.params
     return Cost(out=Shape(1, 1, 1), flops=cell.flops + proj.flops, fvcore_flops=proj.flops,
-                params=params, mac=cell.mac + proj.mac + 2)
+                params=params, mac=cell.mac + proj.mac + 2,
+                weight_mac=cell.weight_mac + proj.weight_mac)
 
 
 class RNNGate(Primitive):

@@ -83,6 +83,8 @@ class ReportRequest:
             args += ["--no-bn-params"]
         if o.dtype != d.dtype:
             args += ["--dtype", o.dtype]
+        if o.batch != d.batch:
+            args += ["--batch", str(o.batch)]
         if self.title:
             args += ["--title", self.title]
         if not self.plots:

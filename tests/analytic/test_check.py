@@ -190,7 +190,7 @@ def test_spec_paths_are_relative_to_the_budgets_file(tmp_path):
     ("options: {bn_param: false}\nmodels: [{model: mobilenet, limits: {flops: 1M}}]",
      "options.bn_param: unknown field"),
     ("options: [paper]\nmodels: [{model: mobilenet, limits: {flops: 1M}}]",
-     "options: Input should be a mapping of scope, flops_per_madd, bn_params and dtype"),
+     "options: Input should be a mapping of scope, flops_per_madd, bn_params, dtype and batch"),
 ])
 def test_invalid_budgets_exit_2_naming_file_and_entry(tmp_path, text, message):
     res = check(tmp_path, text)
