@@ -2,6 +2,12 @@
 input sizes, spec variables, declared variants), each evaluated, the Pareto front of FLOPs
 against params or MAC marked, and the largest configuration within a budget named.
 
+The front is named for what it is, "most FLOPs for the least params" (``front_name``): FLOPs
+are the *gain* there, the compute a configuration spends, read as capacity bought for its
+params (or MAC). A front with FLOPs and params both as costs would be meaningless on a grid:
+width, depth and resolution only add to both, so the smallest configuration dominates every
+other and the front is one point.
+
 Width and depth are *absolute*: the α and d of the evaluated network, as ``compare --width``
 means it (``sweep mobilenet-0.5 --width 1`` evaluates MobileNet at α = 1); a width or depth not
 swept is the model's own. Resolution multiplies the spec's input (``--input`` gives sizes).
@@ -227,6 +233,11 @@ class SweepResult:
     skipped: tuple[tuple[str, str], ...] = ()
     """(configuration, why) for points that could not be evaluated, with ``skip_invalid``."""
     options: Options = field(default_factory=Options)
+
+
+def front_name(cost: str) -> str:
+    """What the front is, in words, for help, titles, notes and JSON: FLOPs are its gain."""
+    return f"most FLOPs for the least {'MAC' if cost == 'mac' else cost}"
 
 
 def pareto_front(points: Sequence[tuple[int, int]]) -> frozenset[int]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from costmodel.analysis.scale import hw_text
 from costmodel.analysis.scale_views import format_by_suffix
-from costmodel.analysis.sweep import Point, SweepResult, describe_point
+from costmodel.analysis.sweep import Point, SweepResult, describe_point, front_name
 from costmodel.errors import CostModelError, OutputError
 from costmodel.render import Column, Table
 from costmodel.render.format import si
@@ -46,7 +46,7 @@ def best_text(result: SweepResult) -> str | None:
     if not result.budget:
         return None
     if result.best is None:
-        small = min(result.points, key=lambda p: (p.totals.flops, p.totals.params))
+        small = result.points[_smallest(result)]
         return (f"nothing fits {result.budget.describe()}; the smallest configuration, "
                 f"{describe_point(small, result.axes)}, has {si(small.totals.flops)} FLOPs and "
                 f"{si(small.totals.params)} params")
@@ -62,7 +62,7 @@ def sweep_payload(result: SweepResult, conventions: dict[str, Any]) -> dict[str,
         "axes": [{"axis": a.key, "kind": a.kind,
                   "values": [list(v) if isinstance(v, tuple) else v for v in a.values]}
                  for a in result.axes],
-        "pareto": {"gain": "flops", "cost": result.cost,
+        "pareto": {"front": front_name(result.cost), "gain": "flops", "cost": result.cost,
                    "rule": "no other configuration has at least its FLOPs for at most its "
                            f"{result.cost} (one strictly)",
                    "among": "within budget" if result.budget else "all"},
@@ -76,12 +76,26 @@ def sweep_payload(result: SweepResult, conventions: dict[str, Any]) -> dict[str,
     }
 
 
-def sweep_table(result: SweepResult, *, raw: bool = False, front_only: bool = False) -> Table:
+def _smallest(result: SweepResult) -> int:
+    """The configuration with the fewest FLOPs (then params): what nothing-fits names."""
+    return min(range(len(result.points)), key=lambda i: (result.points[i].totals.flops,
+                                                         result.points[i].totals.params, i))
+
+
+def shown_rows(result: SweepResult) -> list[int]:
+    """The rows a table shows by default: the front and the best within the budget (the
+    smallest configuration when nothing fits, as the best line names it), in grid order."""
+    keep = set(result.front) | ({result.best} if result.best is not None else set())
+    return sorted(keep or {_smallest(result)})
+
+
+def sweep_table(result: SweepResult, *, raw: bool = False, every: bool = True) -> Table:
     """The grid as a Table: the swept axes, the metrics, the front and budget marks.
 
-    ``raw`` (CSV) gives every configuration column and the input as input_h, input_w."""
+    ``raw`` (CSV) gives every configuration column and the input as input_h, input_w.
+    ``every=False`` keeps only ``shown_rows`` (what a terminal shows without ``--all``)."""
     records = [point_record(p, result, i) for i, p in enumerate(result.points)]
-    keep = [i for i in range(len(records)) if not front_only or i in result.front]
+    keep = list(range(len(records))) if every else shown_rows(result)
     cols: list[Column] = []
     swept = {a.kind for a in result.axes}
     if raw:
@@ -125,26 +139,36 @@ def sweep_table(result: SweepResult, *, raw: bool = False, front_only: bool = Fa
     if not swept & {"input", "resolution"} and one_input:
         fixed.append(f"input {hw_text(first.input)}")
     title = (f"{result.model} sweep: {len(result.points)} configurations"
-             + (f" ({', '.join(fixed)})" if fixed else ""))
+             + (f" ({', '.join(fixed)})" if fixed else "")
+             + f"; front: {front_name(result.cost)}")
     among = " within the budget" if result.budget else ""
     notes = [result.options.describe(),
-             f"front (●): Pareto front of FLOPs vs {result.cost}{among} — no other configuration"
-             f"{among} has at least its FLOPs for at most its {result.cost}",
+             f"front (●): {front_name(result.cost)}{among} — no other configuration{among} has "
+             f"at least its FLOPs for at most its {result.cost} (FLOPs as the compute bought)",
              "width α and depth d are the evaluated network's own (absolute, as compare "
              "--width means it); resolution multiplies the spec's input"]
     if (line := best_text(result)) is not None:
         notes.append(line)
+    if not every and len(keep) < len(records):
+        shown = "the front and the best within the budget" if result.budget else "the front"
+        if not result.front and result.best is None:
+            shown = "the smallest configuration"
+        notes.append(f"showing {len(keep)} of {len(records)} configurations ({shown}); --all "
+                     "prints every one, and JSON, CSV and -o files always carry every row")
     if result.skipped:
         notes.append(f"{len(result.skipped)} configurations skipped (they do not evaluate), "
                      f"e.g. {result.skipped[0][0]}: {result.skipped[0][1]}")
     return Table(title, cols, rows, notes=notes)
 
 
-def render_sweep(result: SweepResult, fmt: str, *, front_only: bool = False):
-    """The grid in ``fmt`` (table, markdown, csv: raw columns, json: the payload)."""
+def render_sweep(result: SweepResult, fmt: str, *, every: bool = True):
+    """The grid in ``fmt`` (table, markdown, csv: raw columns, json: the payload).
+    ``every=False`` shows only ``shown_rows`` in a table or Markdown; CSV and JSON are data
+    and always carry every row."""
     from costmodel.render import render
 
-    table = sweep_table(result, raw=fmt == "csv", front_only=front_only)
+    every = every or fmt in ("csv", "json")
+    table = sweep_table(result, raw=fmt == "csv", every=every)
     return render(table, fmt, sweep_payload(result, result.options.conventions().record()))
 
 

@@ -13,6 +13,7 @@ import typer
 from costmodel import api
 from costmodel.cli import app, emit, handles_errors, require_matplotlib
 from costmodel.cli._options import Fmt, FormatOpt, InputOpt, counting_options, table_option
+from costmodel.errors import CostModelError
 from costmodel.options import Options
 from costmodel.render import render
 
@@ -119,10 +120,16 @@ def sweep(
     max_activation: Annotated[Optional[str], typer.Option(
         "--max-activation", help="Budget for the largest feature map (elements).")] = None,
     pareto: Annotated[CostAxis, typer.Option(
-        "--pareto", help="Pareto front of FLOPs against params or MAC: the most FLOPs for "
-                         "the least cost.")] = CostAxis.params,
+        "--pareto", help="The front: the most FLOPs for the least params (or MAC). FLOPs are "
+                         "its gain, the compute a configuration buys: with FLOPs and params both "
+                         "as costs, the smallest configuration would beat every other.")
+    ] = CostAxis.params,
+    all_rows: Annotated[bool, typer.Option(
+        "--all", help="Print every configuration; by default a table shows the front and the "
+                      "best within the budget (JSON, CSV and -o files carry every row).")
+    ] = False,
     front_only: Annotated[bool, typer.Option(
-        "--front-only", help="Show only the configurations on the Pareto front.")] = False,
+        "--front-only", hidden=True, help="The default now (the front and the best).")] = False,
     skip_invalid: Annotated[bool, typer.Option(
         "--skip-invalid", help="Leave out configurations that do not evaluate (a collapsed "
                                "feature map) instead of failing.")] = False,
@@ -142,6 +149,8 @@ def sweep(
     from costmodel.analysis import sweep as grid
     from costmodel.analysis.sweep_views import SweepFiles, render_sweep
 
+    if all_rows and front_only:
+        raise CostModelError("--all and --front-only contradict each other: give one")
     axes = grid.parse_grid(model, variant=variant, depth=depth, width=width,
                            resolution=resolution, input=input, var=var or (), groups=groups)
     budget = grid.SweepBudget.parse(flops=max_flops, params=max_params, mac=max_mac,
@@ -151,7 +160,8 @@ def sweep(
         require_matplotlib("sweep --plot")
     result = grid.sweep(model, axes, budget=budget, cost=pareto.value, skip_invalid=skip_invalid,
                         options=options)
-    rendered = render_sweep(result, files.format, front_only=front_only)
+    # a file is data: every row; a terminal: the front and the best unless --all
+    rendered = render_sweep(result, files.format, every=all_rows or output is not None)
     image = None
     if plot is not None:
         from costmodel.report.plots import draw_sweep, sweep_plot_data

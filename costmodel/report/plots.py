@@ -325,8 +325,9 @@ SWEEP_FORMATS = ("png", "svg", "pdf")
 
 @dataclass(frozen=True)
 class SweepPlot:
-    """Every configuration of a sweep as (FLOPs, cost), the Pareto front as a line, the budget
-    as dashed limits and the best configuration circled."""
+    """Every configuration of a sweep as (FLOPs, cost), the front as a line, the budget as
+    dashed limits and the best configuration circled. Drawn as the report's chart: the cost
+    (params or MAC) across, FLOPs up."""
 
     title: str
     cost: str
@@ -337,6 +338,7 @@ class SweepPlot:
     """Within the budget (every point, without one)."""
     front: tuple[int, ...]
     """Indices on the front, in drawing order (by FLOPs, then cost)."""
+    front_label: str
     budgeted: bool
     flops_limit: int | None
     cost_limit: int | None
@@ -346,58 +348,75 @@ class SweepPlot:
 
 def sweep_plot_data(result) -> SweepPlot:
     """The plot of a ``costmodel.analysis.sweep.SweepResult``."""
+    from costmodel.analysis.sweep import front_name
+
     cost = result.cost
     points = tuple((p.totals.flops, getattr(p.totals, cost)) for p in result.points)
     limits = result.budget.limits
-    labels = {"params": "params", "mac": "MAC (elements read + written)"}
+    labels = {"params": "parameters", "mac": "MAC (elements read + written)"}
     axes = ", ".join(a.label for a in result.axes) or "no axes"
+    among = " within the budget" if result.budget else ""
     return SweepPlot(
         title=f"{result.model}: {len(points)} configurations over {axes}", cost=cost,
         cost_label=labels[cost],
         flops_label="FLOPs (multiply-adds)" if result.options.flops_per_madd == 1 else "FLOPs",
         points=points, inside=tuple(ok or not result.budget for ok in result.fits),
         front=tuple(sorted(result.front, key=lambda i: points[i])),
+        front_label=f"front: {front_name(cost)}{among}",
         budgeted=bool(result.budget), flops_limit=limits.get("flops"),
         cost_limit=limits.get(cost), best=result.best,
         best_label="largest within " + result.budget.describe())
 
 
 def draw_sweep(plot: SweepPlot, fmt: str = "png") -> bytes:
-    """The sweep plot as ``fmt`` (png, svg, pdf) bytes; matplotlib is imported here, never on
-    the analytic path (a Figure of its own: no pyplot, no global state)."""
+    """The sweep plot as ``fmt`` (png, svg, pdf) bytes, in the report's style (``STYLE``, the
+    cost across and FLOPs up, ticks as the tables write numbers); matplotlib is imported here,
+    never on the analytic path (a Figure of its own: no pyplot, no global state)."""
     if fmt not in SWEEP_FORMATS:
         raise ValueError(f"a sweep plot is {', '.join(SWEEP_FORMATS)}, not {fmt!r}")
+    import matplotlib
+
+    with matplotlib.rc_context(STYLE):
+        fig = sweep_figure(plot)
+        buf = io.BytesIO()
+        fig.savefig(buf, format=fmt)
+    return buf.getvalue()
+
+
+def sweep_figure(plot: SweepPlot):
+    """The sweep plot's matplotlib Figure (call within ``rc_context(STYLE)``)."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter
 
-    xs = [x for x, _ in plot.points]
-    ys = [y for _, y in plot.points]
-    fig = Figure(figsize=(7.5, 5.5), dpi=120)
+    xs = [cost for _, cost in plot.points]
+    ys = [flops for flops, _ in plot.points]
+    fig = Figure(figsize=(WIDTH_IN, 6.0))
     ax = fig.add_subplot()
     outside = [i for i, ok in enumerate(plot.inside) if not ok]
     inside = [i for i, ok in enumerate(plot.inside) if ok]
-    ax.scatter([xs[i] for i in outside], [ys[i] for i in outside], s=14, color="0.75",
-               label="over budget")
-    ax.scatter([xs[i] for i in inside], [ys[i] for i in inside], s=14, color="tab:blue",
-               label="within budget" if plot.budgeted else "configurations")
-    ax.plot([xs[i] for i in plot.front], [ys[i] for i in plot.front], "-o", color="tab:orange",
-            ms=4, lw=1.5, label=f"Pareto front (most FLOPs for the {plot.cost})")
+    if outside:  # no legend entry for what is not there (no budget: nothing is over)
+        ax.scatter([xs[i] for i in outside], [ys[i] for i in outside], s=14,
+                   color="#bbbbbb", label="over budget")
+    ax.scatter([xs[i] for i in inside], [ys[i] for i in inside], s=14,
+               color=MODEL_COLORS[0], label="within budget" if plot.budgeted
+               else "configurations")
+    if plot.front:
+        ax.plot([xs[i] for i in plot.front], [ys[i] for i in plot.front], "-o",
+                color=MODEL_COLORS[3], ms=4, lw=1.5, label=plot.front_label)
     if plot.flops_limit is not None:
-        ax.axvline(plot.flops_limit, ls="--", color="tab:red", lw=1)
+        ax.axhline(plot.flops_limit, ls="--", color=MODEL_COLORS[1], lw=1)
     if plot.cost_limit is not None:
-        ax.axhline(plot.cost_limit, ls="--", color="tab:red", lw=1)
+        ax.axvline(plot.cost_limit, ls="--", color=MODEL_COLORS[1], lw=1)
     if plot.best is not None:
         ax.scatter([xs[plot.best]], [ys[plot.best]], s=140, facecolors="none",
-                   edgecolors="tab:red", linewidths=2, label=plot.best_label)
-    ticks = FuncFormatter(lambda v, _: si(v))
-    ax.xaxis.set_major_formatter(ticks)
-    ax.yaxis.set_major_formatter(ticks)
-    ax.set_xlabel(plot.flops_label)
-    ax.set_ylabel(plot.cost_label)
-    ax.set_title(plot.title)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
+                   edgecolors=MODEL_COLORS[1], linewidths=2, label=plot.best_label)
+    ax.set_xlim(left=0)  # from the origin, as the report's chart
+    ax.set_ylim(bottom=0)
+    ax.xaxis.set_major_formatter(FuncFormatter(tick_si))
+    ax.yaxis.set_major_formatter(FuncFormatter(tick_si))
+    ax.set_xlabel(plot.cost_label)
+    ax.set_ylabel(plot.flops_label)
+    ax.set_title(plot.title, loc="left")
+    ax.legend(loc="upper left")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format=fmt)
-    return buf.getvalue()
+    return fig

@@ -294,14 +294,67 @@ def test_sweep_shows_the_depths_and_inputs_variants_set():
     assert "input 224×224)" not in res.stdout
 
 
-def test_sweep_front_only_and_best_line():
-    res = run("sweep", "mobilenet", "--width", "0.25:1.4:0.05", "--input", "96:224:16",
-              "--max-flops", "300M", "--front-only", "-f", "markdown")
+GRID = ("mobilenet", "--width", "0.25:1.4:0.05", "--input", "96:224:16", "--max-flops", "300M")
+
+
+def _md_rows(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith(("| 0", "| 1"))]
+
+
+def test_sweep_shows_the_front_and_the_best_by_default():
+    result = sweep("mobilenet", [parse_axis("width", "0.25:1.4:0.05"),
+                                 parse_axis("input", "96:224:16")],
+                   budget=SweepBudget.parse(flops="300M"))
+    keep = sorted(result.front | {result.best})
+    res = run("sweep", *GRID, "-f", "markdown")
     assert res.exit_code == 0, res.output
-    table = [line for line in res.stdout.splitlines() if line.startswith("| 0") or
-             line.startswith("| 1")]
-    assert table and all("●" in line for line in table)
+    rows = _md_rows(res.stdout)
+    assert len(rows) == len(keep) < len(result.points) == 24 * 9
+    assert all("●" in line or "◀ best" in line for line in rows)
+    assert sum("◀ best" in line for line in rows) == 1
+    assert f"showing {len(keep)} of 216 configurations" in res.stdout
+    assert "front: most FLOPs for the least params" in res.stdout  # the title names it
     assert "largest within FLOPs ≤ 300.0M" in res.stdout
+    old = run("sweep", *GRID, "--front-only", "-f", "markdown")  # the old flag: the default
+    assert old.exit_code == 0 and _md_rows(old.stdout) == rows
+
+
+def test_sweep_all_prints_every_row_and_data_always_carries_them(tmp_path):
+    res = run("sweep", *GRID, "--all", "-f", "markdown")
+    assert res.exit_code == 0, res.output
+    assert len(_md_rows(res.stdout)) == 216 and "showing" not in res.stdout
+    for fmt in ("json", "csv"):  # data on stdout: every row without --all
+        out = run("sweep", *GRID, "-f", fmt).stdout
+        n = len(json.loads(out)["rows"]) if fmt == "json" else \
+            len(list(csv.DictReader(io.StringIO(out))))
+        assert n == 216, fmt
+    md = tmp_path / "grid.md"
+    assert run("sweep", *GRID, "-o", str(md)).exit_code == 0
+    assert len(_md_rows(md.read_text())) == 216
+    bad = run("sweep", *GRID, "--all", "--front-only")
+    assert bad.exit_code == 2 and "--all and --front-only" in bad.stderr
+
+
+def test_shown_rows_are_the_front_and_the_best_or_the_smallest():
+    from dataclasses import replace
+
+    from costmodel.analysis.sweep_views import shown_rows
+
+    result = sweep("mobilenet", [parse_axis("width", "0.25,0.5,0.75,1")],
+                   budget=SweepBudget.parse(flops="300M"))
+    assert shown_rows(result) == [0, 1] and result.best == 1
+    assert shown_rows(replace(result, front=frozenset({0}))) == [0, 1]  # best off the front
+    none = sweep("mobilenet", [parse_axis("width", "0.5,1")],
+                 budget=SweepBudget.parse(flops="1M"))
+    assert none.best is None and none.front == frozenset()
+    assert shown_rows(none) == [0]  # the smallest, which the nothing-fits line names
+
+
+def test_sweep_json_names_the_front():
+    d = json.loads(run("sweep", "mobilenet", "--width", "0.5,1", "--pareto", "mac",
+                       "-f", "json").stdout)
+    assert d["pareto"]["front"] == "most FLOPs for the least MAC"
+    assert (d["pareto"]["gain"], d["pareto"]["cost"]) == ("flops", "mac")
 
 
 def test_sweep_writes_output_and_plot(tmp_path):
@@ -416,3 +469,32 @@ def test_sweep_plot_data_is_the_grid_front_and_budget():
     assert plot.front == (0, 1) and plot.best == 1 == result.best
     assert (plot.flops_limit, plot.cost_limit) == (300_000_000, None)
     assert plot.best_label == "largest within FLOPs ≤ 300.0M"
+    assert plot.front_label == "front: most FLOPs for the least params within the budget"
+
+
+def _figure(result):
+    import matplotlib
+
+    from costmodel.report.plots import STYLE, sweep_figure, sweep_plot_data
+
+    with matplotlib.rc_context(STYLE):
+        fig = sweep_figure(sweep_plot_data(result))
+        fig.canvas.draw()  # tick labels are set when drawn
+    return fig.axes[0]
+
+
+def test_sweep_plot_has_the_reports_axes_ticks_and_legend():
+    pytest.importorskip("matplotlib")
+    ax = _figure(sweep("mobilenet", [parse_axis("width", "0.25,0.5,0.75,1")]))
+    # as the report's FLOPs-vs-params chart: params across, FLOPs up
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("parameters", "FLOPs (multiply-adds)")
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["configurations", "front: most FLOPs for the least params"]
+    ticks = [t.get_text() for t in ax.get_xticklabels() + ax.get_yticklabels()]
+    assert ticks and not any(".0k" in t or ".0M" in t for t in ticks), ticks
+    assert "1M" in ticks and "0" in ticks
+    budgeted = _figure(sweep("mobilenet", [parse_axis("width", "0.25,0.5,0.75,1")],
+                             budget=SweepBudget.parse(flops="300M")))
+    legend = [t.get_text() for t in budgeted.get_legend().get_texts()]
+    assert legend[:2] == ["over budget", "within budget"]
+    assert legend[-1] == "largest within FLOPs ≤ 300.0M"
