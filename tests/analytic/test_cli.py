@@ -144,7 +144,7 @@ def _params(command: str) -> dict[str, object]:
 @pytest.mark.parametrize("command", ["compare", "show", "report", "skipnet", "scale", "sweep"])
 def test_counting_options_are_the_same_block_last_in_every_command(command):
     params = list(_params(command))
-    assert params[-4:] == ["scope", "flops_per_madd", "bn_params", "dtype"]
+    assert params[-5:] == ["scope", "flops_per_madd", "bn_params", "dtype", "batch"]
     assert "options" not in params
 
 
