@@ -273,7 +273,7 @@ class Finding:
     value: int
     limit: int
     rule: str
-    """The limit as written, with its baseline: '150M' or '+5% of mobilenet (568.7M)'."""
+    """The limit as written, with its baseline: '150M' or '+5% of mobilenet (569M)'."""
     baseline: str | None = None
     baseline_value: int | None = None
 

@@ -9,15 +9,21 @@ _SI = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "k"))
 
 
 def si(n: int | float | None, digits: int = 3) -> str:
-    """568740352 → '568.7M'; 4231976 → '4.232M'; 950 → '950' (``digits`` significant digits,
-    at least one decimal)."""
+    """``digits`` significant digits with an SI suffix, the same for every size so that numbers
+    side by side read alike: 568740352 → '569M'; 4231976 → '4.23M'; 151146 → '151k';
+    1000000 → '1.00M'; 999960 → '1.00M' (rounding up moves to the next suffix); below 1,000 the
+    number itself (950). Tables are for reading; CSV and JSON carry the exact integers."""
     if n is None:
         return ""
-    for scale, suffix in _SI:
+    for i, (scale, suffix) in enumerate(_SI):
         if abs(n) >= scale:
-            v = n / scale
-            decimals = max(1, digits - len(str(int(abs(v)))))
-            return f"{v:.{decimals}f}{suffix}"
+            text = f"{n / scale:#.{digits}g}"
+            if "e" in text or abs(float(text)) >= 1000:  # 999.96k rounds to 1000k: 1.00M
+                if i == 0:
+                    return f"{n / scale:,.0f}{suffix}"
+                scale, suffix = _SI[i - 1]
+                text = f"{n / scale:#.{digits}g}"
+            return text.rstrip(".") + suffix
     return f"{n:g}" if isinstance(n, float) else str(n)
 
 

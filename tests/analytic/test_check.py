@@ -225,7 +225,7 @@ def test_job_summary_is_appended_after_the_check(tmp_path, monkeypatch):
     text = summary.read_text()
     assert text.startswith("earlier step\n")
     assert "**Budget check: ❌ 1 of 1 limits exceeded**" in text
-    assert "| mobilenet | 224×224 | flops | **568.7M** ⚠ |" in text
+    assert "| mobilenet | 224×224 | flops | **569M** ⚠ |" in text
     json.loads(res.stdout)  # stdout keeps the requested format
 
 

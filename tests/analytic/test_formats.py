@@ -53,23 +53,23 @@ CHECK = ["check", "--budgets", "{budgets}"]
 
 @pytest.mark.parametrize("args, fmt, present, absent", [
     # terminal tables: SI suffixes, never raw integers
-    (COMPARE, "table", ["Model comparison", "568.7M", "149.5M", "0.263×", "4.23M",
+    (COMPARE, "table", ["Model comparison", "569M", "149M", "0.263×", "4.23M",
                         "multiply-add", "memory access cost"], [str(MOBILENET_FLOPS)]),
     (SHOW, "table", ["stage1.block.pw", "98.3k", "35.9k", "total", "Conv 1×1",
                      "MobileNet Table 2"], [str(PW_FLOPS)]),
-    (CHECK, "table", ["Budget check", "1 of 2 limits exceeded", "568.7M", "600.0M", "over",
+    (CHECK, "table", ["Budget check", "1 of 2 limits exceeded", "569M", "600M", "over",
                       "ok", "params", "4231975"], [str(MOBILENET_PARAMS)]),
     # Markdown: pipe tables, numeric columns right-aligned, conventions in italics
     (COMPARE, "markdown", ["**Model comparison**", "| model | input | classes | FLOPs | rel. |",
-                           "|---|---|---:|---:|", "| mobilenet | 224×224 | 1,000 | 568.7M | 1.00× | 4.23M |",
-                           "| mobilenet-0.5 | 224×224 | 1,000 | 149.5M | 0.263× |",
+                           "|---|---|---:|---:|", "| mobilenet | 224×224 | 1,000 | 569M | 1.00× | 4.23M |",
+                           "| mobilenet-0.5 | 224×224 | 1,000 | 149M | 0.263× |",
                            "_FLOPs: 1 FLOP per multiply-add"], []),
     (SHOW, "markdown", ["| layer | type | out C×H×W | FLOPs | params | MAC | activations |",
                         "| stage1.block.pw | conv | 32×32×32 | 98.3k | 96 | 35.9k |",
                         "| Conv 1×1 |", "| **total** |"], []),
     (CHECK, "markdown", ["**Budget check: ❌ 1 of 2 limits exceeded**",
                          "| model | input | metric | value | limit | rule | used | over by | status |",
-                         "| mobilenet | 224×224 | flops | 568.7M | 600.0M | 600M | 94.79% | — | ok |",
+                         "| mobilenet | 224×224 | flops | 569M | 600M | 600M | 94.79% | — | ok |",
                          "| mobilenet | 224×224 | params | **4.23M** ⚠ | 4.23M | 4231975 | 100.00% "
                          "| **1** ⚠ | **over** ⚠ |"], []),
 ])

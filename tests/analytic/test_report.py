@@ -170,7 +170,7 @@ def test_per_model_input_sizes(tmp_path):
     assert "## mobilenet @ 128×128" in md and "## mobilenet @ 160×160" in md
     assert "batch-norm γ/β excluded" in md
     assert (tmp_path / "res_files" / "layers-mobilenet-160x160.png").is_file()
-    assert "| mobilenet | **160×160** ⚠ | 1,000 | 290.7M |" in md  # input differs  # Table 7's 290M
+    assert "| mobilenet | **160×160** ⚠ | 1,000 | 291M |" in md  # input differs  # Table 7's 290M
 
 
 @pytest.mark.parametrize("args, message", [

@@ -314,7 +314,7 @@ def test_sweep_shows_the_front_and_the_best_by_default():
     assert sum("◀ best" in line for line in rows) == 1
     assert f"showing {len(keep)} of 216 configurations" in res.stdout
     assert "front: most FLOPs for the least params" in res.stdout  # the title names it
-    assert "largest within FLOPs ≤ 300.0M" in res.stdout
+    assert "largest within FLOPs ≤ 300M" in res.stdout
     old = run("sweep", *GRID, "--front-only", "-f", "markdown")  # the old flag: the default
     assert old.exit_code == 0 and _md_rows(old.stdout) == rows
 
@@ -468,7 +468,7 @@ def test_sweep_plot_data_is_the_grid_front_and_budget():
     assert plot.inside == result.fits == (True, True, False, False)
     assert plot.front == (0, 1) and plot.best == 1 == result.best
     assert (plot.flops_limit, plot.cost_limit) == (300_000_000, None)
-    assert plot.best_label == "largest within FLOPs ≤ 300.0M"
+    assert plot.best_label == "largest within FLOPs ≤ 300M"
     assert plot.front_label == "front: most FLOPs for the least params within the budget"
 
 
@@ -497,4 +497,4 @@ def test_sweep_plot_has_the_reports_axes_ticks_and_legend():
                              budget=SweepBudget.parse(flops="300M")))
     legend = [t.get_text() for t in budgeted.get_legend().get_texts()]
     assert legend[:2] == ["over budget", "within budget"]
-    assert legend[-1] == "largest within FLOPs ≤ 300.0M"
+    assert legend[-1] == "largest within FLOPs ≤ 300M"
