@@ -17,13 +17,11 @@ def si(n: int | float | None, digits: int = 3) -> str:
         return ""
     for i, (scale, suffix) in enumerate(_SI):
         if abs(n) >= scale:
-            text = f"{n / scale:#.{digits}g}"
-            if "e" in text or abs(float(text)) >= 1000:  # 999.96k rounds to 1000k: 1.00M
-                if i == 0:
-                    return f"{n / scale:,.0f}{suffix}"
+            text = significant(n / scale, digits)
+            if i and abs(float(text.replace(",", ""))) >= 1000:  # 999.96k → 1.00M
                 scale, suffix = _SI[i - 1]
-                text = f"{n / scale:#.{digits}g}"
-            return text.rstrip(".") + suffix
+                text = significant(n / scale, digits)
+            return text + suffix
     return f"{n:g}" if isinstance(n, float) else str(n)
 
 
