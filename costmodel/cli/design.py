@@ -234,7 +234,8 @@ def explain(
 def _derivation(target: str, layer: str | None, input: str | None, width: float | None,
                 sizes: dict):
     """A model's layer (with --layer: sizes from the model) or a formula (sizes given)."""
-    from costmodel.analysis.explain import explain_formula, explain_layer
+    from costmodel.analysis.explain import explain_formula
+    from costmodel.analysis.explain_layer import explain_layer
     from costmodel.errors import CostModelError
 
     if layer is not None:

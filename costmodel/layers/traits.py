@@ -14,7 +14,7 @@ Every :class:`~costmodel.layers.base.Primitive` subclass declares:
 Its ``type`` tags (the first is the canonical name, the others aliases) come from the
 ``type`` Literal itself: ``tags(cls)``. Knowledge that needs torch (the module a primitive
 runs as) is registered per class in ``costmodel.crosscheck.builder``; derivations per class in
-``costmodel.analysis.explain``. A block may name its parts for them (``Block.parts``).
+``costmodel.analysis.explain_layer``. A block may name its parts for them (``Block.parts``).
 """
 
 from __future__ import annotations

@@ -212,7 +212,8 @@ def test_the_cli_does_not_reach_past_the_api(path):
 
 
 @pytest.mark.parametrize("module", ["budgets.py", "views.py", "options.py", "render/table.py",
-                                    "analysis/explain.py", "analysis/scale.py",
+                                    "analysis/explain.py", "analysis/explain_layer.py",
+                                    "analysis/scale.py",
                                     "analysis/sweep.py", "engine/walk.py"])
 def test_the_library_does_not_call_up_into_the_api(module):
     assert not [m for m in _imports(PACKAGE / module) if m.startswith("costmodel.api")]

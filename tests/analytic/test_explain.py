@@ -10,7 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from costmodel.analysis import explain as ex
-from costmodel.analysis.explain import FORMULAS, explain_formula, explain_layer
+from costmodel.analysis.explain import FORMULAS, explain_formula
+from costmodel.analysis.explain_layer import _derivable, explain_layer
 from costmodel.api import evaluate_model
 from costmodel.cli import app
 from costmodel.errors import CostModelError
@@ -113,7 +114,7 @@ def test_every_formula_checks_out_at_its_defaults():
 
 
 def _derivable_paths(result):
-    return ex._derivable(result.tree)
+    return _derivable(result.tree)
 
 
 @pytest.mark.parametrize("model,input", [("mobilenet", None), ("mobilenet-0.5", 160),
