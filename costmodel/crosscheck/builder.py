@@ -42,7 +42,7 @@ from costmodel.layers.skipnet import GateDecision as GateDecisionLayer
 from costmodel.layers.skipnet import RNNGate as RNNGateLayer
 from costmodel.layers.slicing import ChannelSlice as ChannelSliceLayer
 from costmodel.layers.traits import tags
-from costmodel.shape import pair, same_padding
+from costmodel.shape import Shape, pair, same_padding
 
 
 class PaddedConv2d(nn.Conv2d):
@@ -231,6 +231,23 @@ def torch_module(*classes: type[Primitive], fvcore_op: Callable[[Row], str | Non
         for cls in classes:
             TORCH_MODULES[cls] = layer
         return build
+    return register
+
+
+TORCH_READERS: dict[type[nn.Module], Callable[[nn.Module, Shape], dict]] = {}
+"""Every torch module class the importer (``costmodel import``) knows → how to read one back
+into a spec layer: ``read(module, x)`` returns the layer's spec fields (a mapping with its
+``type``) for input shape ``x``. Filled by ``@reads`` beside each build below: one table, read
+both ways."""
+
+
+def reads(*modules: type[nn.Module]):
+    """Registers the decorated ``read(module, x) -> spec fields`` for torch module classes
+    ``modules`` (exact classes; a subclass is looked up along its MRO by the importer)."""
+    def register(read: Callable[[nn.Module, Shape], dict]) -> Callable[[nn.Module, Shape], dict]:
+        for cls in modules:
+            TORCH_READERS[cls] = read
+        return read
     return register
 
 
