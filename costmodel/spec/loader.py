@@ -142,6 +142,149 @@ def _join(where: str, name: str) -> str:
 _STRUCTURAL = {"layers", "branches", "shortcut"}
 
 
+class _Blocks:
+    """Expands the uses of a spec's ``blocks`` definitions (see ``expand_blocks``)."""
+
+    def __init__(self, defs: dict[str, Any], variables: dict[str, Any], file: str):
+        from costmodel import limits
+        from costmodel.spec.model import BlockDef
+
+        self.file, self.variables = file, variables
+        self.defs: dict[str, BlockDef] = {}
+        self.sizes: dict[str, int] = {}
+        self.nodes = 0  # nodes made by expansion so far, against YAML_NODES
+        self.max_nodes, self.max_depth = limits.YAML_NODES.value, limits.NESTING.value
+        from costmodel.layers import type_names
+
+        types = type_names()
+        for name, body in defs.items():
+            if name in types:
+                raise SpecError(f"a block cannot be named '{name}': it is a layer type",
+                                file=file, field=f"blocks.{name}")
+            try:
+                self.defs[name] = BlockDef.model_validate(body)
+            except ValidationError as e:
+                err = e.errors(include_url=False)[0]
+                where = ".".join(str(k) for k in err["loc"])
+                raise SpecError(_message(err) if err["type"] != "extra_forbidden" else
+                                f"unknown field '{err['loc'][-1]}' (fields: description, "
+                                f"params, stage, layers)", file=file,
+                                field=f"blocks.{name}" + (f".{where}" if where else "")
+                                ) from None
+            self.sizes[name] = _size(body.get("layers"))
+
+    def definition(self, item: Any) -> str | None:
+        """The definition a layer uses (its ``type``, or the spec variable that ``type``
+        names), or None."""
+        if not isinstance(item, dict) or not isinstance(item.get("type"), str):
+            return None
+        t = item["type"]
+        if t.startswith("$") and isinstance(self.variables.get(t[1:]), str):
+            t = self.variables[t[1:]]
+        return t if t in self.defs else None
+
+    def layers(self, items: Any, where: str, stack: tuple[str, ...]) -> Any:
+        if not isinstance(items, list):
+            return items
+        return [self.layer(item, _join(where, _label(item, i)), stack)
+                for i, item in enumerate(items)]
+
+    def layer(self, item: Any, where: str, stack: tuple[str, ...]) -> Any:
+        if not isinstance(item, dict):
+            return item
+        used = self.definition(item)
+        if used is not None:
+            return self.use(used, item, where, stack)
+        out = dict(item)
+        for key in ("layers", "shortcut"):
+            if isinstance(out.get(key), list):
+                out[key] = self.layers(out[key], _join(where, "shortcut") if key == "shortcut"
+                                       else where, stack)
+        if isinstance(out.get("branches"), list):
+            names = out.get("branch_names")
+            names = names if isinstance(names, list) else []
+            out["branches"] = [self.layers(b, _join(where, str(names[j]) if j < len(names)
+                                                    else str(j)), stack)
+                               for j, b in enumerate(out["branches"])]
+        if isinstance(out.get("first"), dict):  # a repeat's first copy may set layer lists
+            out["first"] = {k: self.layers(v, where, stack) if isinstance(v, list) else v
+                            for k, v in out["first"].items()}
+        return out
+
+    def use(self, name: str, item: dict, where: str, stack: tuple[str, ...]) -> dict:
+        """One use: the definition's layers, params bound, uses inside them expanded, as a
+        ``sequential`` (or ``stage``) named by the use."""
+        at = {"file": self.file, "path": where or None}
+        if name in stack:
+            chain = " → ".join([*stack[stack.index(name):], name])
+            raise SpecError(f"block '{name}' uses itself ({chain})", **at, field="type")
+        if len(stack) >= self.max_depth:
+            from costmodel import limits
+
+            raise limits.NESTING.exceeded(f"blocks used inside blocks {len(stack) + 1:,} deep",
+                                          **at)
+        definition = self.defs[name]
+        given = {k: v for k, v in item.items() if k not in ("type", "name")}
+        for key in given:
+            if key not in definition.params:
+                close = difflib.get_close_matches(key, list(definition.params), n=1)
+                raise SpecError(
+                    f"block '{name}' has no parameter '{key}'" + (
+                        f" (did you mean {close[0]}?)" if close else
+                        f" (parameters: {', '.join(definition.params) or 'none'})"),
+                    **at, field=key)
+        values = {**definition.params, **given}
+        missing = [k for k, v in values.items() if v is None]
+        if missing:
+            raise SpecError(f"block '{name}' needs {', '.join(map(repr, missing))} "
+                            f"(a parameter without a default)", **at, field=missing[0])
+        # every use copies the body: counted like a YAML alias, before the copy is made
+        self.nodes += self.sizes[name]
+        if self.nodes > self.max_nodes:
+            from costmodel import limits
+
+            raise limits.YAML_NODES.exceeded(f"{self.nodes:,} after expanding blocks", **at)
+        body = _bind(definition.layers, values)
+        out: dict[str, Any] = {"type": "stage" if definition.stage else "sequential"}
+        if "name" in item:
+            out["name"] = item["name"]
+        out["layers"] = self.layers(body, where, (*stack, name))
+        return out
+
+
+def _bind(node: Any, values: dict[str, Any]) -> Any:
+    """``node`` with every string ``$p`` naming a param replaced by its value; other
+    ``$names`` (the spec's vars) are left for ``substitute_vars``."""
+    if isinstance(node, str) and node.startswith("$") and node[1:] in values:
+        return values[node[1:]]
+    if isinstance(node, list):
+        return [_bind(v, values) for v in node]
+    if isinstance(node, dict):
+        return {k: _bind(v, values) for k, v in node.items()}
+    return node
+
+
+def _size(node: Any) -> int:
+    """Nodes in a parsed document (as YAML_NODES counts them)."""
+    if isinstance(node, list):
+        return 1 + sum(_size(v) for v in node)
+    if isinstance(node, dict):
+        return 1 + sum(_size(v) for v in node.values())
+    return 1
+
+
+def expand_blocks(data: dict[str, Any], variables: dict[str, Any], file: str) -> dict[str, Any]:
+    """``data`` with each use of a ``blocks`` definition (a layer whose ``type`` names one)
+    replaced by the definition's layers, its params substituted, as a ``sequential`` named
+    by the use. A definition may use another; one that uses itself is refused, and the copies
+    count against YAML_NODES (as aliases do), their nesting against NESTING."""
+    defs = _mapping(data.get("blocks"), "blocks", file)
+    if not defs:
+        return data
+    blocks = _Blocks(defs, variables, file)
+    return {**data, "layers": blocks.layers(data.get("layers"), "", ())}
+
+
 def _error_location(data: dict[str, Any], loc: tuple,
                     unknown_field: bool = False) -> tuple[str | None, str | None]:
     """Turn a Pydantic error location into (layer path, field) using the layers' names. For
@@ -192,6 +335,7 @@ def _is_type_label(key) -> bool:
 
 def validate_spec(data: dict[str, Any], file: str) -> ModelSpec:
     """Validate a parsed document into a ModelSpec, or raise one SpecError listing the problems."""
+    blocks = list(data.get("blocks") or {}) if isinstance(data.get("blocks"), dict) else []
     try:
         return ModelSpec.model_validate(data)
     except ValidationError as e:
@@ -202,7 +346,7 @@ def validate_spec(data: dict[str, Any], file: str) -> ModelSpec:
                                           unknown_field=err["type"] == "extra_forbidden")
             if (path, field) not in seen and len(problems) < 5:  # one message per field
                 seen.add((path, field))
-                problems.append((path, field, _message(err)))
+                problems.append((path, field, _message(err, blocks)))
         if len(problems) == 1:
             path, field, msg = problems[0]
             raise SpecError(msg, file=file, path=path, field=field) from None
@@ -213,7 +357,7 @@ def validate_spec(data: dict[str, Any], file: str) -> ModelSpec:
         raise SpecError("invalid spec:\n  " + "\n  ".join(lines), file=file) from None
 
 
-def _message(err: dict[str, Any]) -> str:
+def _message(err: dict[str, Any], blocks: list[str] = ()) -> str:
     if err["type"] == "extra_forbidden":
         loc = tuple(err["loc"])
         close = difflib.get_close_matches(str(loc[-1]), _fields_at(loc[:-1]), n=1)
@@ -221,7 +365,7 @@ def _message(err: dict[str, Any]) -> str:
     if err["type"] == "union_tag_invalid":
         from costmodel.layers import type_names
         tag = err.get("ctx", {}).get("tag")
-        close = difflib.get_close_matches(str(tag), list(type_names()), n=3)
+        close = difflib.get_close_matches(str(tag), [*type_names(), *blocks], n=3)
         return f"unknown layer type '{tag}'" + (
             f" (did you mean {', '.join(close)}?)" if close else "")
     if err["type"] == "union_tag_not_found":
@@ -292,7 +436,8 @@ def _load_uncached(file: Path, variants: list[str], overrides: dict[str, Any]) -
     # a variable may name another ("c1: $c1_small"), so variants can combine
     variables = {k: substitute_vars(v, variables, str(file), field=f"vars.{k}")
                  for k, v in variables.items()}
-    kept = ("vars", "variants")
+    data = expand_blocks(data, variables, str(file))
+    kept = ("vars", "variants", "blocks")
     done = substitute_vars({k: v for k, v in data.items() if k not in kept}, variables, str(file))
     data = {k: v if k in kept else done[k] for k, v in data.items()}
     data.setdefault("name", file.stem)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Union
+from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
@@ -27,6 +27,21 @@ class Variant(BaseModel):
     input: InputSize | None = None
     num_classes: PosInt | None = None
     vars: dict[str, VarValue] = {}
+
+
+class BlockDef(BaseModel):
+    """A reusable block defined in a spec's ``blocks``: ``layers`` with ``$param`` holes,
+    used as a layer ``{type: <name>, name: b1, param: value…}``. The loader expands each use
+    into a ``sequential`` (a ``stage`` with ``stage: true``) named by the use, the params
+    substituted; a param whose default is null must be given at every use."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True, **STRICT)
+
+    description: str = ""
+    params: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], Any] = {}
+    stage: bool = False
+    layers: list[dict[str, Any]] = Field(min_length=1)
+    """Layers as written in a spec (validated once expanded, at each use)."""
 
 
 class ModelSpec(BaseModel):
@@ -60,6 +75,8 @@ class ModelSpec(BaseModel):
     variants: dict[str, Variant] = {}
     vars: dict[str, VarValue] = {}
     """Values that layer fields refer to as ``$name``; variants may override them."""
+    blocks: dict[str, BlockDef] = {}
+    """Reusable parameterised blocks, expanded where a layer's ``type`` names one."""
     layers: list[Layer] = Field(min_length=1)
     _file: str | None = PrivateAttr(default=None)
 
