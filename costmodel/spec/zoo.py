@@ -2,12 +2,14 @@
 
 ``mobilenet-0.5`` is the spec ``mobilenet`` with its variant ``0.5`` (or, where the spec
 declares none by that name, width multiplier 0.5). ``-`` and ``_`` are interchangeable. A path
-to a spec file works wherever a name does.
+to a spec file works wherever a name does, and so does a path with variant suffixes after the
+extension (``path/to/my.yaml-0.5``, ``my.yaml-x0_5``), unless a file has that very name.
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 import stat
 from dataclasses import dataclass
 from functools import lru_cache
@@ -92,8 +94,13 @@ def _split(name: str, known: dict[str, Path]) -> tuple[Path, list[str]] | None:
     return None
 
 
+_VARIANT_PATH = re.compile(r"(.*\.(?:yaml|yml|json))-(.+)", re.IGNORECASE | re.DOTALL)
+"""A spec file's path, then variant suffixes: ``my.yaml-0.5`` (a suffix after the extension)."""
+
+
 def is_spec_path(ref: str) -> bool:
-    return ref.lower().endswith(SPEC_SUFFIXES) or "/" in ref or "\\" in ref
+    return (ref.lower().endswith(SPEC_SUFFIXES) or "/" in ref or "\\" in ref
+            or _VARIANT_PATH.fullmatch(ref) is not None)
 
 
 @lru_cache(maxsize=256)
@@ -106,6 +113,17 @@ def resolve(ref: str) -> ModelSpec:
 def locate(ref: str) -> tuple[Path, list[str]]:
     """A zoo name or a spec file path → (the spec file, the variant suffixes to apply), for
     callers that load the file themselves (a sweep over its ``vars``)."""
+    with_variants = _VARIANT_PATH.fullmatch(ref)
+    if with_variants and not _exists(ref):  # a file named "my.yaml-0.5" is taken as it is
+        base, suffix = with_variants.groups()
+        pieces = normalize(suffix).split("-")
+        if "" in pieces:
+            raise UnknownModelError(f"'{ref}': an empty variant suffix after '{base}'")
+        try:
+            return _spec_file(base), pieces
+        except UnknownModelError:
+            raise UnknownModelError(f"no such spec file: {base} (from '{ref}': a spec file "
+                                    f"then variant suffixes)") from None
     if is_spec_path(ref) or _is_file(ref):
         return _spec_file(ref), []
     found = _split(ref, _files())
@@ -126,6 +144,13 @@ def _is_file(ref: str) -> bool:
         return Path(ref).is_file()
     except OSError:  # pathlib raises PermissionError for a name inside an unreadable folder
         return False
+
+
+def _exists(ref: str) -> bool:
+    try:
+        return Path(ref).exists()
+    except OSError:
+        return True  # cannot be looked at: taken as given, for _spec_file to explain
 
 
 def _spec_file(ref: str) -> Path:
