@@ -40,8 +40,13 @@ class Repeat(Block):
     """``layers`` applied ``n`` times in a row; copy i is named ``i``.
 
     ``first`` overrides fields of the first copy's layers (``first: {stride: 2}``: the first
-    block of a stage downsamples, as in MobileNet V2 / EfficientNet tables). The model's depth
-    multiplier d makes it ceil(n·d) copies (``depth_scaling: false`` opts out).
+    block of a stage downsamples, as in MobileNet V2 / EfficientNet tables). A plain key sets
+    that field of every layer of the repeat that has it; a dotted key is a path into the copy,
+    as the copy's rows are named: ``main.conv1.stride`` (a ``residual``'s ``main`` or
+    ``shortcut``, a ``sequential``'s layer by name or index, a ``parallel``'s branch), the last
+    part a field; where the repeat has several layers, the path starts with one of them
+    (``block.main.conv1.stride``). The model's depth multiplier d makes it ceil(n·d) copies
+    (``depth_scaling: false`` opts out).
     """
 
     type: Literal["repeat"] = "repeat"
@@ -53,7 +58,8 @@ class Repeat(Block):
     @model_validator(mode="after")
     def _first_applies(self):
         for key in self.first:
-            if not any(key in type(layer).model_fields for layer in self.layers):
+            if "." not in key and not any(key in type(layer).model_fields
+                                          for layer in self.layers):
                 raise ValueError(f"'first' sets '{key}', which no layer of the repeat has")
         self.first_copy  # validated here, with the spec (and cached with it)
         return self
@@ -77,9 +83,18 @@ class Repeat(Block):
             return self.layers
         copies = []
         for layer in self.layers:
-            update = {k: v for k, v in self.first.items() if k in type(layer).model_fields}
+            update = {k: v for k, v in self.first.items()
+                      if "." not in k and k in type(layer).model_fields}
             data = {**layer.model_dump(exclude_unset=True), **update}
             copies.append(type(layer).model_validate(data) if update else layer)
+        for key, value in self.first.items():
+            if "." not in key:
+                continue
+            parts = key.split(".")
+            i = 0
+            if len(copies) > 1:  # the copy is a sequence: the path starts with its layer
+                i = _select(copies, parts.pop(0), key, "the repeat")
+            copies[i] = _set_path(copies[i], parts, value, key)
         return copies
 
     def expand(self, x: Shape, ctx: Context) -> list[LayerSpec]:
@@ -138,3 +153,59 @@ class Residual(Branching):
 
     def branching(self):
         return ["main", "shortcut"], [self.layers, self.shortcut], self.merge, None
+
+
+def _select(layers: list, part: str, key: str, owner: str) -> int:
+    """The index of the layer named ``part`` (or numbered so) in ``layers``."""
+    names = [(lay.get("name") if isinstance(lay, dict) else lay.name) or str(i)
+             for i, lay in enumerate(layers)]
+    if part in names:
+        return names.index(part)
+    raise ValueError(f"'first' sets '{key}': {owner} has no layer '{part}' "
+                     f"(layers: {', '.join(names)})")
+
+
+def _set_path(layer: LayerSpec, parts: list[str], value: Any, key: str) -> LayerSpec:
+    """``layer`` with the field at the dotted path ``parts`` (inside it) set to ``value``,
+    validated again."""
+    from costmodel.layers import type_names
+
+    data = layer.model_dump(exclude_unset=True)
+    data.setdefault("type", layer.type)
+    node: Any = data
+    for j, part in enumerate(parts[:-1]):
+        node = _child(node, part, key, ".".join(parts[:j]) or "the copy")
+    field = parts[-1]
+    cls = type_names().get(node.get("type")) if isinstance(node, dict) else None
+    if cls is None or field not in cls.model_fields:
+        import difflib
+
+        close = difflib.get_close_matches(field, list(cls.model_fields) if cls else [], n=1)
+        raise ValueError(f"'first' sets '{key}': a '{node.get('type')}' layer has no field "
+                         f"'{field}'" + (f" (did you mean {close[0]}?)" if close else ""))
+    node[field] = value
+    try:
+        return type(layer).model_validate(data)
+    except ValueError as e:  # a ValidationError: the value does not fit the field
+        errors = getattr(e, "errors", None)
+        msg = errors(include_url=False)[0]["msg"] if errors else str(e)
+        raise ValueError(f"'first' sets '{key}' to {value!r}: {msg}") from None
+
+
+def _child(node: dict, part: str, key: str, where: str) -> dict:
+    """The layer (as a mapping) that path part ``part`` names inside ``node``: a residual's
+    ``main``/``shortcut`` then a layer of it, a parallel's branch then a layer of it, or a
+    layer of a sequential, stage or repeat."""
+    t = node.get("type")
+    if t == "residual" and part in ("main", "shortcut"):
+        items = node.setdefault("layers" if part == "main" else "shortcut", [])
+        return {"type": "sequential", "layers": items}  # the list, edited in place
+    if t == "parallel":
+        names = node.get("branch_names") or [str(i) for i in range(len(node["branches"]))]
+        if part in names:
+            return {"type": "sequential", "layers": node["branches"][names.index(part)]}
+    if isinstance(node.get("layers"), list) and t != "residual":
+        return node["layers"][_select(node["layers"], part, key, f"'{where}'")]
+    parts = "main, shortcut" if t == "residual" else "none"
+    raise ValueError(f"'first' sets '{key}': '{where}' ({t}) has no part '{part}' "
+                     f"(parts: {parts})")
