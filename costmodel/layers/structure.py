@@ -20,13 +20,40 @@ from costmodel.shape import Shape
 
 
 class Sequential(Block):
-    """Layers applied in order."""
+    """Layers applied in order. It is the block that an ``se`` inside it with ``of: block``
+    is sized from: its input's channels are given to each such layer, through residuals and
+    parallels but not into a nested block (which is that layer's own block)."""
 
     type: Literal["sequential"] = "sequential"
     layers: list[Layer] = Field(min_length=1)
 
     def expand(self, x: Shape, ctx: Context) -> list[LayerSpec]:
-        return self.layers
+        bound = _for_block_input(self.layers, x.c)
+        return self.layers if bound is None else bound
+
+
+def _for_block_input(layers: list[LayerSpec], c: int) -> list[LayerSpec] | None:
+    """``layers`` with each layer that needs its block's input (``needs_block_input``, an
+    ``se`` with ``of: block``) given ``c`` channels, through branching nodes; None if none
+    does (the common case: the list is used as it is)."""
+    out, changed = [], False
+    for layer in layers:
+        new = layer
+        if getattr(layer, "needs_block_input", False):
+            new = layer.for_block_input(c)
+        elif isinstance(layer, Residual):
+            main, short = _for_block_input(layer.layers, c), _for_block_input(layer.shortcut, c)
+            if main is not None or short is not None:
+                new = layer.model_copy(update={"layers": main or layer.layers,
+                                               "shortcut": short or layer.shortcut})
+        elif isinstance(layer, Parallel):
+            branches = [_for_block_input(b, c) for b in layer.branches]
+            if any(b is not None for b in branches):
+                new = layer.model_copy(update={"branches": [
+                    b if b is not None else old for b, old in zip(branches, layer.branches)]})
+        changed = changed or new is not layer
+        out.append(new)
+    return out if changed else None
 
 
 class Stage(Sequential):
