@@ -153,6 +153,7 @@ class _Blocks:
         self.defs: dict[str, BlockDef] = {}
         self.sizes: dict[str, int] = {}
         self.nodes = 0  # nodes made by expansion so far, against YAML_NODES
+        self.uses: dict[str, str] = {}  # layer path of each use → the definition it uses
         self.max_nodes, self.max_depth = limits.YAML_NODES.value, limits.NESTING.value
         from costmodel.layers import type_names
 
@@ -245,6 +246,7 @@ class _Blocks:
 
             raise limits.YAML_NODES.exceeded(f"{self.nodes:,} after expanding blocks", **at)
         body = _bind(definition.layers, values)
+        self.uses.setdefault(where, name)
         out: dict[str, Any] = {"type": "stage" if definition.stage else "sequential"}
         if "name" in item:
             out["name"] = item["name"]
@@ -273,16 +275,29 @@ def _size(node: Any) -> int:
     return 1
 
 
-def expand_blocks(data: dict[str, Any], variables: dict[str, Any], file: str) -> dict[str, Any]:
+def expand_blocks(data: dict[str, Any], variables: dict[str, Any],
+                  file: str) -> tuple[dict[str, Any], dict[str, str]]:
     """``data`` with each use of a ``blocks`` definition (a layer whose ``type`` names one)
     replaced by the definition's layers, its params substituted, as a ``sequential`` named
     by the use. A definition may use another; one that uses itself is refused, and the copies
-    count against YAML_NODES (as aliases do), their nesting against NESTING."""
+    count against YAML_NODES (as aliases do), their nesting against NESTING. Also returns
+    the layer path of each use and the definition it uses (for ``in_block``)."""
     defs = _mapping(data.get("blocks"), "blocks", file)
     if not defs:
-        return data
+        return data, {}
     blocks = _Blocks(defs, variables, file)
-    return {**data, "layers": blocks.layers(data.get("layers"), "", ())}
+    return {**data, "layers": blocks.layers(data.get("layers"), "", ())}, blocks.uses
+
+
+def in_block(error: SpecError, uses: dict[str, str]) -> SpecError:
+    """``error``, about a layer inside a use of a definition, also naming the definition."""
+    path = error.path or ""
+    inside = [u for u in uses if u and path.startswith(u + ".")]
+    if inside:
+        use = max(inside, key=len)
+        error.message += f" (in block '{uses[use]}', used as '{use}')"
+        error.args = (error.message,)
+    return error
 
 
 def _error_location(data: dict[str, Any], loc: tuple,
@@ -436,15 +451,22 @@ def _load_uncached(file: Path, variants: list[str], overrides: dict[str, Any]) -
     # a variable may name another ("c1: $c1_small"), so variants can combine
     variables = {k: substitute_vars(v, variables, str(file), field=f"vars.{k}")
                  for k, v in variables.items()}
-    data = expand_blocks(data, variables, str(file))
+    data, uses = expand_blocks(data, variables, str(file))
     kept = ("vars", "variants", "blocks")
-    done = substitute_vars({k: v for k, v in data.items() if k not in kept}, variables, str(file))
+    try:
+        done = substitute_vars({k: v for k, v in data.items() if k not in kept}, variables,
+                               str(file))
+    except SpecError as e:
+        raise in_block(e, uses) from None
     data = {k: v if k in kept else done[k] for k, v in data.items()}
     data.setdefault("name", file.stem)
     from costmodel.spec.zoo import canonical_name, is_zoo_file  # here: zoo imports this module
     if is_zoo_file(file):  # one spelling in every output: the zoo's, with its variants
         data["name"] = canonical_name(file, variants)
-    spec = validate_spec(data, str(file))
+    try:
+        spec = validate_spec(data, str(file))
+    except SpecError as e:
+        raise in_block(e, uses) from None
     spec._file = str(file)
     return spec
 
