@@ -87,7 +87,8 @@ class Repeat(Block):
         for key in self.first:
             if "." not in key and not any(key in type(layer).model_fields
                                           for layer in self.layers):
-                raise ValueError(f"'first' sets '{key}', which no layer of the repeat has")
+                raise ValueError(f"'first' sets '{key}', which no layer of the repeat has (a "
+                                 f"dotted path, 'main.conv1.{key}', reaches inside a layer)")
         self.first_copy  # validated here, with the spec (and cached with it)
         return self
 

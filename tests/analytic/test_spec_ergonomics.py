@@ -295,3 +295,56 @@ def test_variant_path_errors_and_a_real_file_of_that_name(tmp_path):
     assert evaluate_model(real).model == "real"
     with pytest.raises(SpecError):
         evaluate_model(str(tmp_path / "d"))  # a directory is still refused
+
+
+RESNET50_BY_BLOCKS = """\
+name: resnet50_by_blocks
+input: 224
+blocks:
+  proj:
+    params: {c: null, s: 1}
+    layers: [{type: conv, out: $c, kernel: 1, stride: $s}, {type: bn}]
+  bneck:
+    params: {p: null, c: null}
+    layers:
+      - type: residual
+        name: res
+        layers:
+          - {type: conv, name: conv1, out: $p, kernel: 1}
+          - {type: bn}
+          - {type: relu}
+          - {type: conv, name: conv2, out: $p, kernel: 3}
+          - {type: bn}
+          - {type: relu}
+          - {type: conv, name: conv3, out: $c, kernel: 1}
+          - {type: bn}
+      - {type: relu}
+  rstage:
+    params: {n: null, p: null, c: null, s: 2}
+    stage: true
+    layers:
+      - type: repeat
+        n: $n
+        first: {res.main.conv2.stride: $s, res.shortcut: [{type: proj, c: $c, s: $s}]}
+        layers: [{type: bneck, p: $p, c: $c}]
+layers:
+  - {name: conv1, type: conv, out: 64, kernel: 7, stride: 2, padding: 3}
+  - {type: bn}
+  - {type: relu}
+  - {type: max_pool, kernel: 3, stride: 2, padding: 1}
+  - {type: rstage, name: layer1, n: 3, p: 64, c: 256, s: 1}
+  - {type: rstage, name: layer2, n: 4, p: 128, c: 512}
+  - {type: rstage, name: layer3, n: 6, p: 256, c: 1024}
+  - {type: rstage, name: layer4, n: 3, p: 512, c: 2048}
+  - {type: global_pool}
+  - {type: flatten}
+  - {type: linear, out: classes}
+"""
+
+
+def test_resnet50_written_with_blocks_and_first_paths_is_the_zoo_resnet50(tmp_path):
+    ours = evaluate_model(write(tmp_path, RESNET50_BY_BLOCKS))
+    zoo = evaluate_model("resnet50")
+    assert ours.totals == zoo.totals
+    assert (ours.totals.params, ours.totals.flops) == (25_557_032, 4_089_184_256)
+    assert [r.out for r in ours.rows] == [r.out for r in zoo.rows]
