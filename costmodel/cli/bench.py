@@ -113,10 +113,12 @@ def layers_table(bench) -> Table:
                **_timing_cells(record["total"]), "flops_per_s": record["flops_per_s"]}]
     h, w = record["input"]
     hooked = record["hooked_total"]["median"]
-    notes = [bench.result.options.conventions(), _machine_note(record["machine"], record["threads"]),
+    notes = [bench.result.options.conventions(),
+             _machine_note(record["machine"], record["threads"]),
              f"{_RULE}; layers timed in passes with hooks ({1e3 * hooked:.3g} ms a pass, "
              f"{hooked / total - 1:+.1%} over the plain total)" if total else _RULE]
-    return Table(f"{record['model']} — batch {record['batch']}×{h}×{w}, per layer, measured",
+    shape = f"{record['batch']}×{bench.result.in_channels}×{h}×{w}"
+    return Table(f"{record['model']} — {shape} input, latency per layer on {record['device']}",
                  cols, rows, footer=footer, notes=notes)
 
 

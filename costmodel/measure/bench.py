@@ -20,8 +20,7 @@ figure follows the one timing rule, ``costmodel.measure.timing.time_callable``.
   zoo models), the hooked passes took 6–14 % longer than plain ones, mostly between layers
   (Σ layers in situ = 73–99 % of the plain total), whereas replayed layers summed to only
   12–69 % of it: run again and again, a layer finds its weights and input in cache, which a
-  real pass does not give it. The total
-  is never taken from hooked passes.
+  real pass does not give it. The total is never taken from hooked passes.
 
 Everything here imports torch; the analytic path never imports this module.
 """
