@@ -159,6 +159,7 @@ def bench_model(result: Result, *, device: str = "cpu", threads: int = DEFAULT_T
     batch = result.options.batch if batch is None else batch
     _check(threads, batch, min_time, result)
     check_device(device)
+    check_memory(result, batch, device)
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -173,6 +174,30 @@ def bench_model(result: Result, *, device: str = "cpu", threads: int = DEFAULT_T
                          machine(device))
     finally:
         torch.set_num_threads(before)
+
+
+def memory_needed(result: Result, batch: int) -> int:
+    """Bytes a measurement holds at most, float32: the weights, and the input and every
+    layer's output for the whole batch (an upper bound: a plain pass frees most outputs as it
+    goes)."""
+    h, w = result.input
+    per_image = result.in_channels * h * w + sum(r.out.numel for r in result.rows)
+    return 4 * (result.totals.params + batch * per_image)
+
+
+def check_memory(result: Result, batch: int, device: str) -> None:
+    """Refuse, before anything is allocated, a model whose activations could not fit: on the
+    GPU its free memory, on the CPU the share of available memory verify also plans with."""
+    from costmodel.crosscheck.verify import MEMORY_SHARE, memory_available
+
+    needed = memory_needed(result, batch)
+    available = torch.cuda.mem_get_info()[0] if device == "cuda" else memory_available()
+    if available is not None and needed > MEMORY_SHARE * available:
+        h, w = result.input
+        raise CostModelError(f"too large to bench: {result.model} at batch {batch}, {h}×{w} "
+                             f"may need {needed / 1e9:.3g} GB (float32), and "
+                             f"{available / 1e9:.3g} GB is available on {device}; bench it at "
+                             "a smaller --input or --batch", field="input")
 
 
 def _run(measure: Callable[[], Any]) -> Any:

@@ -103,6 +103,21 @@ def test_bad_arguments_are_refused(kwargs, field):
     assert e.value.field == field
 
 
+def test_a_model_too_large_for_memory_is_refused_before_it_runs(monkeypatch):
+    import costmodel.crosscheck.verify as verify
+
+    result = evaluate_model("effnet", options=Options(batch=2))
+    needed = bench_module.memory_needed(result, 2)
+    h, w = result.input
+    assert needed == 4 * (result.totals.params +
+                          2 * (3 * h * w + sum(r.out.numel for r in result.rows)))
+    monkeypatch.setattr(verify, "memory_available", lambda: needed)  # 75 % of it is too little
+    monkeypatch.setattr(bench_module, "build", lambda r: pytest.fail("built"))
+    with pytest.raises(CostModelError, match="too large to bench") as e:
+        bench_model(result)
+    assert e.value.field == "input"
+
+
 def test_machine_names_what_it_ran_on():
     m = machine("cpu")
     assert m["cpu"] and m["cores"] >= 1 and m["torch"] == torch.__version__
