@@ -66,8 +66,9 @@ class Benchmark:
 
     @property
     def unattributed(self) -> float | None:
-        """Total median − Σ layers: dispatch and Python between layers (negative when the
-        layers, timed alone, ran slower than inside the pass)."""
+        """Total median − Σ layers: dispatch and Python between layers. On a busy machine
+        it also holds the difference between the plain and the hooked passes' conditions
+        (negative when the hooked passes ran slower); on a quiet one it is the overhead."""
         s = self.layer_sum
         return None if s is None else self.total.median - s
 
