@@ -44,7 +44,8 @@ from costmodel.errors import CostModelError
 from costmodel.options import MAX_BATCH, METRIC_LABELS, Options, parse_input
 from costmodel.render import Column, Table
 from costmodel.render.format import parse_si, si, signed_pct
-from costmodel.spec.zoo import is_spec_path, resolve
+from costmodel.spec.zoo import is_spec_path
+from costmodel.targets import is_target, parse_target
 
 LIMITED = tuple(METRIC_LABELS)
 """The metrics a budget may limit: every one an output reports (MAC bytes too)."""
@@ -326,10 +327,23 @@ class CheckResult:
 
 
 def _resolve_ref(model: str, base: Path) -> str:
-    """Spec paths are relative to the budgets file; zoo names stay as they are."""
+    """Spec paths, and the files of ``file.py:Net`` targets, are relative to the budgets
+    file; zoo names and ``package.module:Net`` targets stay as they are."""
+    if is_target(model):
+        target = parse_target(model)
+        if target.is_file and not Path(target.where).expanduser().is_absolute():
+            return str(base / target.where) + model[model.index(target.where) +
+                                                     len(target.where):]
+        return model
     if is_spec_path(model) and not Path(model).is_absolute():
         return str(base / model)
     return model
+
+
+def load(model: str, *, input=None):
+    from costmodel.api import load  # the one place a ref (zoo, spec file, target) is read
+
+    return load(model, input=input)
 
 
 def _spec_at_revision(path: str, rev: str):
@@ -353,7 +367,11 @@ def check_budgets(budgets: BudgetsFile, file: str | Path) -> CheckResult:
         key = (_resolve_ref(model, file.parent), size, rev)
         if key not in cache:
             try:
-                spec = resolve(key[0]) if rev is None else _spec_at_revision(key[0], rev)
+                if rev is not None and is_target(key[0]):
+                    raise CostModelError(f"a baseline at a git revision ({rev}) needs a spec "
+                                         f"file, and {model} is a Python target")
+                spec = load(key[0], input=size) if rev is None else \
+                    _spec_at_revision(key[0], rev)
                 cache[key] = evaluate(spec, input=size, options=options)
             except CostModelError as e:
                 raise BudgetError(f"models[{i}] ({label}): {e}", file=str(file)) from None
