@@ -254,11 +254,12 @@ def load_budgets(path: str | Path) -> BudgetsFile:
             raise BudgetError(f"models[{i}] ({b.label}): limits.{relative[0]}: the relative "
                               f"limit '{b.limits[relative[0]].text}' needs a 'baseline' model",
                               file=str(file))
-        if b.baseline is not None and b.baseline.rev is not None and \
-                not is_spec_path(b.baseline.model or b.model):
+        ref = b.baseline.model or b.model if b.baseline is not None else None
+        if ref is not None and b.baseline.rev is not None and \
+                (is_target(ref) or not is_spec_path(ref)):
+            kind = "a Python target" if is_target(ref) else "a zoo name"
             raise BudgetError(f"models[{i}] ({b.label}): baseline.rev: a revision holds spec "
-                              f"files; '{b.baseline.model or b.model}' is a zoo name",
-                              file=str(file))
+                              f"files; '{ref}' is {kind}", file=str(file))
     return budgets
 
 
@@ -367,9 +368,6 @@ def check_budgets(budgets: BudgetsFile, file: str | Path) -> CheckResult:
         key = (_resolve_ref(model, file.parent), size, rev)
         if key not in cache:
             try:
-                if rev is not None and is_target(key[0]):
-                    raise CostModelError(f"a baseline at a git revision ({rev}) needs a spec "
-                                         f"file, and {model} is a Python target")
                 spec = load(key[0], input=size) if rev is None else \
                     _spec_at_revision(key[0], rev)
                 cache[key] = evaluate(spec, input=size, options=options)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from costmodel.spec.model import ModelSpec
 
 _NAME = r"[A-Za-z_]\w*"
-_CALLABLE = re.compile(rf"(?P<name>{_NAME}(?:\.{_NAME})*)\s*(?P<args>\(.*\))?\s*", re.DOTALL)
+_CALLABLE = re.compile(rf"\s*(?P<name>{_NAME}(?:\.{_NAME})*)\s*(?P<args>\(.*\))?\s*", re.DOTALL)
 _MODULE = re.compile(rf"{_NAME}(?:\.{_NAME})*")
 _SPEC_SUFFIXES = (".yaml", ".yml", ".json")  # zoo.SPEC_SUFFIXES, without importing the zoo
 MAX_TARGET_CHARS = 2000
