@@ -253,6 +253,7 @@ def load_target(ref: str, input: Any = None, in_channels: int = 3) -> ModelSpec:
         try:
             doc = import_module(module, size, in_channels, name=model_name(target))
             spec = validate_spec(doc, ref)
+            spec._file = ref  # errors while evaluating it name the target, as a file's do
         except CostModelError as e:
             if e.file is None:
                 e.file = ref
