@@ -14,8 +14,8 @@ from costmodel.layers.base import MAX_MULTIPLIER, check_count, check_multiplier
 from costmodel.options import Options
 from costmodel.spec.loader import layers_spec
 from costmodel.spec.model import ModelSpec
-from costmodel.spec.zoo import resolve, zoo
-from costmodel.targets import is_target
+from costmodel.spec.zoo import zoo
+from costmodel.targets import resolve_model
 
 if TYPE_CHECKING:  # pandas is imported by compare_frame alone, when it is called
     import pandas as pd
@@ -47,12 +47,7 @@ def load(model: ModelRef, *, input: InputSize = None) -> ModelSpec:
     if not isinstance(model, (str, os.PathLike)):
         raise CostModelError(f"a model is a zoo name, a spec file path, a Python target or a "
                              f"ModelSpec, got {type(model).__name__}", field="model")
-    ref = os.fspath(model)
-    if is_target(ref):  # the one place a target becomes a spec; only this imports torch
-        from costmodel.targets import load_target
-
-        return load_target(ref, input)
-    return resolve(ref)
+    return resolve_model(os.fspath(model), input)  # a target is the only path to torch
 
 
 def evaluate_model(model: ModelRef, *, input: InputSize = None, width: float | None = None,

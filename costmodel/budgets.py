@@ -45,7 +45,7 @@ from costmodel.options import MAX_BATCH, METRIC_LABELS, Options, parse_input
 from costmodel.render import Column, Table
 from costmodel.render.format import parse_si, si, signed_pct
 from costmodel.spec.zoo import is_spec_path
-from costmodel.targets import is_target, parse_target
+from costmodel.targets import is_target, parse_target, resolve_model
 
 LIMITED = tuple(METRIC_LABELS)
 """The metrics a budget may limit: every one an output reports (MAC bytes too)."""
@@ -341,12 +341,6 @@ def _resolve_ref(model: str, base: Path) -> str:
     return model
 
 
-def load(model: str, *, input=None):
-    from costmodel.api import load  # the one place a ref (zoo, spec file, target) is read
-
-    return load(model, input=input)
-
-
 def _spec_at_revision(path: str, rev: str):
     from costmodel.analysis.diff import spec_at_revision  # git is only needed here
 
@@ -368,7 +362,7 @@ def check_budgets(budgets: BudgetsFile, file: str | Path) -> CheckResult:
         key = (_resolve_ref(model, file.parent), size, rev)
         if key not in cache:
             try:
-                spec = load(key[0], input=size) if rev is None else \
+                spec = resolve_model(key[0], size) if rev is None else \
                     _spec_at_revision(key[0], rev)
                 cache[key] = evaluate(spec, input=size, options=options)
             except CostModelError as e:

@@ -120,6 +120,17 @@ def _arguments(ref: str, text: str) -> tuple[tuple, tuple[tuple[str, Any], ...]]
     return args, kwargs
 
 
+def resolve_model(ref: str, input: Any = None) -> ModelSpec:
+    """The one place a model reference becomes a spec: a target is built and traced at
+    ``input`` (see :func:`load_target`); a zoo name or a spec path is resolved by the zoo,
+    where ``input`` plays no part (the caller evaluates at it)."""
+    if is_target(ref):
+        return load_target(ref, input)
+    from costmodel.spec.zoo import resolve  # (api and budgets import it already)
+
+    return resolve(ref)
+
+
 # --- building: imports torch and the user's code ---------------------------------------------
 
 def _require_torch(ref: str) -> None:
@@ -244,22 +255,34 @@ def load_target(ref: str, input: Any = None, in_channels: int = 3) -> ModelSpec:
     size = parse_input(DEFAULT_INPUT if input is None else input)
     key = (ref, size, in_channels)
     if key not in _LOADED:
-        target = parse_target(ref)
-        module = build_target(target)
-        module.eval()
-        from costmodel.capture import import_module
-        from costmodel.spec.loader import validate_spec
-
-        try:
-            doc = import_module(module, size, in_channels, name=model_name(target))
-            spec = validate_spec(doc, ref)
-            spec._file = ref  # errors while evaluating it name the target, as a file's do
-        except CostModelError as e:
-            if e.file is None:
-                e.file = ref
-            raise
-        _LOADED[key] = spec
+        _LOADED[key] = capture_target(ref, size, in_channels)[1]
     return _LOADED[key]
+
+
+def capture_target(ref: str | Target, input: Any = None, in_channels: int = 3,
+                   unknown: str = "error") -> tuple[dict, ModelSpec]:
+    """A target's spec document as ``costmodel.capture.import_module`` writes it (traced at
+    ``input``, in eval mode), and the ModelSpec it validates to; never cached (``costmodel
+    import`` writes the document)."""
+    from costmodel.options import parse_input
+
+    target = ref if isinstance(ref, Target) else parse_target(ref)
+    size = parse_input(DEFAULT_INPUT if input is None else input)
+    module = build_target(target)
+    module.eval()
+    from costmodel.capture import import_module
+    from costmodel.spec.loader import validate_spec
+
+    try:
+        doc = import_module(module, size, in_channels, name=model_name(target),
+                            unknown=unknown)
+        spec = validate_spec(doc, target.ref)
+        spec._file = target.ref  # errors while evaluating it name the target, as a file's do
+    except CostModelError as e:
+        if e.file is None:
+            e.file = target.ref
+        raise
+    return doc, spec
 
 
 def model_name(target: Target) -> str:

@@ -43,7 +43,11 @@ def import_(
         from costmodel.files import check_target
 
         check_target(output)  # a bad output fails before the model is built
-    text = import_text(parsed, input, channels, "allow" if allow_unknown else "error")
+    from costmodel.capture import to_yaml
+    from costmodel.targets import capture_target
+
+    doc, _ = capture_target(parsed, input, channels, "allow" if allow_unknown else "error")
+    text = to_yaml(doc)  # validated first: a spec that does not load is never written
     if output is None:
         emit(text)
         return
@@ -51,24 +55,3 @@ def import_(
 
     write_atomic(output, text)
     typer.echo(f"wrote {output}", err=True)
-
-
-def import_text(target, input, channels: int, unknown: str) -> str:
-    """The spec of a target as YAML text, validated before it is written."""
-    from costmodel.capture import import_module, to_yaml
-    from costmodel.errors import CostModelError
-    from costmodel.options import parse_input
-    from costmodel.spec.loader import validate_spec
-    from costmodel.targets import DEFAULT_INPUT, model_name, build_target
-
-    size = parse_input(DEFAULT_INPUT if input is None else input)
-    module = build_target(target)
-    module.eval()
-    try:
-        doc = import_module(module, size, channels, name=model_name(target), unknown=unknown)
-        validate_spec(doc, target.ref)  # never write a spec that does not load
-    except CostModelError as e:
-        if e.file is None:
-            e.file = target.ref
-        raise
-    return to_yaml(doc)

@@ -42,8 +42,6 @@ def verify(
         from costmodel.targets import parse_target
 
         parse_target(against)  # a malformed target fails before torch is imported
-        if len(models) != 1:
-            raise fail("verify --against compares one spec with one module; name one spec")
 
     missing = first_missing("torch", "fvcore")
     if missing is None:
@@ -55,16 +53,23 @@ def verify(
         raise fail(f"verify needs torch and fvcore, and {missing} is not installed: "
                    f"{EXTRA_HINT}")
     if against is not None:
-        from costmodel.crosscheck.against import against_tables, verify_against
-
-        v = verify_against(models[0], against, input=input, width=width, num_classes=classes)
-        emit(render(against_tables(v, every_layer), format.value, v.record()))
-        if not v.ok:
-            raise typer.Exit(1)
-        return
+        return _verify_against(models, against, input, width, classes, format, every_layer)
     results = [verify_model(m, input=input, width=width, num_classes=classes) for m in models]
     emit(render(verify_tables(results, every_layer), format.value,
                 [v.record() for v in results]))
     if not all(v.ok for v in results):
         raise typer.Exit(1)
 
+
+
+def _verify_against(models: list[str], against: str, input, width, classes, format: Fmt,
+                    every_layer: bool) -> None:
+    """``verify SPEC --against TARGET``: exit 1 when any layer or total differs."""
+    from costmodel.crosscheck.against import against_tables, verify_against
+
+    if len(models) != 1:
+        raise fail("verify --against compares one spec with one module; name one spec")
+    v = verify_against(models[0], against, input=input, width=width, num_classes=classes)
+    emit(render(against_tables(v, every_layer), format.value, v.record()))
+    if not v.ok:
+        raise typer.Exit(1)
