@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib
 import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,18 +36,17 @@ class TargetError(CostModelError):
     """A Python target that cannot be imported, called, or does not give an nn.Module."""
 
 
-@dataclass(frozen=True)
 class Target:
     """A parsed target: where the callable lives (a module name or a ``.py`` file), its
-    attribute path, and the literal arguments to call it with."""
+    attribute path, and the literal arguments to call it with. (A plain class: a dataclass or
+    NamedTuple costs milliseconds to create, and this module is on every command's path.)"""
 
-    ref: str
-    where: str
-    is_file: bool
-    name: str
-    args: tuple = ()
-    kwargs: tuple[tuple[str, Any], ...] = ()
-    args_text: str = ""
+    __slots__ = ("ref", "where", "is_file", "name", "args", "kwargs", "args_text")
+
+    def __init__(self, ref: str, where: str, is_file: bool, name: str, args: tuple = (),
+                 kwargs: tuple[tuple[str, Any], ...] = (), args_text: str = ""):
+        self.ref, self.where, self.is_file, self.name = ref, where, is_file, name
+        self.args, self.kwargs, self.args_text = args, kwargs, args_text
 
 
 def _split(ref: str) -> tuple[str, str, str | None] | None:
