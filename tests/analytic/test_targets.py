@@ -154,7 +154,7 @@ def test_the_analytic_path_imports_no_torch():
     code = ("import sys\nfrom costmodel.cli import main\n"
             "sys.argv = ['costmodel', 'compare', 'mobilenet', 'vgg16', '-f', 'json']\n"
             "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-            "heavy = [m for m in ('torch', 'fvcore', 'costmodel.capture', 'costmodel.targets.ast') "
+            "heavy = [m for m in ('torch', 'fvcore', 'costmodel.capture', 'costmodel.crosscheck.against') "
             "if m in sys.modules]\n"
             "sys.stderr.write(repr(heavy))\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
