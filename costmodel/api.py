@@ -14,7 +14,8 @@ from costmodel.layers.base import MAX_MULTIPLIER, check_count, check_multiplier
 from costmodel.options import Options
 from costmodel.spec.loader import layers_spec
 from costmodel.spec.model import ModelSpec
-from costmodel.spec.zoo import resolve, zoo
+from costmodel.spec.zoo import zoo
+from costmodel.targets import resolve_model
 
 if TYPE_CHECKING:  # pandas is imported by compare_frame alone, when it is called
     import pandas as pd
@@ -29,28 +30,31 @@ __all__ = ["load", "evaluate_model", "compare", "compare_frame", "Options", "Res
 multiplier (width, depth, resolution) and of a count, which the CLI applies to its options."""
 
 ModelRef = Union[str, "os.PathLike[str]", ModelSpec]
-"""A model as the functions take it: a zoo name (``mobilenet-0.5``), a spec file path, or a
-ModelSpec already loaded."""
+"""A model as the functions take it: a zoo name (``mobilenet-0.5``), a spec file path, a
+Python target (``mypkg.nets:MyNet``, ``nets.py:MyNet(width=0.5)``: see ``costmodel.targets``)
+or a ModelSpec already loaded."""
 
 InputSize = Union[str, int, tuple[int, int], None]
 """An input size: ``32``, ``"224x160"`` or ``(224, 160)`` as H×W; None for the spec's own."""
 
 
-def load(model: ModelRef) -> ModelSpec:
-    """A zoo name (``mobilenet-0.5``), a spec file path, or a ModelSpec → a validated ModelSpec."""
+def load(model: ModelRef, *, input: InputSize = None) -> ModelSpec:
+    """A zoo name (``mobilenet-0.5``), a spec file path, a Python target or a ModelSpec → a
+    validated ModelSpec. ``input`` matters to a target alone: it is traced at that size (224
+    when None), since a module's shapes need not follow from its first input's."""
     if isinstance(model, ModelSpec):
         return model
     if not isinstance(model, (str, os.PathLike)):
-        raise CostModelError(f"a model is a zoo name, a spec file path or a ModelSpec, got "
-                             f"{type(model).__name__}", field="model")
-    return resolve(os.fspath(model))
+        raise CostModelError(f"a model is a zoo name, a spec file path, a Python target or a "
+                             f"ModelSpec, got {type(model).__name__}", field="model")
+    return resolve_model(os.fspath(model), input)  # a target is the only path to torch
 
 
 def evaluate_model(model: ModelRef, *, input: InputSize = None, width: float | None = None,
                    depth: float | None = None, num_classes: int | None = None,
                    options: Options = Options()) -> Result:
     """Load and evaluate one model: per-layer rows and totals."""
-    return evaluate(load(model), input=input, width=width, depth=depth,
+    return evaluate(load(model, input=input), input=input, width=width, depth=depth,
                     num_classes=num_classes, options=options)
 
 

@@ -44,7 +44,8 @@ from costmodel.errors import CostModelError
 from costmodel.options import MAX_BATCH, METRIC_LABELS, Options, parse_input
 from costmodel.render import Column, Table
 from costmodel.render.format import parse_si, si, signed_pct
-from costmodel.spec.zoo import is_spec_path, resolve
+from costmodel.spec.zoo import is_spec_path
+from costmodel.targets import is_target, parse_target, resolve_model
 
 LIMITED = tuple(METRIC_LABELS)
 """The metrics a budget may limit: every one an output reports (MAC bytes too)."""
@@ -253,11 +254,12 @@ def load_budgets(path: str | Path) -> BudgetsFile:
             raise BudgetError(f"models[{i}] ({b.label}): limits.{relative[0]}: the relative "
                               f"limit '{b.limits[relative[0]].text}' needs a 'baseline' model",
                               file=str(file))
-        if b.baseline is not None and b.baseline.rev is not None and \
-                not is_spec_path(b.baseline.model or b.model):
+        ref = b.baseline.model or b.model if b.baseline is not None else None
+        if ref is not None and b.baseline.rev is not None and \
+                (is_target(ref) or not is_spec_path(ref)):
+            kind = "a Python target" if is_target(ref) else "a zoo name"
             raise BudgetError(f"models[{i}] ({b.label}): baseline.rev: a revision holds spec "
-                              f"files; '{b.baseline.model or b.model}' is a zoo name",
-                              file=str(file))
+                              f"files; '{ref}' is {kind}", file=str(file))
     return budgets
 
 
@@ -326,7 +328,14 @@ class CheckResult:
 
 
 def _resolve_ref(model: str, base: Path) -> str:
-    """Spec paths are relative to the budgets file; zoo names stay as they are."""
+    """Spec paths, and the files of ``file.py:Net`` targets, are relative to the budgets
+    file; zoo names and ``package.module:Net`` targets stay as they are."""
+    if is_target(model):
+        target = parse_target(model)
+        if target.is_file and not Path(target.where).expanduser().is_absolute():
+            return str(base / target.where) + model[model.index(target.where) +
+                                                     len(target.where):]
+        return model
     if is_spec_path(model) and not Path(model).is_absolute():
         return str(base / model)
     return model
@@ -353,7 +362,8 @@ def check_budgets(budgets: BudgetsFile, file: str | Path) -> CheckResult:
         key = (_resolve_ref(model, file.parent), size, rev)
         if key not in cache:
             try:
-                spec = resolve(key[0]) if rev is None else _spec_at_revision(key[0], rev)
+                spec = resolve_model(key[0], size) if rev is None else \
+                    _spec_at_revision(key[0], rev)
                 cache[key] = evaluate(spec, input=size, options=options)
             except CostModelError as e:
                 raise BudgetError(f"models[{i}] ({label}): {e}", file=str(file)) from None

@@ -333,7 +333,7 @@ def verify_model(model, *, input=None, width: float | None = None, depth: float 
                  num_classes: int | None = None) -> Verification:
     """Load, evaluate, build and check one model (zoo name, spec file or ModelSpec). An error
     names the spec file, as the analytic commands' do."""
-    spec = load(model)
+    spec = load(model, input=input)  # a Python target is traced at the input
     kwargs = dict(input=input, width=width, depth=depth, num_classes=num_classes)
     try:
         return verify_result(evaluate(spec, options=FVCORE_SCOPE, **kwargs),

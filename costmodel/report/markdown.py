@@ -134,10 +134,11 @@ def evaluate_request(request: ReportRequest) -> list[Entry]:
     specs, results = [], []
     for ref in request.models:
         model, size = split_ref(ref)
-        spec = api.load(model)
+        size = size if size is not None else request.input
+        spec = api.load(model, input=size)  # a Python target is traced at its input
         specs.append(spec)
         results.append(api.evaluate_model(
-            spec, input=size if size is not None else request.input, width=request.width,
+            spec, input=size, width=request.width,
             num_classes=request.num_classes, options=request.options))
     return [Entry(label, spec, r) for label, spec, r in zip(labels_for(results), specs, results)]
 
