@@ -15,7 +15,8 @@ moment its last reference goes, as CPython and torch free it:
 - Views cost nothing: flatten, channel slice, identity and eval-mode dropout, split parts.
 - A conv with asymmetric 'same' padding pads into a temporary first (``PaddedConv2d``).
 - Activations allocate their output (the builder's ``nn.ReLU()``); ``inplace_activations=True``
-  counts them as torchvision's ``ReLU(inplace=True)``: no new tensor.
+  counts them as torchvision's ``ReLU(inplace=True)``: no new tensor (for the activations
+  torch can run in place, ``INPLACE_FNS``).
 - The network's input counts: it is alive throughout.
 
 Not counted: a kernel's own workspace (im2col columns of a CPU conv, oneDNN scratch), which
@@ -47,6 +48,9 @@ Adam two (first and second moments)."""
 VIEWS = (Flatten, ChannelSlice, Identity)
 """Layers whose torch module returns a view of its input, or the input itself (identity,
 dropout in eval mode): no new tensor."""
+INPLACE_FNS = frozenset({"relu", "relu6", "leaky_relu", "hswish", "hsigmoid", "swish", "silu"})
+"""The activations whose torch module can run in place (``inplace=True``); sigmoid, tanh and
+GELU cannot, and allocate their output even with ``inplace_activations``."""
 
 
 @dataclass(frozen=True)
@@ -185,7 +189,8 @@ def _padded_input(row: Row) -> int:
 
 
 def walk_row(replay: _Replay, row: Row, x: _Tensor) -> _Tensor:
-    if isinstance(row.layer, VIEWS) or (replay.inplace and isinstance(row.layer, Activation)):
+    if isinstance(row.layer, VIEWS) or (replay.inplace and isinstance(row.layer, Activation)
+                                        and row.layer.fn in INPLACE_FNS):
         return replay.hold(x)
     replay.reads(x)
     padded = _padded_input(row)
