@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Callable, Literal
 
 from costmodel.engine import Branch, Node, Result, Row, Seq, rows_of
+from costmodel.errors import CostModelError
 from costmodel.layers.conv import Conv, DepthwiseConv
 from costmodel.layers.elementwise import Activation, Identity
 from costmodel.layers.norm import BatchNorm
@@ -111,8 +112,6 @@ class Memory:
         An upper-bound rule: torch saves less for some layers (an add saves nothing, a ReLU
         its output instead of its input)."""
         if optimizer not in OPTIMIZER_STATE:
-            from costmodel.errors import CostModelError
-
             raise CostModelError(f"unknown optimizer {optimizer!r} "
                                  f"({', '.join(OPTIMIZER_STATE)})", field="optimizer")
         return Training(optimizer, self.trainable, OPTIMIZER_STATE[optimizer] * self.trainable,
@@ -287,9 +286,11 @@ def peak_memory(result: Result, inplace_activations: bool = False) -> Memory:
 # --- outputs -----------------------------------------------------------------------------
 
 
-def memory_table(memories: list[Memory], optimizer: Optimizer | None = None) -> Table:
+def memory_table(memories: list[Memory], optimizer: Optimizer | None = None,
+                 measured: list | None = None) -> Table:
     """One row per model: the peak by lifetime beside the largest feature map, the weights;
-    with ``optimizer``, the training estimate too."""
+    with ``optimizer``, the training estimate too; with ``measured`` (one
+    ``costmodel.measure.memory.MeasuredMemory`` a model), what torch's allocator held."""
     cols = [Column("model", "model"), Column("batch", "batch", "int"),
             Column("peak", "peak alive", "si"), Column("peak_bytes", "peak bytes", "si"),
             Column("peak_layer", "at layer"),
@@ -300,21 +301,34 @@ def memory_table(memories: list[Memory], optimizer: Optimizer | None = None) -> 
             Column("total_bytes", "inference bytes", "si")]
     if optimizer:
         cols.append(Column("training_bytes", f"training bytes ({optimizer})", "si"))
-    first = memories[0] if memories else None
-    notes = [f"Feature maps alive at once, in {first.dtype if first else 'float32'} "
-             f"({first.dtype_bytes if first else 4} B an element), replayed in the torch "
-             f"builder's execution order; the input counts; "
-             f"{'activations in place' if first and first.inplace_activations else 'activations allocate their output (nn.ReLU())'}; "
-             "kernel workspace not counted. Inference bytes = peak + weights (and buffers)."]
+    if measured:
+        cols += [Column("measured_tensor_peak", "measured tensors bytes", "si"),
+                 Column("measured_peak", "measured total bytes", "si"),
+                 Column("measured_workspace", "workspace at peak bytes", "si", drop=1)]
+    notes = [_assumptions(memories[0] if memories else None)]
     if optimizer:
         notes.append(f"Training = weights + gradients + {optimizer} state "
                      f"({OPTIMIZER_STATE[optimizer]}× trainable params) + saved activations "
                      "(every distinct tensor a layer reads; an upper bound).")
-    return Table("Peak memory by tensor lifetime", cols,
-                 [memory_record(m, optimizer) for m in memories], notes=notes)
+    if measured:
+        notes.append("Measured: one forward pass of the torch builder's module (eval, inference "
+                     "mode, float32) under torch's profiler; tensors = allocations that outlive "
+                     "their operator, total = with the kernels' workspace (im2col, oneDNN).")
+    rows = [memory_record(m, optimizer, measured[i] if measured else None)
+            for i, m in enumerate(memories)]
+    return Table("Peak memory by tensor lifetime", cols, rows, notes=notes)
 
 
-def memory_record(m: Memory, optimizer: Optimizer | None = None) -> dict:
+def _assumptions(m: Memory | None) -> str:
+    dtype, size = (m.dtype, m.dtype_bytes) if m else ("float32", 4)
+    activations = ("activations in place (ReLU(inplace=True))" if m and m.inplace_activations
+                   else "activations allocate their output (nn.ReLU())")
+    return (f"Feature maps alive at once, in {dtype} ({size} B an element), in the torch "
+            f"builder's execution order; the input counts; {activations}; kernel workspace not "
+            "counted. Inference bytes = peak + weights (and buffers).")
+
+
+def memory_record(m: Memory, optimizer: Optimizer | None = None, measured=None) -> dict:
     rec = {"model": m.model, "batch": m.batch, "dtype": m.dtype,
            "inplace_activations": m.inplace_activations, "input": m.input,
            "peak": m.peak, "peak_bytes": m.peak_bytes, "peak_layer": m.peak_layer,
@@ -328,4 +342,7 @@ def memory_record(m: Memory, optimizer: Optimizer | None = None) -> dict:
         rec.update(optimizer=optimizer, gradients=t.gradients,
                    optimizer_state=t.optimizer_state, saved_activations=t.saved_activations,
                    training_bytes=m.training_total(optimizer) * m.dtype_bytes)
+    if measured is not None:
+        rec.update(measured_tensor_peak=measured.tensor_peak, measured_peak=measured.peak,
+                   measured_workspace=measured.workspace, measured_peak_op=measured.peak_op)
     return rec

@@ -7,13 +7,31 @@ from typing import Annotated, Optional
 import typer
 
 from costmodel import api
-from costmodel.cli import app, emit, handles_errors
+from costmodel.cli import app, emit, fail, first_missing, handles_errors
 from costmodel.cli._options import (ClassesOpt, Fmt, FormatOpt, InputOpt, WidthOpt, _choices,
                                     counting_options)
 from costmodel.options import Options
 from costmodel.render import render
 
 OptimizerOpt = _choices("OptimizerOpt", ("sgd", "momentum", "adam"))
+
+
+def _check_measurable(options: Options) -> None:
+    """--measure runs the builder's float32 module: torch must be there, and the dtype
+    float32 (a float16 or int8 figure would not be what was measured)."""
+    if options.dtype != "float32":
+        raise fail(f"--measure: the torch module runs in float32, not {options.dtype}; "
+                   "use --dtype float32")
+    missing = first_missing("torch")
+    if missing is None:
+        try:
+            import costmodel.measure.memory  # noqa: F401
+        except ImportError as e:  # installed but broken
+            missing = (e.name or "torch").split(".")[0]
+    if missing is not None:
+        from costmodel.crosscheck import EXTRA_HINT
+
+        raise fail(f"--measure needs torch, and {missing} is not installed: {EXTRA_HINT}")
 
 
 @app.command()
@@ -34,6 +52,9 @@ def memory(
     optimizer: Annotated[Optional[OptimizerOpt], typer.Option(
         "--optimizer", help="Optimizer state for --training: sgd none, momentum 1×, adam 2× "
                             "the trainable parameters (default sgd).")] = None,
+    measure: Annotated[bool, typer.Option(
+        "--measure", help="Also measure one forward pass of the torch module (needs torch; "
+                          "float32; CPU).")] = False,
     format: FormatOpt = Fmt.table,
     *, options: Options,
 ):
@@ -44,15 +65,21 @@ def memory(
     from costmodel.analysis.memory import memory_record, memory_table, peak_memory
 
     if optimizer is not None and not training:
-        from costmodel.cli import fail
-
         raise fail("--optimizer: only with --training")
+    if measure:
+        _check_measurable(options)
     opt = (optimizer.value if optimizer else "sgd") if training else None
     results = api.compare(models, input=input, width=width, num_classes=classes,
                           options=options)
     memories = [peak_memory(r, inplace_activations=inplace) for r in results]
+    measured = None
+    if measure:
+        from costmodel.measure.memory import measure_memory
+
+        measured = [measure_memory(r, inplace_activations=inplace) for r in results]
     conventions = options.conventions().record()
-    payload = [{**memory_record(m, opt), "conventions": conventions} for m in memories]
-    table = memory_table(memories, opt)
+    payload = [{**memory_record(m, opt, measured[i] if measured else None),
+                "conventions": conventions} for i, m in enumerate(memories)]
+    table = memory_table(memories, opt, measured)
     table.notes.append(options.conventions())
     emit(render(table, format.value, payload))

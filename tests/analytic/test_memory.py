@@ -187,3 +187,5 @@ def test_cli_memory_json_and_errors():
     bad = runner.invoke(app, ["memory", "mobilenet", "--optimizer", "adam"])
     assert bad.exit_code == 2 and "--training" in bad.stderr
     assert runner.invoke(app, ["memory", "no-such-model"]).exit_code == 2
+    int8 = runner.invoke(app, ["memory", "mobilenet", "--measure", "--dtype", "int8"])
+    assert int8.exit_code == 2 and "float32" in int8.stderr  # refused before torch loads

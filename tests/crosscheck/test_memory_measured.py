@@ -94,3 +94,19 @@ def test_inplace_activations_match_relu_inplace(model, lower):
     predicted = peak_memory(result, inplace_activations=True)
     assert (predicted.peak < peak_memory(result).peak) is lower
     assert measure_memory(result, inplace_activations=True).tensor_peak == predicted.peak_bytes
+
+
+def test_cli_measure():
+    """``costmodel memory --measure`` puts the allocator's figures beside the prediction."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from costmodel.cli import app
+
+    out = CliRunner().invoke(app, ["memory", "squeezenet1-1", "--input", "64", "--measure",
+                                   "-f", "json"])
+    assert out.exit_code == 0, out.output
+    [rec] = json.loads(out.stdout)
+    assert rec["measured_tensor_peak"] == rec["peak_bytes"]
+    assert rec["measured_peak"] >= rec["peak_bytes"]
