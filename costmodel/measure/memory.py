@@ -105,6 +105,48 @@ def _analyse(trace: dict) -> tuple[int, int, int, str]:
     return peak, tensor_peak, peak_workspace, peak_op
 
 
+def _profiled_peak(run) -> tuple[int, int, int, str]:
+    """(peak, tensor peak, workspace at the peak, operator at the peak) of ``run()``'s CPU
+    allocations, from the profiler's memory events."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        run()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "trace.json")
+        prof.export_chrome_trace(path)
+        with open(path, encoding="utf-8") as f:
+            trace = json.load(f)
+    return _analyse(trace)
+
+
+OPTIMIZERS = {"sgd": lambda p: torch.optim.SGD(p, lr=0.01),
+              "momentum": lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9),
+              "adam": lambda p: torch.optim.Adam(p)}
+
+
+def measure_training(result: Result, optimizer: str = "sgd", batch: int | None = None) -> int:
+    """Peak bytes of one training step (forward, backward of the outputs' sum, optimizer
+    step, gradients freed) of ``build(result)`` in train mode on CPU: the weights and the
+    optimizer's state (made by a warm-up step, measured from its tensors) plus the largest
+    running total of the step's own allocations."""
+    batch = result.options.batch if batch is None else batch
+    h, w = result.input
+    module = build(result).train()
+    opt = OPTIMIZERS[optimizer](module.parameters())
+
+    def step() -> None:
+        module(torch.randn(batch, result.in_channels, h, w)).sum().backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    step()  # the optimizer's state is made here
+    state = sum(t.numel() * t.element_size() for s in opt.state.values() for t in s.values()
+                if isinstance(t, torch.Tensor))
+    peak, _, _, _ = _profiled_peak(step)
+    return _weights(module) + state + peak
+
+
 def measure_memory(result: Result, batch: int | None = None, inplace_activations: bool = False,
                    device: str = "cpu") -> MeasuredMemory:
     """Peak memory of one eval-mode, inference-mode forward pass of ``build(result)`` at
@@ -128,16 +170,12 @@ def measure_memory(result: Result, batch: int | None = None, inplace_activations
             peak = torch.cuda.max_memory_allocated() - base
             del x, y
             return MeasuredMemory(peak, peak, 0, "", weights)
-        from torch.profiler import ProfilerActivity, profile
 
-        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-            x = torch.randn(shape)
+
+        def forward() -> None:
+            x = torch.randn(shape)  # inside: the input counts, as predicted
             y = module(x)
             del x, y
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "trace.json")
-        prof.export_chrome_trace(path)
-        with open(path, encoding="utf-8") as f:
-            trace = json.load(f)
-    peak, tensor_peak, workspace, op = _analyse(trace)
+
+        peak, tensor_peak, workspace, op = _profiled_peak(forward)
     return MeasuredMemory(peak, tensor_peak, workspace, op, weights)
