@@ -1,0 +1,84 @@
+"""guidelines: ShuffleNet V2's four guideline experiments, counted, measured, and judged."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from costmodel.cli import app, emit, fail, first_missing, handles_errors
+from costmodel.cli._options import Fmt, FormatOpt, table_option
+from costmodel.options import MAX_BATCH
+from costmodel.render import render
+
+
+class Device(str, Enum):
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class ChannelSet(str, Enum):
+    gpu = "gpu"
+    arm = "arm"
+
+
+GUIDELINE_TABLES = ("verdicts", "G1", "G2", "G3", "G4")
+GuidelinesTableOpt = table_option("GuidelinesTable", GUIDELINE_TABLES)
+MAX_MIN_TIME = 60.0
+
+
+@app.command()
+@handles_errors
+def guidelines(
+    measure: Annotated[bool, typer.Option(
+        "--measure", help="Time every network on this machine (needs torch); without it the "
+                          "command only counts FLOPs and MAC.")] = False,
+    device: Annotated[Device, typer.Option("--device", help="Where to measure.")] = Device.cpu,
+    threads: Annotated[int, typer.Option(
+        "--threads", min=1, max=1024,
+        help="torch's intra-op threads (the paper's ARM figures are one thread).")] = 1,
+    batch: Annotated[int, typer.Option(
+        "--batch", min=1, max=MAX_BATCH,
+        help="Images per forward pass (the paper's Tables 1–4: 1).")] = 1,
+    min_time: Annotated[float, typer.Option(
+        "--min-time", min=0.0, max=MAX_MIN_TIME,
+        help="Seconds of timed runs per network, at least (after 3 warm-up runs; at least "
+             "5 runs).")] = 0.5,
+    channels: Annotated[Optional[ChannelSet], typer.Option(
+        "--channels", help="The paper's widths for its GPU or its ARM runs (Table 1: 1:1 at "
+                           "c = 128 or 32); default: gpu with --device cuda, else arm.")] = None,
+    width: Annotated[Optional[list[int]], typer.Option(
+        "--width", help="Only these width scales of the paper's ×1, ×2, ×4 (repeatable).")] = None,
+    guideline: Annotated[Optional[list[str]], typer.Option(
+        "--guideline", "-g", help="Only these experiments (G1, G2, G3, G4; repeatable).")] = None,
+    profile: Annotated[Optional[Path], typer.Option(
+        "--profile", help="A latency profile (costmodel calibrate) for the 'predicted' "
+                          "column.")] = None,
+    format: FormatOpt = Fmt.table,
+    table: GuidelinesTableOpt = None,
+):
+    """ShuffleNet V2's guideline experiments (Tables 1–4): each network counted (FLOPs, MAC),
+    with --measure timed on this machine, beside the paper's GPU and ARM speeds — relative to
+    the structure each guideline favours, since absolute speeds do not compare across
+    devices — and a verdict per guideline: does it hold here, and by how much."""
+    from costmodel.analysis import guidelines as g
+
+    if profile is not None and not profile.is_file():
+        raise fail(f"--profile: no such file: {profile}")
+    if measure and first_missing("torch"):
+        raise fail('--measure times the networks with torch, which is not installed: '
+                   'pip install torch')
+    chosen = (channels.value if channels else "gpu" if device is Device.cuda else "arm")
+    cases = g.build_cases(chosen, tuple(sorted(set(width))) if width else g.WIDTHS, guideline)
+    machine = None
+    if measure:
+        from costmodel.measure.guidelines import measure as run
+
+        machine = run(cases, device=device.value, threads=threads, batch=batch,
+                      min_time=min_time)
+    for case in cases:
+        case.predicted = g.predicted_seconds(case.result, profile)
+    report = g.Report(cases, chosen, measure, machine, str(profile) if profile else None)
+    emit(render(g.tables(report), format.value, g.payload(report), table and table.value))

@@ -1,0 +1,61 @@
+"""Timing ShuffleNet V2's guideline experiments (``costmodel guidelines --measure``).
+
+Each case's network (``costmodel.analysis.guidelines``) is built by the torch builder, put in
+eval mode on the device, and timed under ``torch.inference_mode`` by the one timing rule
+(``costmodel.measure.timing.time_callable``). Cases run in experiment order, widths outer and
+structures inner, so that the structures compared with each other are timed back to back (a
+shared machine's load drifts over minutes, less over seconds).
+"""
+
+from __future__ import annotations
+
+import platform
+from typing import Any
+
+import torch
+
+from costmodel.analysis.guidelines import Case
+from costmodel.crosscheck.builder import build, example_input
+from costmodel.errors import CostModelError
+from costmodel.measure.timing import time_callable
+
+
+def resolve_device(device: str) -> torch.device:
+    """``cpu`` or ``cuda``; a CostModelError when cuda is asked for and not there."""
+    if device == "cpu":
+        return torch.device("cpu")
+    if device == "cuda":
+        if not torch.cuda.is_available():
+            raise CostModelError("--device cuda: torch sees no CUDA device here "
+                                 f"(torch {torch.__version__})", field="device")
+        return torch.device("cuda")
+    raise CostModelError(f"device must be cpu or cuda, not {device!r}", field="device")
+
+
+def machine(device: torch.device, threads: int, batch: int) -> dict[str, Any]:
+    """What the numbers were measured on."""
+    name = (torch.cuda.get_device_name(device) if device.type == "cuda"
+            else platform.processor() or platform.machine())
+    return {"device": f"{device.type} ({name})", "threads": threads, "batch": batch,
+            "torch": torch.__version__, "python": platform.python_version()}
+
+
+def measure(cases: list[Case], *, device: str = "cpu", threads: int = 1, batch: int = 1,
+            min_time: float = 0.5, warmup: int = 3) -> dict[str, Any]:
+    """Time every case (seconds per forward pass of ``batch`` images, the median) in place;
+    returns the machine description. ``threads`` sets torch's intra-op threads (on a GPU,
+    the host's)."""
+    dev = resolve_device(device)
+    torch.set_num_threads(threads)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else None
+    for case in cases:
+        model = build(case.result).to(dev).eval()
+        x = example_input(case.result, batch).to(dev)
+        with torch.inference_mode():
+            timing = time_callable(lambda: model(x), min_time=min_time, warmup=warmup,
+                                   sync=sync)
+        case.seconds, case.spread = timing.median, timing.spread
+        del model, x
+    if dev.type == "cuda":
+        torch.cuda.empty_cache()
+    return machine(dev, threads, batch)
