@@ -456,7 +456,11 @@ def read_costs(file: str | Path) -> dict[str, str]:
     """``violation_costs`` of a guidelines JSON file."""
     from costmodel import documents
 
-    return violation_costs(documents.read(Path(file), CostModelError))
+    try:
+        return violation_costs(documents.read(Path(file), CostModelError, "guidelines file"))
+    except CostModelError as e:
+        e.file = e.file or str(file)
+        raise
 
 
 def quote_costs(findings: list, costs: dict[str, str]) -> list:

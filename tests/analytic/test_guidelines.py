@@ -251,3 +251,17 @@ def _set(cases) -> str:
     """The channel set the cases were built with (the G1 1:1 width at ×1)."""
     c1 = next(c for c in cases if c.key == "G1/1:1/x1").result.in_channels
     return "gpu" if c1 == 128 else "arm"
+
+
+def test_rules_quotes_a_guidelines_file(tmp_path):
+    file = tmp_path / "guidelines.json"
+    file.write_text(json.dumps(_measured_payload()))
+    res = runner.invoke(app, ["rules", "shufflenet", "--guidelines", str(file), "-f", "json"])
+    assert res.exit_code == 0, res.output
+    findings = json.loads(res.stdout)["findings"]
+    g1 = [f for f in findings if f["rule"] == "G1" and f["severity"] != "ok"]
+    assert g1 and all(f["reason"].endswith("+50% (×1), guideline holds]") for f in g1)
+    assert not any("measured on" in f["reason"] for f in findings if f["rule"] != "G1")
+    file.write_text(json.dumps({"kind": "costmodel-guidelines", "measured": False}))
+    res = runner.invoke(app, ["rules", "shufflenet", "--guidelines", str(file)])
+    assert res.exit_code == 2 and str(file) in res.stderr and "no measurement" in res.stderr
