@@ -396,7 +396,8 @@ def verdict_table(report: Report) -> Table:
                      "paper_arm": f"{arm.holds}: {arm.text}"})
     m = report.machine
     where = (f"{m['device']}, {m['threads']} thread(s), batch {m['batch']}, torch "
-             f"{m['torch']}" if m else "no measurement")
+             f"{m['torch']}, the fastest of {m.get('rounds', 1)} passes' medians"
+             if m else "no measurement")
     notes = [f"here = {where}; a structure beats the reference only by more than "
              f"{TOLERANCE:.0%} (noise); slowdown = time / reference time − 1"]
     if report.profile:

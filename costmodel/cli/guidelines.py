@@ -46,6 +46,10 @@ def guidelines(
         "--min-time", min=0.0, max=MAX_MIN_TIME,
         help="Seconds of timed runs per network, at least (after 3 warm-up runs; at least "
              "5 runs).")] = 0.5,
+    rounds: Annotated[int, typer.Option(
+        "--rounds", min=1, max=10,
+        help="Passes over the structures compared, in alternating order; each keeps its "
+             "fastest pass (a shared machine's bursts of load).")] = 2,
     channels: Annotated[Optional[ChannelSet], typer.Option(
         "--channels", help="The paper's widths for its GPU or its ARM runs (Table 1: 1:1 at "
                            "c = 128 or 32); default: gpu with --device cuda, else arm.")] = None,
@@ -77,7 +81,7 @@ def guidelines(
         from costmodel.measure.guidelines import measure as run
 
         machine = run(cases, device=device.value, threads=threads, batch=batch,
-                      min_time=min_time)
+                      min_time=min_time, rounds=rounds)
     for case in cases:
         case.predicted = g.predicted_seconds(case.result, profile)
     report = g.Report(cases, chosen, measure, machine, str(profile) if profile else None)

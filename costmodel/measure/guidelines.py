@@ -2,9 +2,10 @@
 
 Each case's network (``costmodel.analysis.guidelines``) is built by the torch builder, put in
 eval mode on the device, and timed under ``torch.inference_mode`` by the one timing rule
-(``costmodel.measure.timing.time_callable``). Cases run in experiment order, widths outer and
-structures inner, so that the structures compared with each other are timed back to back (a
-shared machine's load drifts over minutes, less over seconds).
+(``costmodel.measure.timing.time_callable``). The structures compared with each other (one
+experiment at one width) are built together and timed back to back, in ``rounds`` passes of
+alternating order; each keeps its fastest pass's median. A shared machine's load drifts over
+seconds: a burst then slows one pass of a structure, not the comparison.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import torch
 from costmodel.analysis.guidelines import Case
 from costmodel.crosscheck.builder import build, example_input
 from costmodel.errors import CostModelError
-from costmodel.measure.timing import time_callable
+from costmodel.measure.timing import Timing, time_callable
 
 
 def resolve_device(device: str) -> torch.device:
@@ -41,21 +42,32 @@ def machine(device: torch.device, threads: int, batch: int) -> dict[str, Any]:
 
 
 def measure(cases: list[Case], *, device: str = "cpu", threads: int = 1, batch: int = 1,
-            min_time: float = 0.5, warmup: int = 3) -> dict[str, Any]:
+            min_time: float = 0.5, warmup: int = 3, rounds: int = 2) -> dict[str, Any]:
     """Time every case (seconds per forward pass of ``batch`` images, the median) in place;
     returns the machine description. ``threads`` sets torch's intra-op threads (on a GPU,
     the host's)."""
     dev = resolve_device(device)
+    if rounds < 1:
+        raise CostModelError(f"rounds must be at least 1, not {rounds}", field="rounds")
     torch.set_num_threads(threads)
     sync = torch.cuda.synchronize if dev.type == "cuda" else None
+    groups: dict[tuple[str, int], list[Case]] = {}
     for case in cases:
-        model = build(case.result).to(dev).eval()
-        x = example_input(case.result, batch).to(dev)
+        groups.setdefault((case.guideline, case.width), []).append(case)
+    for group in groups.values():
+        built = [(case, build(case.result).to(dev).eval(),
+                  example_input(case.result, batch).to(dev)) for case in group]
+        best: dict[str, Timing] = {}
         with torch.inference_mode():
-            timing = time_callable(lambda: model(x), min_time=min_time, warmup=warmup,
-                                   sync=sync)
-        case.seconds, case.spread = timing.median, timing.spread
-        del model, x
-    if dev.type == "cuda":
-        torch.cuda.empty_cache()
-    return machine(dev, threads, batch)
+            for r in range(rounds):
+                for case, model, x in (built if r % 2 == 0 else reversed(built)):
+                    timing = time_callable(lambda: model(x), min_time=min_time,
+                                           warmup=warmup, sync=sync)
+                    if case.key not in best or timing.median < best[case.key].median:
+                        best[case.key] = timing
+        for case in group:
+            case.seconds, case.spread = best[case.key].median, best[case.key].spread
+        del built
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+    return machine(dev, threads, batch) | {"rounds": rounds, "min_time": min_time}

@@ -19,8 +19,9 @@ runner = CliRunner()
 
 def test_measure_fills_every_case_and_names_the_machine():
     cases = g.build_cases("arm", (1,), ["G4"])
-    machine = measure(cases, threads=1, batch=2, min_time=0.0, warmup=1)
+    machine = measure(cases, threads=1, batch=2, min_time=0.0, warmup=1, rounds=3)
     assert machine["device"].startswith("cpu") and machine["batch"] == 2
+    assert machine["rounds"] == 3
     assert machine["torch"] == torch.__version__ and machine["threads"] == 1
     for c in cases:
         assert c.seconds > 0 and c.spread >= 0
@@ -28,7 +29,7 @@ def test_measure_fills_every_case_and_names_the_machine():
 
 def test_cli_measure_json_structure():
     res = runner.invoke(app, ["guidelines", "--measure", "--min-time", "0", "--width", "1",
-                              "-g", "G1", "-g", "G3", "--format", "json"])
+                              "--rounds", "1", "-g", "G1", "-g", "G3", "--format", "json"])
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     assert data["measured"] is True and data["machine"]["batch"] == 1
