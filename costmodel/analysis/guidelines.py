@@ -45,6 +45,9 @@ STACK = 10
 TOLERANCE = 0.03
 """A structure counts as faster than the reference only by more than 3%: closer than that is
 within the run-to-run noise of a shared machine."""
+NOISY = 0.25
+"""A measurement whose p10–p90 spread exceeds 25% of its median marks its verdict noisy: a
+loaded machine, whose verdict a quieter rerun may change."""
 
 GUIDELINES: dict[str, str] = {
     "G1": "equal channel width minimises memory access cost (MAC)",
@@ -249,7 +252,7 @@ class Verdict:
     """Whether a guideline holds on one platform: per width, is the reference structure the
     fastest (within TOLERANCE), and how much slower the extreme structure runs."""
 
-    holds: str  # "holds", "partly", "does not hold", "not measured"
+    holds: str  # "holds", "partly", "does not hold" (each maybe "(noisy)"), "not measured"
     fastest: dict[int, str] = field(default_factory=dict)  # per width
     slowdown: dict[int, float] = field(default_factory=dict)  # extreme vs reference, per width
     text: str = ""
@@ -260,9 +263,11 @@ class Verdict:
                 "text": self.text}
 
 
-def verdict(e: Experiment, times: dict[tuple[str, int], float]) -> Verdict:
+def verdict(e: Experiment, times: dict[tuple[str, int], float],
+            spreads: dict[tuple[str, int], float] | None = None) -> Verdict:
     """The verdict from seconds per run (or inverse throughputs) of each (structure label,
-    width); widths with a missing time are left out."""
+    width); widths with a missing time are left out. ``spreads`` (relative p10–p90 of the
+    measured runs) above NOISY mark the verdict noisy."""
     widths = [w for w in WIDTHS if all((s.label, w) in times for s in e.structures)]
     if not widths:
         return Verdict("not measured")
@@ -278,6 +283,10 @@ def verdict(e: Experiment, times: dict[tuple[str, int], float]) -> Verdict:
     v.text = (f"{e.reference} fastest" if v.holds == "holds" else
               "fastest: " + ", ".join(f"{v.fastest[w]} (×{w})" for w in widths)) + \
         f"; time of {e.extreme} vs {e.reference}: {amounts}"
+    worst = max((spreads or {}).values(), default=0.0)
+    if worst > NOISY:
+        v.holds += " (noisy)"
+        v.text += f"; noisy: runs spread up to {100 * worst:.0f}% of their median"
     return v
 
 
@@ -298,8 +307,9 @@ def paper_verdict(e: Experiment, platform: Channels) -> Verdict:
 
 
 def measured_verdict(e: Experiment, cases: list[Case]) -> Verdict:
-    return verdict(e, {(c.structure.label, c.width): c.seconds for c in cases
-                       if c.guideline == e.guideline and c.seconds is not None})
+    mine = [c for c in cases if c.guideline == e.guideline and c.seconds is not None]
+    return verdict(e, {(c.structure.label, c.width): c.seconds for c in mine},
+                   {(c.structure.label, c.width): c.spread or 0.0 for c in mine})
 
 
 # --- report ------------------------------------------------------------------------------------

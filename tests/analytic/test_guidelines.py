@@ -164,6 +164,9 @@ def test_verdict_partly_and_does_not_hold():
     speeds["1:2"] = [x * 1.02 for x in speeds["1:1"]]  # within the noise tolerance
     assert g.verdict(e, _times(e, speeds)).holds == "holds"
     assert g.verdict(e, {}).holds == "not measured"
+    times = _times(e, speeds)
+    noisy = g.verdict(e, times, {k: 0.3 if k == ("1:6", 2) else 0.1 for k in times})
+    assert noisy.holds == "holds (noisy)" and "spread up to 30%" in noisy.text
 
 
 # --- the rules hook --------------------------------------------------------------------------
