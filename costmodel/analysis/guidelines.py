@@ -60,7 +60,7 @@ GUIDELINES: dict[str, str] = {
 @dataclass(frozen=True)
 class Structure:
     """One row of a paper table: its label, the paper's throughputs (×1, ×2, ×4) on GPU and
-    ARM, and the base channel count (×1) on each platform."""
+    ARM, and what sets it apart (``param``)."""
 
     label: str
     gpu: tuple[float, float, float]
@@ -106,6 +106,15 @@ EXPERIMENTS: tuple[Experiment, ...] = (
     ), "neither", "ReLU + shortcut"),
 )
 BY_GUIDELINE = {e.guideline: e for e in EXPERIMENTS}
+NOTES = {
+    "G1": "c1 = ⌊√(c²/r)⌋, c2 = r·c1: Table 1's pairs; FLOPs up to 5.5% under 1:1's",
+    "G2": "c = ⌊c₁·√g⌋ down to a multiple of g: Table 2's widths, except ARM ×1 g=8, 176 "
+          "where the paper prints 180 (8 groups cannot split 180)",
+    "G3": "series: k convs of ⌊c/√k⌋ channels; parallel: k convs c→c/k, concatenated (our "
+          "reading of the paper's appendix figure)",
+    "G4": "bottleneck c → c/4 → c/4 (3×3) → c with batch norm; ReLU after each of the first "
+          "two convs and after the add",
+}
 
 
 # --- channel counts: the paper's arithmetic ---------------------------------------------------
@@ -379,19 +388,24 @@ _COLUMNS = [
 ]
 
 
+_MEASURED = {"ms", "spread", "speed_here"}  # columns left out when nothing was measured
+
+
 def tables(report: Report) -> dict[str, Table]:
     """The verdicts, then one table per experiment."""
     out: dict[str, Table] = {"verdicts": verdict_table(report)}
     for e in report.experiments():
         rows = _records(report, e)
         notes = [f"speeds relative to {e.reference} at the same width (higher is faster); "
-                 f"paper: {e.table}, GPU = GTX 1080Ti, ARM = Snapdragon 810"]
+                 f"paper: {e.table}, GPU = GTX 1080Ti, ARM = Snapdragon 810, batch 1",
+                 NOTES[e.guideline]]
         if not report.measured:
             notes.append("not measured: --measure times these networks on this machine")
         out[e.guideline] = Table(
             f"{e.guideline} — {GUIDELINES[e.guideline]} ({e.table}, {INPUT}×{INPUT}, "
             f"{STACK} blocks, {report.channels.upper()} widths)",
-            [c for c in _COLUMNS], rows, notes=notes)
+            [c for c in _COLUMNS if report.measured or c.key not in _MEASURED], rows,
+            notes=notes)
     return out
 
 

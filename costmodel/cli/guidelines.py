@@ -66,7 +66,11 @@ def guidelines(
     """ShuffleNet V2's guideline experiments (Tables 1–4): each network counted (FLOPs, MAC),
     with --measure timed on this machine, beside the paper's GPU and ARM speeds — relative to
     the structure each guideline favours, since absolute speeds do not compare across
-    devices — and a verdict per guideline: does it hold here, and by how much."""
+    devices — and a verdict per guideline: does it hold here, and by how much.
+
+    The networks are the paper's: 10 blocks on a 56×56 input, its channel counts for its GPU
+    or its ARM runs (--channels). Its Tables 1–4 are batch 1 on both platforms (at batch 8
+    the GPU figures would exceed the GTX 1080Ti's peak), hence --batch 1."""
     from costmodel.analysis import guidelines as g
 
     if profile is not None and not profile.is_file():
