@@ -45,11 +45,28 @@ def measure(cases: list[Case], *, device: str = "cpu", threads: int = 1, batch: 
             min_time: float = 0.5, warmup: int = 3, rounds: int = 2) -> dict[str, Any]:
     """Time every case (seconds per forward pass of ``batch`` images, the median) in place;
     returns the machine description. ``threads`` sets torch's intra-op threads (on a GPU,
-    the host's)."""
+    the host's) for the measurement, restored afterwards."""
     dev = resolve_device(device)
     if rounds < 1:
         raise CostModelError(f"rounds must be at least 1, not {rounds}", field="rounds")
+    before = torch.get_num_threads()
     torch.set_num_threads(threads)
+    try:
+        _measure(cases, dev, batch, min_time, warmup, rounds)
+    except (MemoryError, RuntimeError) as e:  # a failed allocation: the user can go smaller
+        text = str(e).lower()
+        if isinstance(e, MemoryError) or "allocate" in text or "out of memory" in text:
+            raise CostModelError(f"out of memory measuring at batch {batch}: "
+                                 f"{str(e).splitlines()[0] if str(e) else 'MemoryError'}; "
+                                 "try a smaller --batch or --width", field="batch") from None
+        raise
+    finally:
+        torch.set_num_threads(before)
+    return machine(dev, threads, batch) | {"rounds": rounds, "min_time": min_time}
+
+
+def _measure(cases: list[Case], dev: torch.device, batch: int, min_time: float, warmup: int,
+             rounds: int) -> None:
     sync = torch.cuda.synchronize if dev.type == "cuda" else None
     groups: dict[tuple[str, int], list[Case]] = {}
     for case in cases:
@@ -70,4 +87,3 @@ def measure(cases: list[Case], *, device: str = "cpu", threads: int = 1, batch: 
         del built
         if dev.type == "cuda":
             torch.cuda.empty_cache()
-    return machine(dev, threads, batch) | {"rounds": rounds, "min_time": min_time}

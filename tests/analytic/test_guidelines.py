@@ -233,6 +233,7 @@ def test_cli_formats(fmt):
     (["--width", "3"], "widths are ×1, ×2 and ×4"),
     (["-g", "G9"], "unknown guideline G9"),
     (["--profile", "/nonexistent/p.yaml"], "--profile: no such file"),
+    (["--batch", "65"], "--batch"),
 ])
 def test_cli_bad_input_exits_2(args, message):
     res = runner.invoke(app, ["guidelines", *args])

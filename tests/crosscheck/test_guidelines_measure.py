@@ -19,7 +19,9 @@ runner = CliRunner()
 
 def test_measure_fills_every_case_and_names_the_machine():
     cases = g.build_cases("arm", (1,), ["G4"])
+    before = torch.get_num_threads()
     machine = measure(cases, threads=1, batch=2, min_time=0.0, warmup=1, rounds=3)
+    assert torch.get_num_threads() == before  # restored
     assert machine["device"].startswith("cpu") and machine["batch"] == 2
     assert machine["rounds"] == 3
     assert machine["torch"] == torch.__version__ and machine["threads"] == 1
