@@ -272,12 +272,19 @@ def rules(
     classes: ClassesOpt = None,
     format: FormatOpt = Fmt.table,
     table: RulesTableOpt = None,
+    guidelines: Annotated[Optional[str], typer.Option(
+        "--guidelines", help="A `costmodel guidelines --measure --format json` file: quote "
+                             "what each guideline's violation cost on that machine.")] = None,
 ):
     """ShuffleNet V2's guidelines as checks (help: RULES_HELP)."""
     from costmodel.analysis.rules import check_rules, fails, rules_payload, rules_tables
 
     result = api.evaluate_model(model, input=input, width=width, num_classes=classes)
     findings = check_rules(result, only=rule)
+    if guidelines is not None:
+        from costmodel.analysis.guidelines import quote_costs, read_costs
+
+        findings = quote_costs(findings, read_costs(guidelines))
     show_ok = all_ or format in (Fmt.csv, Fmt.json)  # machine formats: every check
     tables = rules_tables(result, findings, show_ok=show_ok, only=rule)
     emit(render(dict(zip(RULES_TABLES, tables, strict=True)), format.value,
