@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
-from costmodel.render.format import pct, ratio, si
+from costmodel.render.format import pct, ratio, si, significant
 from costmodel.shape import Shape
 
 Format = Literal["table", "markdown", "csv", "json"]
@@ -45,7 +45,7 @@ def escape_controls(text: str) -> str:
     return _CONTROLS.sub(_escape_char, text) if _CONTROLS.search(text) else text
 
 
-Kind = Literal["text", "int", "si", "ratio", "pct", "excess"]
+Kind = Literal["text", "int", "si", "ratio", "pct", "excess", "ms"]
 _HUMAN: dict[str, Callable[[Any], str]] = {
     "text": lambda v: "" if v is None else str(v),
     "int": lambda v: "" if v is None else f"{v:,}",
@@ -53,6 +53,7 @@ _HUMAN: dict[str, Callable[[Any], str]] = {
     "ratio": ratio,
     "pct": pct,
     "excess": lambda v: "—" if not v else si(v),  # how far over a limit; a met one is not "0"
+    "ms": lambda v: "" if v is None else significant(v),  # milliseconds, 3 significant digits
 }
 
 
