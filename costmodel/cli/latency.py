@@ -36,6 +36,9 @@ def calibrate(
     min_time: Annotated[Optional[float], typer.Option(
         "--min-time", min=0.001, max=10.0,
         help="Seconds of runs per shape (default 0.05; 0.02 with --quick).")] = None,
+    per_class: Annotated[Optional[int], typer.Option(
+        "--shapes-per-class", min=3, max=1000, hidden=True,
+        help="Only N shapes of each class (a smoke test).")] = None,
 ):
     """Time single layers of each operator class (dense, 1×1, grouped and depthwise convs,
     linear, batch norm, activations, pooling, merges, shuffles, views) over a grid of shapes,
@@ -58,7 +61,7 @@ def calibrate(
     from costmodel.measure.calibrate import calibrate as run
 
     profile = run(device=device.value, threads=threads, batch=batch, quick=quick,
-                  min_time=min_time,
+                  min_time=min_time, per_class=per_class,
                   progress=lambda m: sys.stderr.write(f"calibrate: {m}\n"))
     write_atomic(output, "# costmodel latency profile (costmodel calibrate)\n"
                  + dump_profile(profile))

@@ -99,9 +99,10 @@ class Point:
 
 
 def measure(*, device: str = "cpu", threads: int = 1, batch: int = 1, quick: bool = False,
-            min_time: float | None = None,
+            min_time: float | None = None, per_class: int | None = None,
             progress: Callable[[str], None] | None = None) -> list[Point]:
-    """Time every microbenchmark of the grid."""
+    """Time every microbenchmark of the grid (``per_class``: only the first N shapes of each
+    class, spread over the grid; for tests)."""
     import torch
 
     from costmodel.crosscheck.builder import build, example_input
@@ -116,6 +117,8 @@ def measure(*, device: str = "cpu", threads: int = 1, batch: int = 1, quick: boo
     options = Options(batch=batch)
     points: list[Point] = []
     for cls, layers in _grid(quick).items():
+        if per_class is not None:
+            layers = layers[::max(1, len(layers) // per_class)][:per_class]
         if progress:
             progress(f"{cls}: {len(layers)} shapes")
         for spec_layers, c, s in layers:
@@ -248,12 +251,12 @@ def machine() -> dict[str, str]:
 
 
 def calibrate(*, device: str = "cpu", threads: int = 1, batch: int = 1, quick: bool = False,
-              min_time: float | None = None,
+              min_time: float | None = None, per_class: int | None = None,
               progress: Callable[[str], None] | None = None) -> Profile:
     """Measure and fit: a Profile."""
     start = time.perf_counter()
     points = measure(device=device, threads=threads, batch=batch, quick=quick,
-                     min_time=min_time, progress=progress)
+                     min_time=min_time, per_class=per_class, progress=progress)
     profile = profile_of(points, device=device, threads=threads, batch=batch, quick=quick)
     return profile.model_copy(update={"fit": {**profile.fit,
                                               "seconds": round(time.perf_counter() - start, 1)}})
