@@ -71,7 +71,7 @@ class Limit:
     text: str
     absolute: int | None = None
     percent: Fraction | None = None
-    exact: float | None = None
+    exact: float | None = field(default=None, compare=False)
     """The absolute number as written (12.5), for a limit on milliseconds, not a count."""
 
     @property

@@ -9,6 +9,23 @@ from costmodel.options import LATENCY, LATENCY_LABEL, METRICS
 from costmodel.render import Column, Table
 
 
+def latency_of(results: list[Result], path: str | None
+               ) -> tuple[list[list[float]] | None, str | None]:
+    """The latency predicted from the profile at ``path`` (``--profile``, COSTMODEL_PROFILE):
+    each result's milliseconds per row, and the note naming the profile (by its file name: an
+    output states no path of the machine); (None, None) without one. The latency package,
+    and the profile's validation, load only when a profile is given."""
+    if not path:
+        return None, None
+    from pathlib import Path
+
+    from costmodel.latency import latency_ms, load_profile
+
+    profile = load_profile(path)
+    return ([latency_ms(r, profile)[0] for r in results],
+            f"{profile.describe()}: {Path(path).name}")
+
+
 def compare_records(results: list[Result], latency: list[float] | None = None
                     ) -> list[dict[str, Any]]:
     """One record per model with raw integers (the ``compare --format json`` contract):

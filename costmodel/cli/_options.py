@@ -83,27 +83,6 @@ ProfileOpt = Annotated[Optional[str], typer.Option(
          "layer and in total.")]
 
 
-def load_latency_profile(path: str | None):
-    """The Profile at ``path`` (the --profile option or COSTMODEL_PROFILE), or None when none is
-    given: the latency package (and its validation) loads only then."""
-    if not path:
-        return None
-    from costmodel.latency import load_profile
-
-    return load_profile(path)
-
-
-def latency_of(results: list, path: str | None) -> tuple[list[list[float]] | None, str | None]:
-    """The predicted milliseconds of each result's rows, and the note naming the profile; both
-    None without a profile."""
-    profile = load_latency_profile(path)
-    if profile is None:
-        return None, None
-    from costmodel.latency import latency_ms
-
-    return [latency_ms(r, profile)[0] for r in results], f"{profile.describe()}: {path}"
-
-
 def make_options(scope: ScopeOpt, flops_per_madd: int, bn_params: bool,
                  dtype: DtypeOpt, batch: int = 1) -> Options:
     return Options(scope=scope.value, flops_per_madd=flops_per_madd, bn_params=bn_params,

@@ -10,8 +10,7 @@ import typer
 from costmodel import api, views
 from costmodel.cli import app, emit, handles_errors
 from costmodel.cli._options import (ClassesOpt, Fmt, FormatOpt, InputOpt, ProfileOpt,
-                                    WidthOpt, _choices, counting_options, latency_of,
-                                    table_option)
+                                    WidthOpt, _choices, counting_options, table_option)
 from costmodel.options import Options
 from costmodel.render import render
 
@@ -31,7 +30,7 @@ def compare(
     """Compare models: FLOPs, params, MAC and peak activation, each also relative to the first
     (and the latency predicted from a profile, with --profile)."""
     results = api.compare(models, input=input, width=width, num_classes=classes, options=options)
-    latency, note = latency_of(results, profile)
+    latency, note = views.latency_of(results, profile)
     totals = None if latency is None else [sum(ms) for ms in latency]
     conventions = options.conventions().record()
     payload = [{**rec, "conventions": conventions}
@@ -70,7 +69,7 @@ def show(
     and adds the rows shown as "view"."""
     result = api.evaluate_model(model, input=input, width=width, num_classes=classes,
                                 options=options)
-    latency, note = latency_of([result], profile)
+    latency, note = views.latency_of([result], profile)
     ms = None if latency is None else latency[0]
     how = {"top": top, "sort": sort.value if sort else None, "depth": depth}
     tables = dict(zip(SHOW_TABLES, [views.layers_table(result, **how, latency=ms,
