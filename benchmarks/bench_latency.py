@@ -59,6 +59,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--profile")
     ap.add_argument("--quick", action="store_true", help="quick calibration grid")
+    ap.add_argument("--per-class", type=int, help="calibrate only N shapes per class")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--min-time", type=float, default=0.5, help="seconds per model")
     ap.add_argument("--clock", choices=("wall", "thread"), default="wall",
@@ -84,9 +85,14 @@ def main() -> None:
     if args.profile:
         profile = load_profile(args.profile)
         per_madd = None
+        alternatives = {}
     else:
-        points = cal.measure(threads=args.threads, quick=args.quick)
+        points = cal.measure(threads=args.threads, quick=args.quick, per_class=args.per_class,
+                             progress=lambda m: print(f"calibrate: {m}", file=sys.stderr))
         profile = cal.profile_of(points, threads=args.threads, quick=args.quick)
+        other = "sum" if profile.combine == "max" else "max"
+        alternatives = {f"profile, {other} form": cal.profile_of(points, threads=args.threads,
+                                                                 combine=other)}
         print(f"calibrated in {time.perf_counter() - start:.0f} s: {profile.fit['forms']}",
               file=sys.stderr)
         per_madd = statistics.median(p.seconds / p.madds for p in points if p.madds)
@@ -97,10 +103,11 @@ def main() -> None:
         module = build(result)
         x = example_input(result)
         with torch.inference_mode():
-            t = time_callable(lambda: module(x), min_time=args.min_time, warmup=2, min_runs=3)
+            t = time_callable(lambda: module(x), min_time=args.min_time, warmup=1, min_runs=3)
         _, predicted = predict(result, profile)
         madds = sum(features(r)[1] for r in result.rows)
-        rows.append((name, result.totals.flops, t.median, predicted, madds))
+        rows.append((name, result.totals.flops, t.median, predicted, madds,
+                     [predict(result, p)[1] for p in alternatives.values()]))
         print(f"{name:22s} {t.median * 1e3:9.2f} ms measured {predicted * 1e3:9.2f} ms "
               f"predicted ({predicted / t.median - 1:+.0%})", file=sys.stderr)
     if per_madd is None:  # a given profile: the baseline's constant from its conv class
@@ -112,13 +119,15 @@ def main() -> None:
           f"{args.threads} thread(s), batch 1, {time.perf_counter() - start:.0f} s in all\n")
     print("| predictor | within ±10% | within ±20% | median abs. error | Spearman |")
     print("|---|---|---|---|---|")
-    for label, s in (("profile (per-layer roofline)", model),
+    others = [(label, summary([r[5][i] for r in rows], meas))
+              for i, label in enumerate(alternatives)]
+    for label, s in ((f"profile ({profile.combine} form, kept)", model), *others,
                      ("FLOPs only (k·FLOPs)", base)):
         print(f"| {label} | {s['within10']:.0%} | {s['within20']:.0%} | {s['median']:.1%} | "
               f"{s['spearman']:.3f} |")
     print("\n| model | FLOPs | measured ms | predicted ms | error | FLOPs-only ms | error |")
     print("|---|---|---|---|---|---|---|")
-    for name, flops, m, p, madds in rows:
+    for name, flops, m, p, madds, _ in rows:
         b = madds * per_madd
         print(f"| {name} | {flops / 1e6:.0f}M | {m * 1e3:.2f} | {p * 1e3:.2f} | {p / m - 1:+.0%} "
               f"| {b * 1e3:.2f} | {b / m - 1:+.0%} |")

@@ -231,8 +231,10 @@ def relative_errors(fits: dict, points: list[Point], combine: str) -> np.ndarray
     return np.array(errs)
 
 
-def fit(points: list[Point]) -> tuple[str, dict[str, tuple[float, float, float]], dict]:
-    """The better combine form, its per-class parameters, and each form's error."""
+def fit(points: list[Point], combine: str | None = None
+        ) -> tuple[str, dict[str, tuple[float, float, float]], dict]:
+    """The better combine form (or ``combine``), its per-class parameters, and each form's
+    error."""
     by_class: dict[str, list[Point]] = {}
     for p in points:
         by_class.setdefault(p.cls, []).append(p)
@@ -247,7 +249,7 @@ def fit(points: list[Point]) -> tuple[str, dict[str, tuple[float, float, float]]
     summary = {k: {"median_error": round(float(np.median(e)), 4),
                    "within_10pct": round(float(np.mean(e <= 0.10)), 4)}
                for k, (_, e) in forms.items()}
-    combine = min(forms, key=lambda k: float(np.median(forms[k][1])))
+    combine = combine or min(forms, key=lambda k: float(np.median(forms[k][1])))
     return combine, forms[combine][0], summary
 
 
@@ -278,11 +280,11 @@ def calibrate(*, device: str = "cpu", threads: int = 1, batch: int = 1, quick: b
 
 
 def profile_of(points: list[Point], *, device: str = "cpu", threads: int = 1, batch: int = 1,
-               quick: bool = False) -> Profile:
-    """Fit measured points into a Profile."""
+               quick: bool = False, combine: str | None = None) -> Profile:
+    """Fit measured points into a Profile (of the better form, or ``combine``)."""
     import torch
 
-    combine, fits, summary = fit(points)
+    combine, fits, summary = fit(points, combine)
     classes = {}
     for c, (o, pm, pb) in fits.items():
         pts = [p for p in points if p.cls == c]
