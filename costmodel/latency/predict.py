@@ -10,7 +10,10 @@ movement, a view), and costs, roofline-style,
 madds are the row's multiply-adds (its FLOPs over the options' FLOPs per multiply-add; only
 conv and linear classes have them, whatever the scope), bytes its MAC × the profile's dtype
 size. A network's latency is the sum over its rows: torch runs the layers one after another
-(eval mode fuses nothing, so a batch norm after a conv costs its own pass over the map).
+(eval mode fuses nothing, so a batch norm after a conv costs its own pass over the map). Each
+block below the network (a Seq of the tree: a stage, a block, a branch) is one more module
+call: the ``container`` class's overhead, counted on the block's first row (an empty branch,
+the identity shortcut, on the merge that follows it).
 """
 
 from __future__ import annotations
@@ -76,7 +79,44 @@ def row_seconds(rows: Iterable, profile: Profile, flops_per_madd: int = 1) -> li
     return [seconds(*features(r, flops_per_madd, size), profile) for r in rows]
 
 
+def _containers(tree) -> dict[int, int]:
+    """How many block modules each row opens: id(row) → count. The root is not counted: the
+    microbenchmarks' own root module is in every class's overhead."""
+    from costmodel.engine.result import Branch, Seq
+
+    opens: dict[int, int] = {}
+
+    def walk(node, pending: int) -> int:
+        """Walk ``node`` with ``pending`` blocks waiting for their first row; returns how many
+        still wait (the node was an empty block)."""
+        if type(node) is Seq:
+            pending += 1
+            for child in node.children:
+                pending = walk(child, pending)
+            return pending
+        if type(node) is Branch:
+            if node.split is not None:
+                pending = walk(node.split, pending)
+            for seq in node.branches:
+                pending = walk(seq, pending)
+            return walk(node.merge, pending)
+        if pending:
+            opens[id(node)] = opens.get(id(node), 0) + pending
+        return 0
+
+    if tree is not None:
+        pending = 0
+        for child in tree.children:
+            pending = walk(child, pending)
+    return opens
+
+
 def predict(result, profile: Profile) -> tuple[list[float], float]:
     """(seconds per row, total seconds) of an evaluated network (``Result`` with rows)."""
     per_row = row_seconds(result.rows, profile, result.options.flops_per_madd)
+    container = profile.classes.get("container")
+    if container is not None and container.overhead_us:
+        opens = _containers(result.tree)
+        per_row = [s + opens.get(id(r), 0) * container.overhead_us * 1e-6
+                   for s, r in zip(per_row, result.rows)]
     return per_row, sum(per_row)

@@ -32,8 +32,9 @@ from costmodel.options import DTYPE_BYTES, MAX_BATCH
 
 VERSION = 1
 CLASSES = ("conv", "conv1x1", "grouped_conv", "depthwise", "linear", "bn", "relu",
-           "activation", "pool", "global_pool", "merge", "data_movement", "view")
-"""The operator classes a profile times (see ``costmodel.latency.predict.op_class``)."""
+           "activation", "pool", "global_pool", "merge", "data_movement", "view", "container")
+"""The operator classes a profile times (see ``costmodel.latency.predict.op_class``), and
+``container``: the call of a block's module (an nn.Sequential) around its layers."""
 
 Dtype = Literal[tuple(DTYPE_BYTES)]  # type: ignore[valid-type]
 OpClass = Literal[CLASSES]  # type: ignore[valid-type]

@@ -218,3 +218,16 @@ def test_latency_package_not_loaded_without_a_profile():
             "assert 'costmodel.latency' not in sys.modules\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, capture_output=True,
                    env={**__import__("os").environ, "COSTMODEL_PROFILE": ""})
+
+
+def test_each_block_module_costs_the_container_overhead_once():
+    # a residual: its main branch (a block holding relu) and its empty shortcut (an empty
+    # block, the identity) are two module calls below the network; the merge is in "merge"
+    layers = [{"type": "residual", "layers": [{"type": "relu"}]}]
+    r = run_layers(layers)
+    without = latency_ms(r, profile())
+    data = {**PROFILE, "classes": {**PROFILE["classes"], "container": {"overhead_us": 7.0}}}
+    per_row, total = latency_ms(r, validate_profile(data))
+    assert total == pytest.approx(without[1] + 2 * 7e-3)
+    assert per_row[0] == pytest.approx(without[0][0] + 7e-3)   # relu opens the main branch
+    assert per_row[1] == pytest.approx(without[0][1] + 7e-3)   # the empty shortcut: on the merge
