@@ -3,7 +3,9 @@ latency profile (``costmodel.latency.profile``). Needs torch.
 
 Each point is one primitive built from a small spec by the torch builder (the modules the zoo
 runs as), timed with the one timing rule (``costmodel.measure.timing.time_callable``) in eval
-and inference mode, at the profile's batch and thread count. No zoo model is timed or fitted:
+and inference mode, at the profile's batch and thread count; each timed run goes through
+several copies of the layer (own weights each, ``_copies``) so that weights come from memory as
+in a network. No zoo model is timed or fitted:
 every zoo model stays held out for ``benchmarks/bench_latency.py``.
 
 Fit, per class: t = o + max(madds/F, bytes/B) (``combine: max``), minimizing the squared
