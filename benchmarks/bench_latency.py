@@ -59,6 +59,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--profile")
     ap.add_argument("--quick", action="store_true", help="quick calibration grid")
+    ap.add_argument("--save-profile", help="write the calibrated profile here")
     ap.add_argument("--per-class", type=int, help="calibrate only N shapes per class")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--min-time", type=float, default=0.5, help="seconds per model")
@@ -90,6 +91,11 @@ def main() -> None:
         points = cal.measure(threads=args.threads, quick=args.quick, per_class=args.per_class,
                              progress=lambda m: print(f"calibrate: {m}", file=sys.stderr))
         profile = cal.profile_of(points, threads=args.threads, quick=args.quick)
+        if args.save_profile:
+            from costmodel.files import write_atomic
+            from costmodel.latency.profile import dump_profile
+
+            write_atomic(args.save_profile, dump_profile(profile))
         other = "sum" if profile.combine == "max" else "max"
         alternatives = {f"profile, {other} form": cal.profile_of(points, threads=args.threads,
                                                                  combine=other)}
