@@ -13,7 +13,12 @@ models:
   - model: specs/my_net.yaml
     baseline: {rev: main}                     # this spec file as git revision main holds it
     limits: {flops: +0%}
+profile: cpu-profile.yaml                     # optional; needed by latency_ms limits
 ```
+
+A ``latency_ms`` limit (``limits: {latency_ms: 25}``, or ``+10%``) is on the latency predicted
+from a latency profile (``costmodel calibrate``): the file's ``profile`` (relative to it), else
+``COSTMODEL_PROFILE``; a budget with a latency limit and no profile is an error (exit 2).
 
 Absolute limits take SI suffixes (k, M, G/B, T) and round to a whole count; relative limits
 are ``+P%`` or ``-P%`` of the baseline's value, which is evaluated at the entry's input size
@@ -41,14 +46,17 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from costmodel.engine import Result, evaluate
 from costmodel.errors import CostModelError
-from costmodel.options import MAX_BATCH, METRIC_LABELS, Options, parse_input
+from costmodel.options import LATENCY, LATENCY_LABEL, MAX_BATCH, METRIC_LABELS, Options, \
+    parse_input
 from costmodel.render import Column, Table
 from costmodel.render.format import parse_si, si, signed_pct
 from costmodel.spec.zoo import is_spec_path
 from costmodel.targets import is_target, parse_target, resolve_model
 
-LIMITED = tuple(METRIC_LABELS)
-"""The metrics a budget may limit: every one an output reports (MAC bytes too)."""
+LIMITED = (*METRIC_LABELS, LATENCY)
+"""The metrics a budget may limit: every one an output reports (MAC bytes too), and the
+latency predicted from a profile."""
+_LABELS = {**METRIC_LABELS, LATENCY: LATENCY_LABEL}
 _RELATIVE = re.compile(r"^([+-])\s*(\d+(?:\.\d*)?|\.\d+)\s*%$")
 
 
@@ -64,6 +72,8 @@ class Limit:
     text: str
     absolute: int | None = None
     percent: Fraction | None = None
+    exact: float | None = field(default=None, compare=False)
+    """The absolute number as written (12.5), for a limit on milliseconds, not a count."""
 
     @property
     def relative(self) -> bool:
@@ -103,7 +113,7 @@ def parse_limit(value: Any) -> Limit:
                          "300k, 1.2G) or a relative limit (+5%)") from None
     if not math.isfinite(number) or number < 0:
         raise ValueError(f"'{text}': a limit must be a non-negative number")
-    return Limit(text, absolute=round(number))  # float error never reaches a whole count
+    return Limit(text, absolute=round(number), exact=number)  # float error never reaches a count
 
 
 def _input(value: Any) -> Any:
@@ -195,6 +205,8 @@ class BudgetsFile(_Strict):
     options: Annotated[Options, BeforeValidator(_strict_options)] = Options()
     """The counting conventions of every entry (``costmodel compare``'s options), validated
     by Pydantic from Options' own field types."""
+    profile: str | None = Field(default=None, min_length=1)
+    """The latency profile ``latency_ms`` limits are checked with (relative to the file)."""
     models: list[BudgetEntry] = Field(min_length=1)
 
 
@@ -304,7 +316,11 @@ class Finding:
     def message(self) -> str:
         """One line for a log: model, metric, value, limit and excess."""
         h, w = self.input
-        return (f"{self.label} ({h}×{w}): {METRIC_LABELS[self.metric]} {self.value:,} "
+        if self.metric == LATENCY:
+            return (f"{self.label} ({h}×{w}): predicted {LATENCY_LABEL} {self.value:.3g} "
+                    f"exceeds the limit {self.limit:.3g} ({self.rule}) by {self.excess:.3g}"
+                    f"{self._excess_pct()}")
+        return (f"{self.label} ({h}×{w}): {_LABELS[self.metric]} {self.value:,} "
                 f"({si(self.value)}) exceeds the limit {self.limit:,} ({self.rule}) by "
                 f"{self.excess:,} ({si(self.excess)}{self._excess_pct()})")
 
@@ -347,7 +363,28 @@ def _spec_at_revision(path: str, rev: str):
     return spec_at_revision(path, rev)
 
 
-def _metric(result: Result, metric: str) -> int:
+def _latency_profile(budgets: BudgetsFile, file: Path):
+    """The profile latency_ms limits use: the file's ``profile``, else COSTMODEL_PROFILE; None
+    when no entry limits latency (the latency package is not loaded then)."""
+    if not any(LATENCY in b.limits for b in budgets.models):
+        return None
+    import os
+
+    path = budgets.profile and _resolve_ref(budgets.profile, file.parent)
+    path = path or os.environ.get("COSTMODEL_PROFILE") or None
+    if path is None:
+        raise BudgetError(f"a {LATENCY} limit needs a latency profile: 'profile: FILE' in the "
+                          "budgets file or COSTMODEL_PROFILE (write one with costmodel "
+                          "calibrate)", file=str(file), field="profile")
+    from costmodel.latency import latency_ms, load_profile
+
+    profile = load_profile(path)
+    return lambda result: latency_ms(result, profile)[1]
+
+
+def _metric(result: Result, metric: str, latency=None) -> int | float:
+    if metric == LATENCY:
+        return latency(result)
     t = result.totals
     return t.mac * result.options.dtype_bytes if metric == "mac_bytes" else getattr(t, metric)
 
@@ -369,6 +406,7 @@ def check_budgets(budgets: BudgetsFile, file: str | Path) -> CheckResult:
                 raise BudgetError(f"models[{i}] ({label}): {e}", file=str(file)) from None
         return cache[key]
 
+    latency = _latency_profile(budgets, file)
     result = CheckResult(str(file), options)
     for i, b in enumerate(budgets.models):
         r = result_of(i, b.label, b.model, b.input)
@@ -378,12 +416,18 @@ def check_budgets(budgets: BudgetsFile, file: str | Path) -> CheckResult:
             base = result_of(i, b.label, base_ref.model or b.model, base_ref.input or r.input,
                              base_ref.rev)
         for metric, lim in b.limits.items():
-            base_value = _metric(base, metric) if base is not None else None
-            bound = lim.bound(base_value)
+            base_value = _metric(base, metric, latency) if base is not None else None
+            if metric == LATENCY:  # milliseconds, not a count: no rounding to whole numbers
+                bound = lim.exact if not lim.relative else \
+                    base_value * float(1 + lim.percent / 100)
+                shown = f"{base_value:.3g} ms" if base_value is not None else ""
+            else:
+                bound = lim.bound(base_value)
+                shown = si(base_value)
             rule = lim.text if not lim.relative else \
-                f"{lim.text} of {b.baseline_model} ({si(base_value)})"
+                f"{lim.text} of {b.baseline_model} ({shown})"
             result.findings.append(Finding(
-                i, b.label, b.model, r.input, metric, _metric(r, metric), bound, rule,
+                i, b.label, b.model, r.input, metric, _metric(r, metric, latency), bound, rule,
                 b.baseline_model if base_ref and lim.relative else None,
                 base_value if lim.relative else None))
     return result

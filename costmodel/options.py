@@ -28,6 +28,11 @@ METRIC_LABELS = {"flops": "FLOPs", "params": "params", "mac": "MAC", "mac_bytes"
 ``mac_bytes`` is MAC × the dtype's size; the others are the totals a model's count holds."""
 METRICS = ("flops", "params", "mac", "peak_activation")
 """The counts of a model's totals (``Result.totals``), in the order outputs list them."""
+LATENCY = "latency_ms"
+"""The predicted latency's key in JSON, CSV and budgets: milliseconds, per layer and in total,
+present only when a latency profile is given (``costmodel.latency``); not a count, so not one
+of METRIC_LABELS."""
+LATENCY_LABEL = "latency (ms)"
 
 
 @dataclass(frozen=True, slots=True)

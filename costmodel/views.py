@@ -5,17 +5,37 @@ from __future__ import annotations
 from typing import Any
 
 from costmodel.engine import CATEGORY_LABELS, Result
-from costmodel.options import METRICS
+from costmodel.options import LATENCY, LATENCY_LABEL, METRICS
 from costmodel.render import Column, Table
 
 
-def compare_records(results: list[Result]) -> list[dict[str, Any]]:
+def latency_of(results: list[Result], path: str | None
+               ) -> tuple[list[list[float]] | None, str | None]:
+    """The latency predicted from the profile at ``path`` (``--profile``, COSTMODEL_PROFILE):
+    each result's milliseconds per row, and the note naming the profile (by its file name: an
+    output states no path of the machine); (None, None) without one. The latency package,
+    and the profile's validation, load only when a profile is given."""
+    if not path:
+        return None, None
+    from pathlib import Path
+
+    from costmodel.latency import latency_ms, load_profile
+
+    profile = load_profile(path)
+    return ([latency_ms(r, profile)[0] for r in results],
+            f"{profile.describe()}: {Path(path).name}")
+
+
+def compare_records(results: list[Result], latency: list[float] | None = None
+                    ) -> list[dict[str, Any]]:
     """One record per model with raw integers (the ``compare --format json`` contract):
     ``in_channels``, ``num_classes`` and ``warnings`` (how the model differs from the first,
-    the baseline of every ``*_rel``, in head or input) are additions to the original fields."""
+    the baseline of every ``*_rel``, in head or input) are additions to the original fields.
+    ``latency``: each model's predicted milliseconds (a profile was given), added as
+    ``latency_ms`` and ``latency_ms_rel``."""
     base = results[0] if results else None
     records = []
-    for r in results:
+    for i, r in enumerate(results):
         t = r.totals
         rec: dict[str, Any] = {"model": r.model, "input": list(r.input), "flops": t.flops,
                                "params": t.params, "mac": t.mac,
@@ -25,6 +45,9 @@ def compare_records(results: list[Result]) -> list[dict[str, Any]]:
         for m in METRICS:
             b = getattr(base.totals, m)
             rec[f"{m}_rel"] = getattr(t, m) / b if b else None
+        if latency is not None:
+            rec[LATENCY] = latency[i]
+            rec[f"{LATENCY}_rel"] = latency[i] / latency[0] if latency[0] else None
         rec["warnings"] = _differences(r, base)
         records.append(rec)
     return records
@@ -49,9 +72,18 @@ def _chw(r: Result) -> str:
     return "×".join(map(str, (r.in_channels, *r.input)))
 
 
-def compare_table(results: list[Result]) -> Table:
+def _latency_columns(latency_note: str | None, relative: bool = False) -> list[Column]:
+    if latency_note is None:
+        return []
+    cols = [Column(LATENCY, LATENCY_LABEL, "ms")]
+    return cols + [Column(f"{LATENCY}_rel", "rel.", "ratio", drop=2)] if relative else cols
+
+
+def compare_table(results: list[Result], latency: list[float] | None = None,
+                  latency_note: str | None = None) -> Table:
     """The comparison; a model whose head or input differs from the first is marked (⚠ in
-    the classes or input cell) and explained under the table."""
+    the classes or input cell) and explained under the table. ``latency`` (predicted ms per
+    model) adds a latency column; ``latency_note`` says what predicted it."""
     first = results[0].model if results else ""
     cols = [Column("model", "model"), Column("input_hw", "input"),
             Column("num_classes", "classes", "int"),
@@ -60,8 +92,9 @@ def compare_table(results: list[Result]) -> Table:
             Column("mac", "MAC", "si"), Column("mac_rel", "rel.", "ratio", drop=2),
             Column("mac_bytes", "MAC bytes", "si", drop=1),
             Column("peak_activation", "peak act.", "si"),
-            Column("peak_activation_rel", "rel.", "ratio", drop=2)]
-    records = compare_records(results)
+            Column("peak_activation_rel", "rel.", "ratio", drop=2),
+            *_latency_columns(latency_note if latency is not None else None, relative=True)]
+    records = compare_records(results, latency)
     rows = [{**rec, "input_hw": "×".join(map(str, rec["input"]))} for rec in records]
     marks = set()
     if results:
@@ -74,6 +107,8 @@ def compare_table(results: list[Result]) -> Table:
     warnings = [f"⚠ {w}" for rec in records for w in rec["warnings"]]
     notes = [results[0].options.conventions(), f"rel. = relative to {first}; input = H×W; "
              "peak act. = largest feature map (elements)", *warnings] if results else []
+    if latency is not None and latency_note:
+        notes.append(latency_note)
     return Table("Model comparison", cols, rows, notes=notes, marks=marks)
 
 
@@ -81,11 +116,16 @@ def _shape(s) -> list[int]:
     return s.as_list()
 
 
-def layer_records(result: Result) -> list[dict[str, Any]]:
-    return [{"path": r.path, "type": r.type, "category": r.category, "stage": r.stage,
-             "input": [_shape(s) for s in r.inputs], "output": _shape(r.out),
-             "flops": r.flops, "params": r.params, "mac": r.mac, "activations": r.activations}
-            for r in result.rows]
+def layer_records(result: Result, latency: list[float] | None = None) -> list[dict[str, Any]]:
+    """One record per layer; ``latency`` (predicted ms per row) adds ``latency_ms``."""
+    records = [{"path": r.path, "type": r.type, "category": r.category, "stage": r.stage,
+                "input": [_shape(s) for s in r.inputs], "output": _shape(r.out),
+                "flops": r.flops, "params": r.params, "mac": r.mac, "activations": r.activations}
+               for r in result.rows]
+    if latency is not None:
+        for rec, ms in zip(records, latency, strict=True):
+            rec[LATENCY] = ms
+    return records
 
 
 def totals_record(result: Result) -> dict[str, Any]:
@@ -104,20 +144,29 @@ def breakdown_records(result: Result) -> list[dict[str, Any]]:
             for c, v in result.by_category().items()]
 
 
-def show_payload(result: Result) -> dict[str, Any]:
-    """The ``show --format json`` contract."""
-    return {"model": result.model, "input": list(result.input),
-            "conventions": result.options.conventions().record(), "layers": layer_records(result),
-            "totals": totals_record(result), "breakdown": breakdown_records(result)}
+def show_payload(result: Result, latency: list[float] | None = None,
+                 profile: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``show --format json`` contract; with ``latency`` (predicted ms per row), each layer
+    and the totals have ``latency_ms``, and ``latency_profile`` says what predicted them."""
+    totals = totals_record(result)
+    payload = {"model": result.model, "input": list(result.input),
+               "conventions": result.options.conventions().record(),
+               "layers": layer_records(result, latency), "totals": totals,
+               "breakdown": breakdown_records(result)}
+    if latency is not None:
+        totals[LATENCY] = sum(latency)
+        payload["latency_profile"] = profile
+    return payload
 
 
-SORT_KEYS = ("flops", "params", "mac", "activations")
-"""What ``show --sort`` orders rows by (largest first)."""
-_SUMMED = ("flops", "params", "mac", "activations")
+SORT_KEYS = ("flops", "params", "mac", "activations", LATENCY)
+"""What ``show --sort`` orders rows by (largest first; latency only with a profile)."""
+_SUMMED = ("flops", "params", "mac", "activations", LATENCY)
 
 
 def layer_view(result: Result, *, top: int | None = None, sort: str | None = None,
-               depth: int | None = None, shapes: bool = False) -> list[dict[str, Any]]:
+               depth: int | None = None, shapes: bool = False,
+               latency: list[float] | None = None) -> list[dict[str, Any]]:
     """The per-layer rows ``show`` prints: with ``depth``, rows folded into their path's
     first ``depth`` segments (flops, params, MAC and activations summed, groups in order of
     first appearance, the group's output that of its last row); sorted by ``sort`` (largest
@@ -127,6 +176,14 @@ def layer_view(result: Result, *, top: int | None = None, sort: str | None = Non
              "flops": r.flops,
              "params": r.params, "mac": r.mac, "activations": r.activations}
             for r in result.rows]
+    if latency is not None:
+        for row, ms in zip(rows, latency, strict=True):
+            row[LATENCY] = ms
+    elif sort == LATENCY:
+        from costmodel.errors import CostModelError
+
+        raise CostModelError("--sort latency_ms needs a latency profile (--profile)",
+                             field="sort")
     if depth is not None:
         rows = _fold(rows, depth)
     if top is not None and sort is None:
@@ -144,7 +201,7 @@ def _fold(rows: list[dict[str, Any]], depth: int) -> list[dict[str, Any]]:
         if group is None:
             groups[key] = {**row, "path": key, "layers": 1}
             continue
-        group.update({m: group[m] + row[m] for m in _SUMMED}, output=row["output"],
+        group.update({m: group[m] + row[m] for m in _SUMMED if m in row}, output=row["output"],
                      layers=group["layers"] + 1)
         if group["type"] != row["type"]:
             group["type"] = "…"
@@ -156,16 +213,22 @@ def _fold(rows: list[dict[str, Any]], depth: int) -> list[dict[str, Any]]:
 
 
 def layers_table(result: Result, *, top: int | None = None, sort: str | None = None,
-                 depth: int | None = None) -> Table:
+                 depth: int | None = None, latency: list[float] | None = None,
+                 latency_note: str | None = None) -> Table:
     cols = [Column("path", "layer"), Column("type", "type"),
             Column("output", "out C×H×W", drop=2),
             Column("flops", "FLOPs", "si"), Column("params", "params", "si"),
-            Column("mac", "MAC", "si"), Column("activations", "activations", "si", drop=1)]
-    rows = layer_view(result, top=top, sort=sort, depth=depth, shapes=True)
+            Column("mac", "MAC", "si"), Column("activations", "activations", "si", drop=1),
+            *_latency_columns(latency_note if latency is not None else None)]
+    rows = layer_view(result, top=top, sort=sort, depth=depth, shapes=True, latency=latency)
     t = totals_record(result)
+    if latency is not None:
+        t[LATENCY] = sum(latency)
     footer = [{"path": "total", "output": str(result.output), **t}]
     notes = [result.options.conventions(),
              f"peak activation: {t['peak_activation']:,} elements"]
+    if latency is not None and latency_note:
+        notes.append(latency_note)
     if depth is not None:
         notes.append(f"rows folded to {depth} path segment(s): sums per group")
     if top is not None or sort is not None:

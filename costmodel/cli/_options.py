@@ -77,6 +77,12 @@ BatchOpt = Annotated[int, typer.Option(
     help="Batch size N: FLOPs and activations ×N; MAC reads weights once, feature maps N times.")]
 
 
+ProfileOpt = Annotated[Optional[str], typer.Option(
+    "--profile", envvar="COSTMODEL_PROFILE", show_envvar=True,
+    help="A latency profile (costmodel calibrate): adds the latency predicted from it, per "
+         "layer and in total.")]
+
+
 def make_options(scope: ScopeOpt, flops_per_madd: int, bn_params: bool,
                  dtype: DtypeOpt, batch: int = 1) -> Options:
     return Options(scope=scope.value, flops_per_madd=flops_per_madd, bn_params=bn_params,

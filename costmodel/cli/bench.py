@@ -19,8 +19,8 @@ from costmodel.render import Column, Table, render
 
 DeviceOpt = _choices("DeviceOpt", DEVICES)
 
-TIME_COLUMNS = [Column("median", "median ms", "ms"), Column("p10", "p10 ms", "ms", drop=1),
-                Column("p90", "p90 ms", "ms", drop=1)]
+TIME_COLUMNS = [Column("median", "median ms", "seconds"), Column("p10", "p10 ms", "seconds", drop=1),
+                Column("p90", "p90 ms", "seconds", drop=1)]
 
 
 @app.command()
@@ -82,8 +82,8 @@ def summary_table(records: list[dict[str, Any]]) -> Table:
     cols = [Column("model", "model"), Column("input", "input"), Column("batch", "batch", "int"),
             Column("flops", "FLOPs", "si"), Column("mac", "MAC", "si"), *TIME_COLUMNS,
             Column("runs", "runs", "int", drop=2), Column("flops_per_s", "FLOP/s", "si"),
-            Column("layer_sum", "Σ layers ms", "ms", drop=2),
-            Column("unattributed", "unattributed ms", "ms", drop=2)]
+            Column("layer_sum", "Σ layers ms", "seconds", drop=2),
+            Column("unattributed", "unattributed ms", "seconds", drop=2)]
     rows = [{"model": r["model"], "input": "×".join(map(str, r["input"])), "batch": r["batch"],
              "flops": r["flops"], "mac": r["mac"], **_timing_cells(r["total"]),
              "flops_per_s": r["flops_per_s"], "layer_sum": r["layer_sum"],

@@ -9,8 +9,8 @@ import typer
 
 from costmodel import api, views
 from costmodel.cli import app, emit, handles_errors
-from costmodel.cli._options import (ClassesOpt, Fmt, FormatOpt, InputOpt, WidthOpt, _choices,
-                                    counting_options, table_option)
+from costmodel.cli._options import (ClassesOpt, Fmt, FormatOpt, InputOpt, ProfileOpt,
+                                    WidthOpt, _choices, counting_options, table_option)
 from costmodel.options import Options
 from costmodel.render import render
 
@@ -24,13 +24,18 @@ def compare(
     width: WidthOpt = None,
     classes: ClassesOpt = None,
     format: FormatOpt = Fmt.table,
+    profile: ProfileOpt = None,
     *, options: Options,
 ):
-    """Compare models: FLOPs, params, MAC and peak activation, each also relative to the first."""
+    """Compare models: FLOPs, params, MAC and peak activation, each also relative to the first
+    (and the latency predicted from a profile, with --profile)."""
     results = api.compare(models, input=input, width=width, num_classes=classes, options=options)
+    latency, note = views.latency_of(results, profile)
+    totals = None if latency is None else [sum(ms) for ms in latency]
     conventions = options.conventions().record()
-    payload = [{**rec, "conventions": conventions} for rec in views.compare_records(results)]
-    emit(render(views.compare_table(results), format.value, payload))
+    payload = [{**rec, "conventions": conventions}
+               for rec in views.compare_records(results, totals)]
+    emit(render(views.compare_table(results, totals, note), format.value, payload))
 
 
 SortOpt = _choices("SortOpt", views.SORT_KEYS)
@@ -55,6 +60,7 @@ def show(
                                "group): 1 shows stages, 2 blocks.")] = None,
     format: FormatOpt = Fmt.table,
     table: ShowTableOpt = None,
+    profile: ProfileOpt = None,
     *, options: Options,
 ):
     """Per-layer table with totals, and the share of each layer type (MobileNet Table 2).
@@ -63,12 +69,15 @@ def show(
     and adds the rows shown as "view"."""
     result = api.evaluate_model(model, input=input, width=width, num_classes=classes,
                                 options=options)
+    latency, note = views.latency_of([result], profile)
+    ms = None if latency is None else latency[0]
     how = {"top": top, "sort": sort.value if sort else None, "depth": depth}
-    tables = dict(zip(SHOW_TABLES, [views.layers_table(result, **how),
+    tables = dict(zip(SHOW_TABLES, [views.layers_table(result, **how, latency=ms,
+                                                       latency_note=note),
                                     views.breakdown_table(result)], strict=True))
-    payload = views.show_payload(result)
+    payload = views.show_payload(result, ms, note and {"file": profile, "note": note})
     if any(v is not None for v in how.values()):
-        payload["view"] = {**how, "rows": views.layer_view(result, **how)}
+        payload["view"] = {**how, "rows": views.layer_view(result, **how, latency=ms)}
     emit(render(tables, format.value, payload, table and table.value))
 
 

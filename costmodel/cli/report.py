@@ -8,7 +8,7 @@ import typer
 
 from costmodel import DISTRIBUTION
 from costmodel.cli import app, first_missing, handles_errors
-from costmodel.cli._options import ClassesOpt, InputOpt, WidthOpt, counting_options
+from costmodel.cli._options import ClassesOpt, InputOpt, ProfileOpt, WidthOpt, counting_options
 from costmodel.options import Options
 
 
@@ -29,6 +29,7 @@ def report(
     plots: Annotated[bool, typer.Option(
         "--plots/--no-plots", help="Draw the plots (matplotlib); --no-plots writes tables "
                                    "only.")] = True,
+    profile: ProfileOpt = None,
     *, options: Options,
 ):
     """A self-contained Markdown report comparing models: conventions, comparison table,
@@ -43,7 +44,7 @@ def report(
 
     check_report_target(output)  # a bad target fails before any model is evaluated
     request = ReportRequest(tuple(models), input=input, width=width, num_classes=classes,
-                            options=options, title=title, plots=plots)
+                            options=options, title=title, plots=plots, profile=profile)
     written = write_report(build_report(request, output, without), output)
     n = len(written) - 1
     typer.echo(f"wrote {output} and {n} plot{'s' if n != 1 else ''} in "

@@ -45,7 +45,7 @@ def escape_controls(text: str) -> str:
     return _CONTROLS.sub(_escape_char, text) if _CONTROLS.search(text) else text
 
 
-Kind = Literal["text", "int", "si", "ratio", "pct", "excess", "ms"]
+Kind = Literal["text", "int", "si", "ratio", "pct", "excess", "seconds", "ms"]
 _HUMAN: dict[str, Callable[[Any], str]] = {
     "text": lambda v: "" if v is None else str(v),
     "int": lambda v: "" if v is None else f"{v:,}",
@@ -53,7 +53,8 @@ _HUMAN: dict[str, Callable[[Any], str]] = {
     "ratio": ratio,
     "pct": pct,
     "excess": lambda v: "—" if not v else si(v),  # how far over a limit; a met one is not "0"
-    "ms": lambda v: "" if v is None else significant(1e3 * v),  # raw seconds, read in ms
+    "seconds": lambda v: "" if v is None else significant(1e3 * v),  # raw seconds, read in ms
+    "ms": lambda v: "" if v is None else significant(v),  # milliseconds, 3 significant digits
 }
 
 

@@ -64,6 +64,8 @@ class ReportRequest:
     command line."""
     plots: bool = True
     """False: tables only (``--no-plots``)."""
+    profile: str | None = None
+    """A latency profile: predicted latency in the comparison and per-layer tables."""
 
     def command(self, output: str | Path) -> str:
         """The ``costmodel report`` command line that makes this report."""
@@ -89,6 +91,8 @@ class ReportRequest:
             args += ["--title", self.title]
         if not self.plots:
             args += ["--no-plots"]
+        if self.profile:
+            args += ["--profile", Path(self.profile).name]
         # the report's own name, never the absolute path it was written to: a report states
         # no path of the machine that made it, and the command works beside the report
         return shlex.join([*args, "-o", Path(output).name])
@@ -186,7 +190,8 @@ def summary_line(result: Result) -> str:
             f"{si(t['peak_activation'])} elements. {where_cost_sits(result)}")
 
 
-def model_section(entry: Entry, assets: str, layer_plot: plot_data.LayerBars | None) -> str:
+def model_section(entry: Entry, assets: str, layer_plot: plot_data.LayerBars | None,
+                  latency: tuple[list[float], str] | None = None) -> str:
     """One model: what it is, cost by layer type, data flow (EffNet Table 1), largest layers,
     per-layer plot and table."""
     r = entry.result
@@ -202,7 +207,8 @@ def model_section(entry: Entry, assets: str, layer_plot: plot_data.LayerBars | N
     if layer_plot is not None:
         out.append(image(layer_plot.title, f"{assets}/{layer_plot.file}"))
     out += [details(f"All {len(r.rows)} layers of {entry.label} (per-layer table)",
-                    _table(views.layers_table(r)))]
+                    _table(views.layers_table(r, latency=latency and latency[0],
+                                              latency_note=latency and latency[1])))]
     return "\n".join(out)
 
 
@@ -241,14 +247,18 @@ def build_report(request: ReportRequest, output: str | Path,
         out.append(f"_Tables only: no plots ({why})._\n")
     bullets = options.conventions().bullets()
     out += ["## Conventions\n", "\n".join(f"- {line}" for line in bullets) + "\n"]
-    out += ["## Comparison\n", _table(views.compare_table(results))]
+
+    per_row, note = views.latency_of(results, request.profile)
+    totals = None if per_row is None else [sum(ms) for ms in per_row]
+    out += ["## Comparison\n", _table(views.compare_table(results, totals, note))]
     if len(results) > 1:
         out.append("\n".join(f"- {line}" for line in highlights(labels, results)) + "\n")
     if scatter is not None:
         out.append(image(scatter.title, f"{assets}/{scatter.file}"))
     if len(results) > 1:
         out += ["### Data flow side by side\n", _table(dataflow_table(results))]
-    out += [model_section(e, assets, p) for e, p in zip(entries, layer_plots)]
+    out += [model_section(e, assets, p, None if per_row is None else (per_row[i], note))
+            for i, (e, p) in enumerate(zip(entries, layer_plots))]
     drawn = [p for p in (scatter, *layer_plots) if p is not None]
     return Report("\n".join(out).rstrip() + "\n", drawn, assets)
 

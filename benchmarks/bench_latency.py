@@ -1,0 +1,143 @@
+"""Accuracy of the latency model: measured vs predicted latency of the zoo's models.
+
+Run: python benchmarks/bench_latency.py [--profile P.yaml | --quick] [--threads N]
+[--min-time S] [--models a,b,…]
+
+Calibrates (``costmodel.measure.calibrate``: microbenchmarks of single layers only) unless a
+profile is given, then, in the same run, builds every zoo model (torch builder, eval mode),
+times it with the one timing rule (median) and predicts it from the profile. No zoo model is
+used to fit anything: every one is held out.
+
+The FLOPs-only baseline (latency = k · FLOPs) has its one constant fitted the same way as the
+profile, on the same microbenchmarks: k = median seconds per multiply-add over the conv and
+linear points (the fairest "FLOPs is a proxy" a user would make without timing models). Its
+rank correlation does not depend on k. Prints, for both: % of models within ±10% and ±20%,
+median |error|, and Spearman's rank correlation of predicted vs measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+
+def ranks(xs: list[float]) -> list[float]:
+    """Average ranks (ties share the mean of their positions)."""
+    order = sorted(range(len(xs)), key=xs.__getitem__)
+    r = [0.0] * len(xs)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and xs[order[j + 1]] == xs[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            r[order[k]] = (i + j) / 2
+        i = j + 1
+    return r
+
+
+def spearman(a: list[float], b: list[float]) -> float:
+    """Pearson's correlation of the ranks."""
+    ra, rb = ranks(a), ranks(b)
+    ma, mb = statistics.fmean(ra), statistics.fmean(rb)
+    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb))
+    va = sum((x - ma) ** 2 for x in ra) ** 0.5
+    vb = sum((y - mb) ** 2 for y in rb) ** 0.5
+    return cov / (va * vb)
+
+
+def summary(pred: list[float], meas: list[float]) -> dict[str, float]:
+    errs = [abs(p / m - 1) for p, m in zip(pred, meas)]
+    return {"within10": sum(e <= 0.10 for e in errs) / len(errs),
+            "within20": sum(e <= 0.20 for e in errs) / len(errs),
+            "median": statistics.median(errs), "spearman": spearman(pred, meas)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--profile")
+    ap.add_argument("--quick", action="store_true", help="quick calibration grid")
+    ap.add_argument("--save-profile", help="write the calibrated profile here")
+    ap.add_argument("--per-class", type=int, help="calibrate only N shapes per class")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--min-time", type=float, default=0.5, help="seconds per model")
+    ap.add_argument("--clock", choices=("wall", "thread"), default="wall",
+                    help="thread: the thread's CPU time (one thread only), for a loaded machine")
+    ap.add_argument("--models", help="comma-separated zoo names (default: the whole zoo)")
+    args = ap.parse_args()
+
+    import torch
+
+    from costmodel import api
+    from costmodel.crosscheck.builder import build, example_input
+    from costmodel.latency.predict import features, predict
+    from costmodel.latency.profile import load_profile
+    from costmodel.measure import calibrate as cal
+    from costmodel.measure.timing import time_callable
+
+    torch.set_num_threads(args.threads)
+    if args.clock == "thread":
+        if args.threads != 1:
+            sys.exit("--clock thread needs --threads 1")
+        cal.thread_clock().__enter__()  # for the whole run: calibration and models alike
+    start = time.perf_counter()
+    if args.profile:
+        profile = load_profile(args.profile)
+        per_madd = None
+        alternatives = {}
+    else:
+        points = cal.measure(threads=args.threads, quick=args.quick, per_class=args.per_class,
+                             progress=lambda m: print(f"calibrate: {m}", file=sys.stderr))
+        profile = cal.profile_of(points, threads=args.threads, quick=args.quick)
+        if args.save_profile:
+            from costmodel.files import write_atomic
+            from costmodel.latency.profile import dump_profile
+
+            write_atomic(args.save_profile, dump_profile(profile))
+        other = "sum" if profile.combine == "max" else "max"
+        alternatives = {f"profile, {other} form": cal.profile_of(points, threads=args.threads,
+                                                                 combine=other)}
+        print(f"calibrated in {time.perf_counter() - start:.0f} s: {profile.fit['forms']}",
+              file=sys.stderr)
+        per_madd = statistics.median(p.seconds / p.madds for p in points if p.madds)
+    names = args.models.split(",") if args.models else [e.name for e in api.zoo()]
+    rows = []
+    for name in names:
+        result = api.evaluate_model(name)
+        module = build(result)
+        x = example_input(result)
+        with torch.inference_mode():
+            t = time_callable(lambda: module(x), min_time=args.min_time, warmup=1, min_runs=3)
+        _, predicted = predict(result, profile)
+        madds = sum(features(r)[1] for r in result.rows)
+        rows.append((name, result.totals.flops, t.median, predicted, madds,
+                     [predict(result, p)[1] for p in alternatives.values()]))
+        print(f"{name:22s} {t.median * 1e3:9.2f} ms measured {predicted * 1e3:9.2f} ms "
+              f"predicted ({predicted / t.median - 1:+.0%})", file=sys.stderr)
+    if per_madd is None:  # a given profile: the baseline's constant from its conv class
+        per_madd = 1 / (profile.classes["conv"].gmadds_per_s * 1e9)
+    meas = [r[2] for r in rows]
+    model = summary([r[3] for r in rows], meas)
+    base = summary([r[4] * per_madd for r in rows], meas)
+    print(f"\n{len(rows)} zoo models, all held out (calibration times single layers only); "
+          f"{args.threads} thread(s), batch 1, {time.perf_counter() - start:.0f} s in all\n")
+    print("| predictor | within ±10% | within ±20% | median abs. error | Spearman |")
+    print("|---|---|---|---|---|")
+    others = [(label, summary([r[5][i] for r in rows], meas))
+              for i, label in enumerate(alternatives)]
+    for label, s in ((f"profile ({profile.combine} form, kept)", model), *others,
+                     ("FLOPs only (k·FLOPs)", base)):
+        print(f"| {label} | {s['within10']:.0%} | {s['within20']:.0%} | {s['median']:.1%} | "
+              f"{s['spearman']:.3f} |")
+    print("\n| model | FLOPs | measured ms | predicted ms | error | FLOPs-only ms | error |")
+    print("|---|---|---|---|---|---|---|")
+    for name, flops, m, p, madds, _ in rows:
+        b = madds * per_madd
+        print(f"| {name} | {flops / 1e6:.0f}M | {m * 1e3:.2f} | {p * 1e3:.2f} | {p / m - 1:+.0%} "
+              f"| {b * 1e3:.2f} | {b / m - 1:+.0%} |")
+
+
+if __name__ == "__main__":
+    main()

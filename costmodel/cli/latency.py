@@ -1,0 +1,73 @@
+"""calibrate: measure this machine's latency per operator class into a profile that
+``--profile`` (show, compare, budgets) predicts latency from. torch is imported inside the
+command only."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from typing import Annotated, Optional
+
+import typer
+
+from costmodel.cli import app, fail, first_missing, handles_errors
+
+
+class Device(str, Enum):
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+@app.command()
+@handles_errors
+def calibrate(
+    output: Annotated[str, typer.Option(
+        "--output", "-o", help="The profile to write (YAML), whole or not at all.")],
+    device: Annotated[Device, typer.Option("--device", help="Where to time the layers.")
+                      ] = Device.cpu,
+    threads: Annotated[int, typer.Option(
+        "--threads", min=1, max=4096, help="torch's intra-op threads (the profile holds "
+                                           "for this count).")] = 1,
+    batch: Annotated[int, typer.Option("--batch", min=1, max=4096,
+                                       help="Images per forward pass.")] = 1,
+    quick: Annotated[bool, typer.Option(
+        "--quick", help="A third of the shapes and shorter timings (a rough profile in "
+                        "about a quarter of the time).")] = False,
+    min_time: Annotated[Optional[float], typer.Option(
+        "--min-time", min=0.001, max=10.0,
+        help="Seconds of runs per shape (default 0.05; 0.02 with --quick).")] = None,
+    per_class: Annotated[Optional[int], typer.Option(
+        "--shapes-per-class", min=3, max=1000, hidden=True,
+        help="Only N shapes of each class (a smoke test).")] = None,
+):
+    """Time single layers of each operator class (dense, 1×1, grouped and depthwise convs,
+    linear, batch norm, activations, pooling, merges, shuffles, views) over a grid of shapes,
+    fit per class t = overhead + max(multiply-adds / F, bytes / B), and write the profile.
+
+    The profile names the machine, torch build, device, threads and batch it was measured on;
+    `costmodel show MODEL --profile FILE` then predicts each layer's latency without torch."""
+    from costmodel.files import check_target, write_atomic
+
+    check_target(output)  # a bad target fails before minutes of timing
+    if first_missing("torch"):
+        from costmodel.crosscheck import EXTRA_HINT
+
+        raise fail(f"calibrate times layers in torch, which is not installed: {EXTRA_HINT}")
+    import torch
+
+    if device is Device.cuda and not torch.cuda.is_available():
+        raise fail("--device cuda: torch sees no CUDA device here")
+    from costmodel.latency.profile import dump_profile
+    from costmodel.measure.calibrate import calibrate as run
+
+    profile = run(device=device.value, threads=threads, batch=batch, quick=quick,
+                  min_time=min_time, per_class=per_class,
+                  progress=lambda m: sys.stderr.write(f"calibrate: {m}\n"))
+    write_atomic(output, "# costmodel latency profile (costmodel calibrate)\n"
+                 + dump_profile(profile))
+    forms = profile.fit.get("forms", {})
+    kept = forms.get(profile.combine, {})
+    typer.echo(f"wrote {output}: {len(profile.classes)} operator classes, "
+               f"{profile.fit.get('points')} shapes in {profile.fit.get('seconds')} s; "
+               f"combine={profile.combine}, median error on its own points "
+               f"{kept.get('median_error', 0):.1%}")

@@ -1,0 +1,122 @@
+"""Predicted latency of a layer and of a network, from a profile (no torch).
+
+Each row belongs to one operator class (``op_class``: a dense k×k conv, a 1×1 conv, a grouped
+conv, a depthwise conv, a matrix product, batch norm, an activation, pooling, a merge, a data
+movement, a view), and costs, roofline-style,
+
+    t = overhead_c + max(madds / F_c, bytes / B_c)      (profile ``combine: max``)
+    t = overhead_c + madds / F_c + bytes / B_c          (``combine: sum``)
+
+madds are the row's multiply-adds (its FLOPs over the options' FLOPs per multiply-add; only
+conv and linear classes have them, whatever the scope), bytes its MAC × the profile's dtype
+size. A network's latency is the sum over its rows: torch runs the layers one after another
+(eval mode fuses nothing, so a batch norm after a conv costs its own pass over the map). Each
+block below the network (a Seq of the tree: a stage, a block, a branch) is one more module
+call: the ``container`` class's overhead, counted on the block's first row (an empty branch,
+the identity shortcut, on the merge that follows it).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from costmodel.latency.profile import Profile
+
+_MERGES = frozenset(("add", "multiply", "concat", "hff"))
+_RELUS = frozenset(("relu", "relu6", "leaky_relu"))
+_GLOBAL = frozenset(("global_pool", "adaptive_pool"))
+_KINDS = {"linear": "linear", "normalization": "bn", "elementwise": "activation",
+          "pooling": "pool", "data_movement": "data_movement"}
+_MADD_CLASSES = frozenset(("conv", "conv1x1", "grouped_conv", "depthwise", "linear"))
+
+
+def op_class(row) -> str:
+    """The operator class a row is timed as (one of ``costmodel.latency.profile.CLASSES``)."""
+    if row.type in _MERGES:
+        return "merge"
+    layer = row.layer
+    kind = getattr(type(layer), "operator", None)
+    if kind == "conv":
+        if row.category == "depthwise":
+            return "depthwise"
+        if getattr(layer, "groups", 1) > 1:
+            return "grouped_conv"
+        return "conv1x1" if row.category == "conv1x1" else "conv"
+    if kind == "elementwise" and row.type in _RELUS:
+        return "relu"  # a clamp: cheaper per element than the activations with exp or division
+    if kind == "pooling" and row.type in _GLOBAL:
+        return "global_pool"
+    return _KINDS.get(kind, "view")  # a view, an identity, a channel split: no copy
+
+
+def features(row, flops_per_madd: int = 1, dtype_bytes: int = 4) -> tuple[str, float, float]:
+    """(class, multiply-adds, bytes moved) of a row."""
+    c = op_class(row)
+    madds = row.flops / flops_per_madd if c in _MADD_CLASSES else 0.0
+    return c, madds, float(row.mac * dtype_bytes)
+
+
+def seconds(c: str, madds: float, nbytes: float, profile: Profile) -> float:
+    """Predicted seconds of one layer of class ``c`` (0 for a class the profile lacks)."""
+    fit = profile.classes.get(c)
+    if fit is None:
+        return 0.0
+    compute = madds / (fit.gmadds_per_s * 1e9) if fit.gmadds_per_s else 0.0
+    memory = nbytes / (fit.gbytes_per_s * 1e9) if fit.gbytes_per_s else 0.0
+    work = max(compute, memory) if profile.combine == "max" else compute + memory
+    return fit.overhead_us * 1e-6 + work
+
+
+def _bytes_per_element(profile: Profile) -> int:
+    from costmodel.options import DTYPE_BYTES
+
+    return DTYPE_BYTES[profile.dtype]
+
+
+def row_seconds(rows: Iterable, profile: Profile, flops_per_madd: int = 1) -> list[float]:
+    """Predicted seconds of each row."""
+    size = _bytes_per_element(profile)
+    return [seconds(*features(r, flops_per_madd, size), profile) for r in rows]
+
+
+def _containers(tree) -> dict[int, int]:
+    """How many block modules each row opens: id(row) → count. The root is not counted: the
+    microbenchmarks' own root module is in every class's overhead."""
+    from costmodel.engine.result import Branch, Seq
+
+    opens: dict[int, int] = {}
+
+    def walk(node, pending: int) -> int:
+        """Walk ``node`` with ``pending`` blocks waiting for their first row; returns how many
+        still wait (the node was an empty block)."""
+        if type(node) is Seq:
+            pending += 1
+            for child in node.children:
+                pending = walk(child, pending)
+            return pending
+        if type(node) is Branch:
+            if node.split is not None:
+                pending = walk(node.split, pending)
+            for seq in node.branches:
+                pending = walk(seq, pending)
+            return walk(node.merge, pending)
+        if pending:
+            opens[id(node)] = opens.get(id(node), 0) + pending
+        return 0
+
+    if tree is not None:
+        pending = 0
+        for child in tree.children:
+            pending = walk(child, pending)
+    return opens
+
+
+def predict(result, profile: Profile) -> tuple[list[float], float]:
+    """(seconds per row, total seconds) of an evaluated network (``Result`` with rows)."""
+    per_row = row_seconds(result.rows, profile, result.options.flops_per_madd)
+    container = profile.classes.get("container")
+    if container is not None and container.overhead_us:
+        opens = _containers(result.tree)
+        per_row = [s + opens.get(id(r), 0) * container.overhead_us * 1e-6
+                   for s, r in zip(per_row, result.rows)]
+    return per_row, sum(per_row)
