@@ -19,7 +19,8 @@ from costmodel.render import Column, Table, render
 
 DeviceOpt = _choices("DeviceOpt", DEVICES)
 
-TIME_COLUMNS = [Column("median", "median ms", "seconds"), Column("p10", "p10 ms", "seconds", drop=1),
+TIME_COLUMNS = [Column("median", "median ms", "seconds"),
+                Column("p10", "p10 ms", "seconds", drop=1),
                 Column("p90", "p90 ms", "seconds", drop=1)]
 
 
