@@ -36,7 +36,8 @@ from costmodel.api import load
 from costmodel.errors import CostModelError
 from costmodel.engine import Branch, Result, Row, Seq, evaluate, nodes
 from costmodel.options import Options
-from costmodel.crosscheck.builder import build, example_input, torch_layer
+from costmodel.crosscheck.builder import (build, channels_last_paths, example_input,
+                                          torch_layer, torch_shape)
 from costmodel.crosscheck.checks import CounterGap, LayerCheck, OpCheck, Uncounted, Verification
 
 FVCORE_SCOPE = Options(scope="fvcore", flops_per_madd=1, bn_params=True)
@@ -172,14 +173,17 @@ def _run(model: nn.Module, x: torch.Tensor, paths: list[str]) -> ForwardPass:
 def _layer_checks(result: Result, own_flops: dict[str, int], own_params: dict[str, int],
                   shapes: dict[str, list[int]]) -> list[LayerCheck]:
     checks, covered = [], set()
+    last = channels_last_paths(result)  # their torch output is N×H×W×C
     for node in _checked(result.tree):
         if isinstance(node, Row):
-            flops, params, shape, type_ = node.flops, node.params, node.out.as_list(), node.type
+            flops, params, type_ = node.flops, node.params, node.type
+            shape = torch_shape(node.out, node.path in last)
         else:  # a parallel node: its split and merge are functional ops of its module
             parts = [r for r in (node.split, node.merge) if r is not None]
             flops = sum(r.flops for r in parts)
             params = sum(r.params for r in parts)
-            shape, type_ = node.merge.out.as_list(), " + ".join(r.type for r in parts)
+            shape = torch_shape(node.merge.out, node.path in last)
+            type_ = " + ".join(r.type for r in parts)
         covered.add(node.path)
         checks.append(LayerCheck(node.path, type_, flops, own_flops.get(node.path, 0), params,
                                  own_params.get(node.path, 0), shape, shapes.get(node.path)))

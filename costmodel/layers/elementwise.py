@@ -1,4 +1,4 @@
-"""Element-wise layers: activations, dropout, identity."""
+"""Element-wise layers: activations, dropout, identity, stochastic depth."""
 
 from __future__ import annotations
 
@@ -58,6 +58,21 @@ class Identity(Primitive):
 
     type: Literal["identity", "dropout"] = "identity"
     p: float = Field(default=0.5, ge=0, le=1)
+    operator = "none"
+
+    def cost(self, x: Shape, ctx: Context) -> Cost:
+        return Cost(out=x)
+
+
+class StochasticDepth(Primitive):
+    """Stochastic depth (Huang et al., 2016; torchvision.ops.StochasticDepth): in training it
+    drops the residual branch it ends, per sample (``mode: row``) or for the whole batch
+    (``batch``), with probability ``p``; at inference it is the identity, so it costs nothing
+    (FLOPs, params and MAC 0). ``p`` and ``mode`` are kept for the torch builder."""
+
+    type: Literal["stochastic_depth"] = "stochastic_depth"
+    p: float = Field(default=0.0, ge=0, le=1)
+    mode: Literal["row", "batch"] = "row"
     operator = "none"
 
     def cost(self, x: Shape, ctx: Context) -> Cost:

@@ -1,5 +1,5 @@
 """The inverted residual (MobileNet V2), a.k.a. MBConv (MnasNet, MobileNet V3, EfficientNet,
-FBNet's ``ir_*`` blocks)."""
+FBNet's ``ir_*`` blocks), and EfficientNetV2's Fused-MBConv."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from costmodel.errors import ShapeError
-from costmodel.layers.base import STRICT, Block, Context, LayerSpec, Multiplier, derived
+from costmodel.layers.base import (STRICT, Block, Context, LayerSpec, Multiplier, Rounding,
+                                   derived)
 from costmodel.layers.compose import norm_act
 from costmodel.layers.conv import Conv, DepthwiseConv, PosInt
-from costmodel.layers.elementwise import ActivationFn
+from costmodel.layers.elementwise import ActivationFn, StochasticDepth
 from costmodel.layers.reshape import ChannelShuffle
 from costmodel.layers.se import SqueezeExcite
 from costmodel.layers.structure import Residual
@@ -110,3 +111,52 @@ class MBConv(Block):
         block = derived(SqueezeExcite, squeeze=squeeze, activation=se.activation, gate=se.gate)
         # expanded in place (paths read block.se.gate.fc1); the SE sees the expanded width
         return block.expand(Shape(hidden, 1, 1), ctx)
+
+
+EXPANDED_ROUNDING = Rounding("divisible", divisor=8, min=8)
+"""torchvision's ``_MBConvConfig.adjust_channels(C_in, expand_ratio)``: _make_divisible(C_in·e,
+8), the nearest multiple of 8, never more than 10% below."""
+
+
+class FusedMBConv(Block):
+    """EfficientNetV2's Fused-MBConv (torchvision's FusedMBConv): MBConv's 1×1 expand and k×k
+    depthwise fused into one dense k×k conv.
+
+    With m = _make_divisible(``expansion``·C_in, 8) ≠ C_in: k×k conv (``stride``) C_in → m →
+    BN → act, then 1×1 project m → ``out`` → BN (linear). With m = C_in (``expansion`` 1):
+    one k×k conv (``stride``) C_in → ``out`` → BN → act. The input is added when stride is 1
+    and C_in = ``out`` (and ``residual``); ``stochastic_depth`` (its p, torchvision's
+    StochasticDepth "row") ends the residual branch, free at inference.
+
+    Cost: (h/s)(w/s)·(k²·C_in·m + m·C_out), or (h/s)(w/s)·k²·C_in·C_out when m = C_in.
+    """
+
+    type: Literal["fused_mbconv"] = "fused_mbconv"
+    out: PosInt
+    expansion: Multiplier = 4
+    kernel: PosInt = 3
+    stride: PosInt = 1
+    activation: ActivationFn = "silu"
+    residual: bool = True
+    stochastic_depth: float | None = Field(default=None, ge=0, le=1)
+
+    def expand(self, x: Shape, ctx: Context) -> list[LayerSpec]:
+        out = ctx.channels(self.out)
+        hidden = EXPANDED_ROUNDING.apply(x.c, self.expansion)
+        if hidden != x.c:
+            layers: list[LayerSpec] = [
+                derived(Conv, name="expand", out=hidden, kernel=self.kernel, stride=self.stride,
+                        channel_scaling="fixed"),
+                *norm_act("expand", self.activation),
+                derived(Conv, name="project", out=out, kernel=1, channel_scaling="fixed"),
+                *norm_act("project", None)]
+        else:
+            layers = [derived(Conv, name="conv", out=out, kernel=self.kernel, stride=self.stride,
+                              channel_scaling="fixed"),
+                      *norm_act("conv", self.activation)]
+        if self.residual and self.stride == 1 and x.c == out:
+            if self.stochastic_depth is not None:
+                layers.append(derived(StochasticDepth, name="stochastic_depth",
+                                      p=self.stochastic_depth))
+            return [derived(Residual, name="res", layers=layers)]
+        return layers

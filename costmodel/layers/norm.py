@@ -1,10 +1,11 @@
-"""Normalization: batch norm, and layer norm over the channels of each pixel."""
+"""Normalization: batch norm, layer norm over the channels of each pixel, group norm."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from costmodel.layers.base import Context, Cost, Primitive
+from costmodel.errors import ShapeError
+from costmodel.layers.base import Context, Cost, PosInt, Primitive
 from costmodel.shape import Shape
 
 
@@ -49,13 +50,47 @@ def layer_norm_cost(x: Shape, affine: bool) -> Cost:
 
 
 class LayerNorm(Primitive):
-    """Layer normalization over the channels at each position (channels-first, as
-    torchvision's LayerNorm2d in ConvNeXt). Unlike batch norm it cannot be folded into the
-    preceding conv, so its parameters always count."""
+    """Layer normalization over the channels at each position. Unlike batch norm it cannot be
+    folded into the preceding conv, so its parameters always count.
+
+    ``channels_last: false`` (default): its torch module takes the N×C×H×W map (torchvision's
+    LayerNorm2d, ConvNeXt's stem and downsampling). ``channels_last: true``: a plain
+    nn.LayerNorm(C) over the last dim of an N×H×W×C tensor, i.e. after a ``permute`` to
+    channels_last (ConvNeXt's CNBlock). The shape stays C×H×W and the cost is the same
+    (``layer_norm_cost``): only the memory order differs."""
 
     type: Literal["layer_norm"] = "layer_norm"
     affine: bool = True
+    channels_last: bool = False
     operator = "normalization"
 
     def cost(self, x: Shape, ctx: Context) -> Cost:
         return layer_norm_cost(x, self.affine)
+
+
+def group_norm_cost(x: Shape, groups: int, affine: bool) -> Cost:
+    """Cost of a group norm (nn.GroupNorm): the C channels in ``groups`` groups, each group
+    normalized over its C/groups channels and every position; γ and β per channel.
+
+    FLOPs  = 0 in the papers' scope; fvcore (aten::group_norm, the same rule as layer norm):
+             C·H·W·(5 if affine else 4)
+    params = 2·C (γ, β) if affine; no running statistics
+    MAC    = 2·C·H·W + params
+    """
+    if x.c % groups:
+        raise ShapeError(f"{x.c} channels are not divisible by groups={groups}", field="groups")
+    return layer_norm_cost(x, affine)
+
+
+class GroupNorm(Primitive):
+    """Group normalization (Wu & He, 2018): ``groups`` = 1 normalizes over C·H·W (the
+    channels and positions together), ``groups`` = C is instance norm with per-channel γ/β.
+    Its torch module is nn.GroupNorm(groups, C, affine=affine), on a map or a vector."""
+
+    type: Literal["group_norm"] = "group_norm"
+    groups: PosInt
+    affine: bool = True
+    operator = "normalization"
+
+    def cost(self, x: Shape, ctx: Context) -> Cost:
+        return group_norm_cost(x, self.groups, self.affine)

@@ -1,5 +1,5 @@
-"""Layers that reshape or move the map rather than compute on it: flatten (a view), channel
-shuffle (a copy) and upsampling (a copy; bilinear interpolates, 4 multiply-adds per output
+"""Layers that reshape or move the map rather than compute on it: flatten and permute (views),
+channel shuffle (a copy) and upsampling (a copy; bilinear interpolates, 4 multiply-adds per output
 element, which the papers do not count and fvcore does)."""
 
 from __future__ import annotations
@@ -21,6 +21,30 @@ class Flatten(Primitive):
 
     def cost(self, x: Shape, ctx: Context) -> Cost:
         return Cost(out=Shape(x.numel, 1, 1, flat=True))
+
+
+class Permute(Primitive):
+    """Moves the channels to the last dim (``to: channels_last``, torch's
+    ``x.permute(0, 2, 3, 1)``: N×C×H×W → N×H×W×C) or back (``to: channels_first``,
+    ``x.permute(0, 3, 1, 2)``), as ConvNeXt does around its pointwise layers.
+
+    The spec's shape stays C×H×W (there are still C channels at H×W positions; only the memory
+    order differs), and the layers between the two permutes run in torch on the N×H×W×C
+    tensor: ``linear`` and ``layer_norm`` with ``channels_last: true``, activations, and
+    anything else element-wise. A view (torch's permute copies nothing; fvcore ignores
+    aten::permute): FLOPs 0, MAC 0.
+    """
+
+    type: Literal["permute"] = "permute"
+    to: Literal["channels_last", "channels_first"] = "channels_last"
+    operator = "view"
+
+    def cost(self, x: Shape, ctx: Context) -> Cost:
+        require_map(x)
+        return Cost(out=x)
+
+    def describe(self, x: Shape) -> str:
+        return f"permute → {self.to.replace('_', '-')}"
 
 
 def channel_shuffle_cost(x: Shape, groups: int) -> Cost:

@@ -11,6 +11,7 @@ import typing
 import pytest
 
 from conftest import run_layers
+from test_vocab import CASES as VOCABULARY
 
 from costmodel.layers import Primitive, layer_types
 from costmodel.layers.traits import ElementwiseGroup, Operator, aliases, missing, tags
@@ -109,6 +110,9 @@ def _one(layer: dict, shape: tuple[int, ...], scope: str):
     c, h, w = shape if len(shape) == 3 else (shape[0], 1, 1)
     return run_layers(layers, input=(h, w), in_channels=c,
                       options=Options(scope=scope)).rows[-1]
+
+
+CASES += VOCABULARY  # the vocabulary of modern CNNs (#14), in test_vocab.py
 
 
 @pytest.mark.parametrize("layer,inp,out,flops,fv_flops,params,mac", CASES)
