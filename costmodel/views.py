@@ -84,14 +84,17 @@ def _shape(s) -> list[int]:
 def layer_records(result: Result) -> list[dict[str, Any]]:
     return [{"path": r.path, "type": r.type, "category": r.category, "stage": r.stage,
              "input": [_shape(s) for s in r.inputs], "output": _shape(r.out),
-             "flops": r.flops, "params": r.params, "mac": r.mac, "activations": r.activations}
+             "flops": r.flops, "params": r.params, "mac": r.mac, "activations": r.activations,
+             **({"training_only": True} if r.training_only else {})}
             for r in result.rows]
 
 
 def totals_record(result: Result) -> dict[str, Any]:
     t = result.totals
+    # training-only params (aux blocks, included in params) only where a model has some
     return {"flops": t.flops, "params": t.params, "mac": t.mac,
-            "mac_bytes": t.mac * result.options.dtype_bytes, "peak_activation": t.peak_activation}
+            "mac_bytes": t.mac * result.options.dtype_bytes, "peak_activation": t.peak_activation,
+            **({"training_only_params": result.aux_params} if result.aux_params else {})}
 
 
 def breakdown_records(result: Result) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from costmodel.errors import CostModelError
-from costmodel.engine import Branch, Node, Result, Row, Seq, name_of, nodes, rows_of
+from costmodel.engine import Branch, Dag, Node, Result, Row, Seq, name_of, nodes, rows_of
 from costmodel.shape import Shape
 
 __all__ = ["CONTAINERS", "WEIGHTED", "Segment", "blocks_of", "downsamples", "find_node",
@@ -32,6 +32,8 @@ def node_output(node: Node) -> Shape:
         return node.out
     if isinstance(node, Branch):
         return node.merge.out
+    if isinstance(node, Dag):
+        return node.out
     return list(rows_of(node))[-1].out
 
 

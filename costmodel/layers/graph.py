@@ -22,7 +22,7 @@ more than one input (``costmodel/layers/merge.py``):
 Rows: a node's layers are ``<graph>.<node>.<layer>``, its merge ``<graph>.<node>.<merge>``.
 ``input`` names the graph's input; a node may take only earlier nodes, and every node's
 output must be used (by a later node, or as the graph's output) — so the output is the last
-node. The evaluator walks it as its own kind of node (``Walker.graph``), and the torch
+node (``output``, if given, must name it). The evaluator walks it as its own kind of node (``Walker.graph``), and the torch
 builder runs it as a GraphModule (the nodes in order over a dict of tensors).
 """
 
@@ -31,7 +31,8 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationInfo, field_validator,
+                      model_validator)
 
 from costmodel.layers.base import STRICT, Layer, LayerSpec
 
@@ -52,6 +53,47 @@ class GraphNode(BaseModel):
     layers: list[Layer] = []
 
 
+Wiring = tuple[tuple[str, tuple[str, ...], str | None, list], ...]
+
+
+def wire(nodes: list[GraphNode]) -> Wiring:
+    """(name, inputs, merge, layers) per node, in order, with the default inputs filled in;
+    a ValueError naming the node where the wiring is wrong: a name taken twice, an input that
+    is no earlier node, a merge missing or given for one input, a node that does nothing, or
+    one whose output nothing uses (the output is the last node)."""
+    seen: list[str] = [INPUT]
+    used: set[str] = set()
+    out = []
+    for i, node in enumerate(nodes):
+        where = f"node '{node.name}' (nodes.{i})"
+        if node.name in seen:
+            raise ValueError(f"{where}: the name is taken"
+                             + (" (input is the graph's input)" if node.name == INPUT else ""))
+        inputs = tuple(node.inputs) if node.inputs is not None else (seen[-1],)
+        for name in inputs:
+            if name not in seen:
+                later = any(n.name == name for n in nodes[i:])
+                raise ValueError(f"{where}: input '{name}' is " + (
+                    "not an earlier node (a node takes only the graph's input and earlier "
+                    "nodes)" if later else
+                    f"no node of the graph (known here: {', '.join(seen)})"))
+        if len(inputs) > 1 and node.merge is None:
+            raise ValueError(f"{where}: {len(inputs)} inputs need a merge (concat, add or "
+                             "multiply)")
+        if len(inputs) == 1 and node.merge is not None:
+            raise ValueError(f"{where}: merge '{node.merge}' needs two inputs or more")
+        if len(inputs) == 1 and not node.layers:
+            raise ValueError(f"{where}: one input and no layers: the node does nothing")
+        used.update(inputs)
+        seen.append(node.name)
+        out.append((node.name, inputs, node.merge, node.layers))
+    unused = [n for n in seen[1:-1] if n not in used]
+    if unused:
+        raise ValueError(f"the output of node '{unused[0]}' is used by no later node (every "
+                         f"node but the last, the graph's output, must be used)")
+    return tuple(out)
+
+
 class Graph(LayerSpec):
     """Named nodes wired by name (see the module's docstring)."""
 
@@ -59,49 +101,31 @@ class Graph(LayerSpec):
     nodes: list[GraphNode] = Field(min_length=1)
     output: Name | None = None
 
+    @field_validator("nodes")
+    @classmethod
+    def _wired(cls, nodes: list[GraphNode]) -> list[GraphNode]:
+        wire(nodes)
+        return nodes
+
+    @field_validator("output")
+    @classmethod
+    def _last(cls, output: str | None, info: ValidationInfo) -> str | None:
+        nodes = info.data.get("nodes")
+        if output is not None and nodes and output != nodes[-1].name:
+            names = [n.name for n in nodes]
+            if output not in names:
+                raise ValueError(f"'{output}' is no node of the graph ({', '.join(names)})")
+            after = names[names.index(output) + 1:]
+            raise ValueError(f"the output must be the last node: nodes after '{output}' "
+                             f"({', '.join(after)}) would be unused")
+        return output
+
     @model_validator(mode="after")
-    def _check(self):
-        self.wiring  # noqa: B018 - validated here, with the spec
+    def _wiring_kept(self):
+        self.wiring  # noqa: B018 - made with the spec (and cached with it), as Repeat.first_copy
         return self
 
     @cached_property
-    def wiring(self) -> tuple[tuple[str, tuple[str, ...], str | None, list], ...]:
-        """(name, inputs, merge, layers) per node, in order: the defaults filled in and the
-        wiring checked (a ValueError saying which node and why). Once per graph, when the spec
-        is validated (as ``Repeat.first_copy``)."""
-        seen: list[str] = [INPUT]
-        used: set[str] = set()
-        out = []
-        for i, node in enumerate(self.nodes):
-            where = f"node '{node.name}' (nodes.{i})"
-            if node.name in seen:
-                raise ValueError(f"{where}: the name is already taken"
-                                 + (" (input is the graph's input)" if node.name == INPUT
-                                    else ""))
-            inputs = tuple(node.inputs) if node.inputs is not None else (seen[-1],)
-            for name in inputs:
-                if name not in seen:
-                    later = any(n.name == name for n in self.nodes[i:])
-                    raise ValueError(f"{where}: input '{name}' is "
-                                     + ("not an earlier node (a node may take only the graph's "
-                                        "input and earlier nodes)" if later else
-                                        f"no node of the graph (known here: {', '.join(seen)})"))
-            if len(inputs) > 1 and node.merge is None:
-                raise ValueError(f"{where}: {len(inputs)} inputs need a merge "
-                                 "(concat, add or multiply)")
-            if len(inputs) == 1 and node.merge is not None:
-                raise ValueError(f"{where}: merge '{node.merge}' needs two inputs or more")
-            if len(inputs) == 1 and not node.layers:
-                raise ValueError(f"{where}: one input and no layers: the node does nothing")
-            used.update(inputs)
-            seen.append(node.name)
-            out.append((node.name, inputs, node.merge, node.layers))
-        output = self.output or seen[-1]
-        if output not in seen[1:]:
-            raise ValueError(f"output '{output}' is no node of the graph")
-        used.add(output)
-        unused = [n for n in seen[1:] if n not in used]
-        if unused:
-            raise ValueError(f"the output of node '{unused[0]}' is used by no later node and "
-                             f"is not the graph's output ('{output}')")
-        return tuple(out)
+    def wiring(self) -> Wiring:
+        """``wire(self.nodes)``, once per graph: the walker and the torch builder read it."""
+        return wire(self.nodes)
