@@ -6,7 +6,9 @@ The module mirrors the evaluation tree (``Result.tree``): a ``Seq`` becomes an
 ``@torch_module`` registered for its class. Every module is named by the last segment of its layer
 path, so ``dict(model.named_modules())`` is keyed by the spec's layer paths. A branch's split
 and merge are functional ops inside its BranchModule (their rows, ``<branch>.split`` and
-``<branch>.<merge>``, belong to the branch's module).
+``<branch>.<merge>``, belong to the branch's module); so are a graph's merges in its
+GraphModule (rows ``<graph>.<node>.<merge>``; the node's layers are the submodule
+``<graph>.<node>``). An aux block's modules are registered but run only in training mode.
 
 A layer whose weights other layers share (SkipNet's recurrent gate controller, a shared LSTM
 cell) runs an inner module, ``<layer>.rnn``: the layer that owns the weights registers it, so

@@ -15,8 +15,7 @@ from dataclasses import replace
 from pydantic import ValidationError
 
 from costmodel import limits
-from costmodel.engine.memo import (AUX, BLOCK, BRANCHING, GRAPH, PRIMITIVE, SHARED, ChannelsOnly,
-                                   Memo)
+from costmodel.engine.memo import BLOCK, BRANCHING, GRAPH, PRIMITIVE, SHARED, ChannelsOnly, Memo
 from costmodel.engine.result import Branch, Dag, Node, Result, Row, Seq, Totals, _row
 from costmodel.errors import CostModelError, LimitError, ShapeError
 from costmodel.layers import Block, Branching, Context, Cost, LayerSpec, Primitive
@@ -183,7 +182,7 @@ class Walker:
             out, node = self.layers(self.expand(layer, x), x, path, inner, layer, depth)
         elif kind is GRAPH:
             out, node = self.graph(layer, x, path, stage, depth)
-        else:
+        else:  # AUX
             out, node = self.aux(layer, x, path, stage, depth)
         # its totals and its rows (a replay adds them too)
         self.repeated[key] = (out, path, node, self.flops - flops, self.params - params,

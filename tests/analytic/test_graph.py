@@ -130,8 +130,7 @@ def test_a_repeated_graph_is_replayed_with_its_own_paths_and_memo_stays_right():
             [f"r.{i}.{p}" for p in once_paths]
     assert tuple(rows_of(first.tree)) == first.rows
     # the same spec object, evaluated again with a fresh and a warm memo: the same result
-    from costmodel.api import layers_spec
-    spec = layers_spec(layers, input=(H, H), in_channels=C0, name="t")
+    spec = _spec(layers, C0)
     cold = evaluate(spec, memo=memo)
     warm = evaluate(spec, memo=memo)
     lean = evaluate(spec, memo=memo, totals_only=True)
@@ -227,13 +226,8 @@ def test_aux_layers_count_params_and_nothing_else(options):
     # the main path goes on with the aux block's input
     assert r.rows[-1].inputs == (r.rows[0].out,) and r.output == main_only.output
     assert aux[-1].out.c == 10 and aux[0].inputs == (r.rows[0].out,)
-    lean = evaluate(r_spec(), options=options, totals_only=True)
+    lean = evaluate(_spec(MAIN, 3), options=options, totals_only=True)
     assert lean.totals == r.totals and lean.aux_params == r.aux_params
-
-
-def r_spec():
-    from costmodel.api import layers_spec
-    return layers_spec(MAIN, input=(H, H), in_channels=3, name="t")
 
 
 def test_aux_is_shown_apart_in_the_json_records_and_absent_elsewhere():
@@ -256,3 +250,21 @@ def test_a_block_inside_aux_is_not_replayed_outside_it():
     r = run_layers(layers, input=(H, H), in_channels=3)
     assert r.rows[1].path == "aux1.s.0" and r.rows[1].flops == 0
     assert r.rows[2].path == "s.0" and r.rows[2].flops == 8 * 8 * HW
+
+
+def test_a_repeated_aux_block_is_replayed_training_only():
+    layers = [{"type": "repeat", "name": "r", "n": 3, "depth_scaling": False,
+               "layers": [{"type": "conv", "out": 8, "kernel": 1}, AUX]}]
+    r = run_layers(layers, input=(H, H), in_channels=8)
+    once = run_layers([{"type": "conv", "out": 8, "kernel": 1}, AUX], input=(H, H),
+                      in_channels=8)
+    assert r.aux_params == 3 * once.aux_params > 0
+    assert r.totals.flops == 3 * once.totals.flops == 3 * 8 * 8 * HW
+    aux = [row for row in r.rows if ".aux1." in row.path]
+    assert len(aux) == 3 * len(AUX["layers"]) and all(row.training_only for row in aux)
+    assert evaluate(_spec(layers, 8), totals_only=True).aux_params == r.aux_params
+
+
+def _spec(layers, in_channels):
+    from costmodel.api import layers_spec
+    return layers_spec(layers, input=(H, H), in_channels=in_channels, name="t")
