@@ -268,3 +268,25 @@ def test_a_repeated_aux_block_is_replayed_training_only():
 def _spec(layers, in_channels):
     from costmodel.api import layers_spec
     return layers_spec(layers, input=(H, H), in_channels=in_channels, name="t")
+
+
+def test_the_analyses_read_a_graph_and_an_aux_block():
+    """Data flow: a graph is one block (its input to its last node's output), its merges are
+    layers; an aux block passes the main path on (its classifier does not start the head).
+    Rules: G3 measures the graph with its longest chain of operators."""
+    from costmodel.analysis.dataflow import dataflow
+    from costmodel.analysis.rules import _chains, _series, g3_blocks
+
+    layers = [{"type": "conv", "out": C0, "kernel": 1}, dense_graph(), AUX,
+              {"type": "global_pool"}, {"type": "flatten"}, {"type": "linear", "out": 10}]
+    r = run_layers(layers, input=(H, H), in_channels=3)
+    blocks = {f.path: f for f in dataflow(r, level="block")}
+    assert (blocks["block1"].input.c, blocks["block1"].output.c) == (C0, C0 + N * K)
+    assert blocks["aux1"].output == blocks["aux1"].input and not blocks["aux1"].head
+    assert blocks["3"].head  # the head starts at the main path's global pool
+    layer_paths = [f.path for f in dataflow(r, level="layer")]
+    assert "block1.l2.concat" in layer_paths and "block1.out.concat" in layer_paths
+    dag = r.tree.children[1]
+    assert dag in g3_blocks(r)
+    assert _series(dag) == 2 * N  # every dense layer's two convs lie on one path
+    assert max(len(c) for c in _chains(dag)) == 2 * N
