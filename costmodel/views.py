@@ -120,7 +120,8 @@ def layer_records(result: Result, latency: list[float] | None = None) -> list[di
     """One record per layer; ``latency`` (predicted ms per row) adds ``latency_ms``."""
     records = [{"path": r.path, "type": r.type, "category": r.category, "stage": r.stage,
                 "input": [_shape(s) for s in r.inputs], "output": _shape(r.out),
-                "flops": r.flops, "params": r.params, "mac": r.mac, "activations": r.activations}
+                "flops": r.flops, "params": r.params, "mac": r.mac, "activations": r.activations,
+                **({"training_only": True} if r.training_only else {})}
                for r in result.rows]
     if latency is not None:
         for rec, ms in zip(records, latency, strict=True):
@@ -130,8 +131,10 @@ def layer_records(result: Result, latency: list[float] | None = None) -> list[di
 
 def totals_record(result: Result) -> dict[str, Any]:
     t = result.totals
+    # training-only params (aux blocks, included in params) only where a model has some
     return {"flops": t.flops, "params": t.params, "mac": t.mac,
-            "mac_bytes": t.mac * result.options.dtype_bytes, "peak_activation": t.peak_activation}
+            "mac_bytes": t.mac * result.options.dtype_bytes, "peak_activation": t.peak_activation,
+            **({"training_only_params": result.aux_params} if result.aux_params else {})}
 
 
 def breakdown_records(result: Result) -> list[dict[str, Any]]:

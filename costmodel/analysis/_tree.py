@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from costmodel.errors import CostModelError
-from costmodel.engine import Branch, Node, Result, Row, Seq, name_of, nodes, rows_of
+from costmodel.engine import Branch, Dag, Node, Result, Row, Seq, name_of, nodes, rows_of
+from costmodel.layers.aux import Aux
 from costmodel.shape import Shape
 
 __all__ = ["CONTAINERS", "WEIGHTED", "Segment", "blocks_of", "downsamples", "find_node",
@@ -32,6 +33,10 @@ def node_output(node: Node) -> Shape:
         return node.out
     if isinstance(node, Branch):
         return node.merge.out
+    if isinstance(node, Dag):
+        return node.out
+    if isinstance(node, Seq) and isinstance(node.layer, Aux):  # the main path goes on with
+        return node_input(node)                                # the aux block's input
     return list(rows_of(node))[-1].out
 
 

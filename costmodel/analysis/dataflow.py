@@ -36,7 +36,7 @@ from typing import Any, Literal
 from costmodel.analysis._tree import (Segment, blocks_of, is_container, is_shape_preserving,
                                       node_input, node_output, node_type, segments)
 from costmodel.errors import CostModelError
-from costmodel.engine import Branch, Node, Result, Row, Seq
+from costmodel.engine import Branch, Dag, Node, Result, Row, Seq
 from costmodel.render import Column, Table
 from costmodel.shape import Shape
 
@@ -123,7 +123,7 @@ def describe(node: Node) -> str:
     nodes the shape-changing parts joined by '+' (repeats written ×n)."""
     if isinstance(node, Row):
         return describe_row(node)
-    if isinstance(node, Branch):
+    if isinstance(node, (Branch, Dag)):
         return node_type(node)
     if node.layer is None or is_container(node):  # the model, or a group of layers
         return describe_many(blocks_of(node))
@@ -154,6 +154,12 @@ def _layer_rows(node: Node) -> list[tuple[Node, Shape]]:
     if isinstance(node, Seq):
         return [x for c in node.children for x in _layer_rows(c)]
     out: list[tuple[Node, Shape]] = []
+    if isinstance(node, Dag):  # a graph's merges, each with its own first input
+        for merge, seq in zip(node.merges, node.seqs):
+            if merge is not None and not is_shape_preserving(merge):
+                out.append((merge, merge.inputs[0]))
+            out.extend(_layer_rows(seq))
+        return out
     for seq in node.branches:
         out.extend(_layer_rows(seq))
     if node_input(node) != node.merge.out:

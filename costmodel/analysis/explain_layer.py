@@ -13,7 +13,7 @@ from costmodel.analysis._tree import find_node, node_input, node_output, node_ty
 from costmodel.analysis.explain import (Derivation, Step, _area, _flops, _num, _sq, _weights,
                                         conv_steps, dwsep_steps, effnet_pool_steps, engine_run,
                                         mac_steps, shufflenet_steps)
-from costmodel.engine import Branch, Node, Result, Row, Seq
+from costmodel.engine import Branch, Dag, Node, Result, Row, Seq
 from costmodel.errors import CostModelError
 from costmodel.layers import LayerSpec
 from costmodel.layers.conv import Conv, DepthwiseConv
@@ -189,7 +189,7 @@ def _derivable(node: Node) -> list[str]:
         if isinstance(n, Seq):
             for c in n.children:
                 walk(c)
-        elif isinstance(n, Branch):
+        elif isinstance(n, (Branch, Dag)):
             for s in n.branches:
                 walk(s)
 

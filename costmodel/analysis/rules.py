@@ -45,7 +45,7 @@ from costmodel.analysis._tree import WEIGHTED, blocks_of, is_container, rows_of,
 from costmodel.analysis.dataflow import chw, dataflow
 from costmodel.analysis.thresholds import Thresholds, describe_thresholds  # noqa: F401
 from costmodel.errors import CostModelError
-from costmodel.engine import Branch, Node, Result, Row, Seq
+from costmodel.engine import Branch, Dag, Node, Result, Row, Seq
 from costmodel.layers.conv import Conv
 from costmodel.layers.merge import ELEMENTWISE_MERGES
 from costmodel.layers.traits import Operator
@@ -195,6 +195,11 @@ def _series(node: Node) -> int:
         return int(_is_operator(node))
     if isinstance(node, Seq):
         return sum(_series(c) for c in node.children)
+    if isinstance(node, Dag):  # the longest path through the graph
+        series = {"input": 0}
+        for name, inputs, seq in zip(node.names, node.inputs, node.seqs):
+            series[name] = max(series[i] for i in inputs) + _series(seq)
+        return series[node.names[-1]]
     return max((_series(b) for b in node.branches), default=0)
 
 
@@ -203,6 +208,8 @@ def _parallel(node: Node) -> int:
         return 1
     if isinstance(node, Seq):
         return max((_parallel(c) for c in node.children), default=1)
+    if isinstance(node, Dag):  # torch runs its nodes one after the other
+        return max(_parallel(seq) for seq in node.seqs)
     here = sum(1 for b in node.branches if _series(b) > 0)
     return max([here] + [_parallel(b) for b in node.branches])
 
@@ -217,6 +224,13 @@ def _chains(node: Node) -> list[list[Row]]:
         for b in node.branches:
             out.extend(_chains(b))
         return out or [[]]
+    if isinstance(node, Dag):  # the chains into each node, each continued by its layers
+        into: dict[str, list[list[Row]]] = {"input": [[]]}
+        for name, inputs, seq in zip(node.names, node.inputs, node.seqs):
+            tails = _chains(seq)
+            found = [c + t for i in dict.fromkeys(inputs) for c in into[i] for t in tails]
+            into[name] = sorted(found, key=len, reverse=True)[:4096]  # as below
+        return into[node.names[-1]]
     chains: list[list[Row]] = [[]]
     for child in node.children:
         tails = _chains(child)
@@ -246,7 +260,7 @@ def g3_blocks(result: Result) -> list[Node]:
             continue
         for node in seg.nodes:
             for b in blocks_of(node):
-                if isinstance(b, Branch) or (isinstance(b, Seq) and not is_container(b)):
+                if isinstance(b, (Branch, Dag)) or (isinstance(b, Seq) and not is_container(b)):
                     out.append(b)
     return out
 

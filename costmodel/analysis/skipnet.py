@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 from costmodel.errors import CostModelError
-from costmodel.engine import Branch, Node, Result, Row, Seq, rows_of
+from costmodel.engine import Branch, Dag, Node, Result, Row, Seq, rows_of
 from costmodel.layers.skipnet import BLOCK, GATE, GATED, RES, GatedResidual
 from costmodel.render import Column, Table
 
@@ -112,7 +112,7 @@ def _gated_seqs(node: Node) -> Iterator[Seq]:
             return
         for child in node.children:
             yield from _gated_seqs(child)
-    elif isinstance(node, Branch):
+    elif isinstance(node, (Branch, Dag)):
         for seq in node.branches:
             yield from _gated_seqs(seq)
 

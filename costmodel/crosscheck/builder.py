@@ -1,11 +1,14 @@
 """An evaluated spec as a real ``torch.nn.Module``.
 
 The module mirrors the evaluation tree (``Result.tree``): a ``Seq`` becomes an
-``nn.Sequential``, a ``Branch`` a :class:`BranchModule`, a primitive row the torch module that
+``nn.Sequential``, a ``Branch`` a :class:`BranchModule`, a ``Dag`` (a graph) a
+:class:`GraphModule`, an aux block an :class:`AuxModule`, a primitive row the torch module that
 ``@torch_module`` registered for its class. Every module is named by the last segment of its layer
 path, so ``dict(model.named_modules())`` is keyed by the spec's layer paths. A branch's split
 and merge are functional ops inside its BranchModule (their rows, ``<branch>.split`` and
-``<branch>.<merge>``, belong to the branch's module).
+``<branch>.<merge>``, belong to the branch's module); so are a graph's merges in its
+GraphModule (rows ``<graph>.<node>.<merge>``; the node's layers are the submodule
+``<graph>.<node>``). An aux block's modules are registered but run only in training mode.
 
 A layer whose weights other layers share (SkipNet's recurrent gate controller, a shared LSTM
 cell) runs an inner module, ``<layer>.rnn``: the layer that owns the weights registers it, so
@@ -25,9 +28,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from costmodel.errors import CostModelError
-from costmodel.engine import Branch, Node, Result, Row, Seq, name_of, nodes
+from costmodel.engine import Branch, Dag, Node, Result, Row, Seq, name_of, nodes
 from costmodel.layers import Primitive
 from costmodel.layers.adaptive_pool import AdaptivePool
+from costmodel.layers.aux import Aux
 from costmodel.layers.conv import Conv, DepthwiseConv
 from costmodel.layers.deconv import Deconv
 from costmodel.layers.elementwise import Activation, Identity
@@ -86,6 +90,37 @@ class BranchModule(nn.Module):
 
     def extra_repr(self) -> str:
         return f"merge={self.merge}" + (f", split={self.split}" if self.split else "")
+
+
+class GraphModule(nn.Module):
+    """A graph's nodes run in order over a dict of tensors by node name (``input``: the
+    module's input): each node's inputs merged (a functional op here, when more than one),
+    then the node's layers (its submodule, named by the node). Returns the last node's."""
+
+    def __init__(self, wiring: list[tuple[str, tuple[str, ...], str | None]]):
+        super().__init__()  # the nodes' layers are added as submodules, by node name
+        self.wiring = wiring
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outputs = {"input": x}
+        for name, inputs, merge in self.wiring:
+            xs = [outputs[i] for i in inputs]
+            outputs[name] = self._modules[name](xs[0] if merge is None else MERGES[merge](xs))
+        return outputs[name]
+
+    def extra_repr(self) -> str:
+        return "; ".join(f"{name} <- {merge or ''}({', '.join(inputs)})"
+                         for name, inputs, merge in self.wiring)
+
+
+class AuxModule(nn.Sequential):
+    """A training-only branch (torchvision's auxiliary classifiers): its layers are registered
+    (their parameters count) and run only in training mode, where the output is kept in
+    ``aux_output``; the main path always goes on with the input unchanged."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.aux_output = super().forward(x) if self.training else None
+        return x
 
 
 class ChannelSlice(nn.Module):
@@ -428,7 +463,7 @@ def build_node(node: Node, shared: SharedWeights) -> nn.Module:
     if isinstance(node, Row):
         return torch_layer(node).module(node, shared)
     if isinstance(node, Seq):
-        module = nn.Sequential()
+        module = AuxModule() if isinstance(node.layer, Aux) else nn.Sequential()
         for child in node.children:
             _add(module, name_of(child.path), build_node(child, shared), node.path)
         return module
@@ -439,6 +474,13 @@ def build_node(node: Node, shared: SharedWeights) -> nn.Module:
             split = [p.c for p in parts]
         module = BranchModule(node.merge.type, split)
         for name, seq in zip(node.names, node.branches):
+            _add(module, name, build_node(seq, shared), node.path)
+        return module
+    if isinstance(node, Dag):
+        module = GraphModule([(name, inputs, None if merge is None else merge.type)
+                              for name, inputs, merge in zip(node.names, node.inputs,
+                                                             node.merges)])
+        for name, seq in zip(node.names, node.seqs):
             _add(module, name, build_node(seq, shared), node.path)
         return module
     raise TypeError(f"not a node: {node!r}")  # pragma: no cover

@@ -34,7 +34,7 @@ with warnings.catch_warnings():  # fvcore.nn scripts its loss functions at impor
 
 from costmodel.api import load
 from costmodel.errors import CostModelError
-from costmodel.engine import Branch, Result, Row, Seq, evaluate, nodes
+from costmodel.engine import Branch, Dag, Result, Row, Seq, evaluate, nodes
 from costmodel.options import Options
 from costmodel.crosscheck.builder import (build, channels_last_paths, example_input,
                                           torch_layer, torch_shape)
@@ -116,9 +116,10 @@ def _children(model: nn.Module, rows: set[str]) -> dict[str, list[str]]:
     return found
 
 
-def _checked(tree: Seq) -> list[Row | Branch]:
-    """What gets a check of its own: the rows and the branching nodes, in order (a branching
-    node, which holds its split and merge, before its branches' rows)."""
+def _checked(tree: Seq) -> list[Row | Branch | Dag]:
+    """What gets a check of its own: the rows and the branching nodes and graphs, in order (a
+    branching node, which holds its split and merge, before its branches' rows; a graph, which
+    holds its merges, before its nodes' rows)."""
     return [n for n in nodes(tree, ends=False) if type(n) is not Seq]
 
 
@@ -178,6 +179,13 @@ def _layer_checks(result: Result, own_flops: dict[str, int], own_params: dict[st
         if isinstance(node, Row):
             flops, params, type_ = node.flops, node.params, node.type
             shape = torch_shape(node.out, node.path in last)
+            if node.training_only:  # an aux layer: registered, not run in eval mode
+                shape = None
+        elif isinstance(node, Dag):  # a graph: its merges are functional ops of its module
+            parts = [r for r in node.merges if r is not None]
+            flops = sum(r.flops for r in parts)
+            params = sum(r.params for r in parts)
+            shape, type_ = node.out.as_list(), " + ".join(r.type for r in parts) or "graph"
         else:  # a parallel node: its split and merge are functional ops of its module
             parts = [r for r in (node.split, node.merge) if r is not None]
             flops = sum(r.flops for r in parts)

@@ -3,9 +3,9 @@
 over its tree (``result``)."""
 
 from costmodel.engine.memo import Memo
-from costmodel.engine.result import (CATEGORY_LABELS, Branch, Node, Result, Row, Seq, Totals,
-                                     name_of, nodes, rows_of)
+from costmodel.engine.result import (CATEGORY_LABELS, Branch, Dag, Node, Result, Row, Seq,
+                                     Totals, name_of, nodes, rows_of)
 from costmodel.engine.walk import evaluate, evaluate_layers
 
-__all__ = ["CATEGORY_LABELS", "Branch", "Memo", "Node", "Result", "Row", "Seq", "Totals",
+__all__ = ["CATEGORY_LABELS", "Branch", "Dag", "Memo", "Node", "Result", "Row", "Seq", "Totals",
            "evaluate", "evaluate_layers", "name_of", "nodes", "rows_of"]

@@ -26,10 +26,14 @@ from typing import Any
 
 from costmodel.errors import ShapeError
 from costmodel.layers import Block, Branching, Context, LayerSpec, Primitive
+from costmodel.layers.aux import Aux
+from costmodel.layers.graph import Graph
 from costmodel.shape import Shape
 
 PRIMITIVE, BRANCHING, BLOCK = "primitive", "branching", "block"
-"""The kinds of layer the walker tells apart (a plan's third column)."""
+GRAPH, AUX = "graph", "aux"
+"""The kinds of layer the walker tells apart (a plan's third column): a graph is the general
+case of a branching node (nodes wired by name), an aux block a training-only branch."""
 
 Plan = tuple[tuple[tuple[str, LayerSpec, str], ...], int]
 """((name, layer, kind) for each layer of a list, how many of them are primitives)."""
@@ -97,6 +101,10 @@ class Memo:
                 kind = BRANCHING
             elif isinstance(layer, Block):
                 kind = BLOCK
+            elif isinstance(layer, Graph):
+                kind = GRAPH
+            elif isinstance(layer, Aux):
+                kind = AUX
             else:  # pragma: no cover - the spec's union admits nothing else
                 raise TypeError(f"not a layer: {layer!r}")
             plan.append((name, layer, kind))

@@ -29,7 +29,10 @@ class Row(NamedTuple):
 
     A NamedTuple rather than a frozen dataclass: just as immutable, and several times cheaper
     to make (a network makes one per layer, on every evaluation). Equality and hashing leave
-    out ``layer``, the spec object the row came from."""
+    out ``layer``, the spec object the row came from, ``batch`` and ``training_only``.
+
+    ``training_only``: a layer of an ``aux`` block (an auxiliary classifier that runs only in
+    training): its flops, mac and activations are 0 (inference), its params count."""
 
     path: str
     type: str
@@ -42,11 +45,13 @@ class Row(NamedTuple):
     mac: int
     layer: LayerSpec | None = None
     batch: int = 1
+    training_only: bool = False
 
     @property
     def activations(self) -> int:
-        """The elements of its output, for the whole batch."""
-        return self.out.numel * self.batch
+        """The elements of its output, for the whole batch (0 for a training-only row: it
+        does not run at inference)."""
+        return 0 if self.training_only else self.out.numel * self.batch
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Row) and self[:9] == other[:9]
@@ -63,7 +68,7 @@ class Row(NamedTuple):
 
 
 _row = partial(tuple.__new__, Row)
-"""Row from a tuple of its eleven fields, without NamedTuple's Python-level ``__new__`` (a third
+"""Row from a tuple of its twelve fields (all of them: defaults are not filled in), without NamedTuple's Python-level ``__new__`` (a third
 of what making a row costs; the walker makes one per layer per evaluation)."""
 
 
@@ -90,6 +95,8 @@ class Result:
     tree: "Seq | None" = field(repr=False, compare=False)
     totals: Totals
     output: Shape
+    aux_params: int = 0
+    """The training-only params (``aux`` blocks), included in ``totals.params``."""
 
     def by_category(self) -> dict[str, Totals]:
         """Totals per MobileNet-Table-2 category, in CATEGORY_LABELS order."""
@@ -140,7 +147,35 @@ class Branch:
     layer: LayerSpec = field(compare=False, repr=False)
 
 
-Node = Union[Row, Seq, Branch]
+@dataclass(frozen=True, slots=True)
+class Dag:
+    """A ``graph`` node: named nodes, each with its inputs (names of earlier nodes, or
+    ``input``), the merge row that joins them (None for one input) and its layers (a Seq at
+    ``<path>.<name>``). Its output is its last node's (``Graph`` checks that every node is
+    used, so the last one is the output)."""
+
+    path: str
+    names: tuple[str, ...]
+    inputs: tuple[tuple[str, ...], ...]
+    merges: tuple[Row | None, ...]
+    seqs: tuple[Seq, ...]
+    layer: LayerSpec = field(compare=False, repr=False)
+
+    @property
+    def branches(self) -> tuple[Seq, ...]:
+        """Its nodes' layers (as a branching node's branches, for readers of both)."""
+        return self.seqs
+
+    @property
+    def out(self) -> Shape:
+        """Its output: its last node's (that node's last row, or its merge row)."""
+        last = None
+        for last in rows_of(self.seqs[-1]):
+            pass
+        return (last or self.merges[-1]).out
+
+
+Node = Union[Row, Seq, Branch, Dag]
 """The evaluated network as a tree whose leaves are the rows; the torch builder walks it."""
 
 
@@ -149,12 +184,17 @@ Node = Union[Row, Seq, Branch]
 
 def rows_of(node: Node) -> Iterator[Row]:
     """The rows under ``node``, in execution order (a branching node's split, its branches,
-    its merge): the rows of ``result.tree`` are ``result.rows``."""
+    its merge; a graph's nodes in order, each node's merge before its layers): the rows of ``result.tree`` are ``result.rows``."""
     if type(node) is Row:
         yield node
     elif type(node) is Seq:
         for child in node.children:
             yield from rows_of(child)
+    elif type(node) is Dag:
+        for merge, seq in zip(node.merges, node.seqs):
+            if merge is not None:
+                yield merge
+            yield from rows_of(seq)
     else:
         if node.split is not None:
             yield node.split
@@ -165,7 +205,7 @@ def rows_of(node: Node) -> Iterator[Row]:
 
 def nodes(node: Node, *, ends: bool = True) -> Iterator[Node]:
     """Every node under ``node``, itself first, in execution order: a block (Seq) or a
-    branching node (Branch) before what it holds. ``ends=False`` leaves out the split and
+    branching node (Branch, Dag) before what it holds. ``ends=False`` leaves out the split and
     merge rows of branching nodes (parts of their node: one torch module, one check)."""
     yield node
     if type(node) is Seq:
@@ -178,6 +218,11 @@ def nodes(node: Node, *, ends: bool = True) -> Iterator[Node]:
             yield from nodes(seq, ends=ends)
         if ends:
             yield node.merge
+    elif type(node) is Dag:
+        for merge, seq in zip(node.merges, node.seqs):
+            if ends and merge is not None:
+                yield merge
+            yield from nodes(seq, ends=ends)
 
 
 def name_of(path: str) -> str:

@@ -1,7 +1,9 @@
 """Walks a spec into per-layer rows and totals.
 
-The evaluator knows three kinds of layer and nothing about any particular type: a Primitive
-(one cost, one row), a Block (expands into layers) and a Branching node (branches + merge).
+The evaluator knows five kinds of layer and nothing else about any particular type: a
+Primitive (one cost, one row), a Block (expands into layers), a Branching node (branches +
+merge), a Graph (the general case: nodes wired by name, each merging earlier nodes' outputs)
+and an Aux block (training-only layers: params counted, nothing run at inference).
 What it keeps between evaluations (expansions, plans, content keys) is a ``Memo``
 (costmodel/engine/memo.py); the repeat-replay is explained at ``Walker.composite``.
 """
@@ -13,11 +15,13 @@ from dataclasses import replace
 from pydantic import ValidationError
 
 from costmodel import limits
-from costmodel.engine.memo import BLOCK, BRANCHING, PRIMITIVE, SHARED, ChannelsOnly, Memo
-from costmodel.engine.result import Branch, Node, Result, Row, Seq, Totals, _row
+from costmodel.engine.memo import BLOCK, BRANCHING, GRAPH, PRIMITIVE, SHARED, ChannelsOnly, Memo
+from costmodel.engine.result import Branch, Dag, Node, Result, Row, Seq, Totals, _row
 from costmodel.errors import CostModelError, LimitError, ShapeError
 from costmodel.layers import Block, Branching, Context, Cost, LayerSpec, Primitive
+from costmodel.layers.aux import Aux
 from costmodel.layers.base import check_count, check_multiplier
+from costmodel.layers.graph import INPUT, Graph
 from costmodel.layers.merge import MERGES, channel_split
 from costmodel.limits import INPUT_SIDE
 from costmodel.options import Options, parse_input
@@ -47,6 +51,13 @@ def _moved(node: Node, old: str, new: str, rows: list[Row]) -> Node:
             return row(node)
         if type(node) is Seq:
             return Seq(new + node.path[n:], tuple(map(move, node.children)), node.layer)
+        if type(node) is Dag:  # each node's merge, then its layers
+            merges, seqs = [], []
+            for merge, seq in zip(node.merges, node.seqs):
+                merges.append(None if merge is None else row(merge))
+                seqs.append(move(seq))
+            return Dag(new + node.path[n:], node.names, node.inputs, tuple(merges), tuple(seqs),
+                       node.layer)
         split = None if node.split is None else row(node.split)
         branches = tuple(map(move, node.branches))
         return Branch(new + node.path[n:], node.names, branches, row(node.merge), split,
@@ -97,7 +108,10 @@ class Walker:
         self.batch = options.batch
         self.rows: list[Row] = []
         self.flops = self.params = self.mac = self.peak = 0
+        self.aux_params = 0  # the training-only part of params
+        self.training_only = False  # inside an aux block
         self.repeated: dict[tuple, tuple] = {}
+        self.aux_repeated: dict[tuple, tuple] = {}  # the replays inside aux blocks (see aux)
         # the limits are read once per evaluation (each read looks at the environment)
         self.max_count = limits.LAYERS.value  # read once per evaluation
         self.max_depth = limits.NESTING.value
@@ -160,25 +174,32 @@ class Walker:
         if depth > self.max_depth:
             raise limits.NESTING.exceeded(f"{depth:,} here", path=path)
         flops, params, mac, peak, count = self.flops, self.params, self.mac, self.peak, self.count
+        aux_params = self.aux_params
         self.peak = 0
         if kind is BRANCHING:
             out, node = self.branching(layer, x, path, stage, depth)
-        else:
+        elif kind is BLOCK:
             out, node = self.layers(self.expand(layer, x), x, path, inner, layer, depth)
+        elif kind is GRAPH:
+            out, node = self.graph(layer, x, path, stage, depth)
+        else:  # AUX
+            out, node = self.aux(layer, x, path, stage, depth)
         # its totals and its rows (a replay adds them too)
         self.repeated[key] = (out, path, node, self.flops - flops, self.params - params,
-                              self.mac - mac, self.peak, self.count - count, layer)
+                              self.mac - mac, self.peak, self.count - count, layer,
+                              self.aux_params - aux_params)
         if peak > self.peak:
             self.peak = peak
         return out, node
 
     def replay(self, hit: tuple, path: str) -> tuple[Shape, Node | None]:
-        out, first, node, flops, params, mac, peak, count, _ = hit
+        out, first, node, flops, params, mac, peak, count, _, aux_params = hit
         self.count += count  # checked before anything is copied
         if self.count > self.max_count:
             raise limits.LAYERS.exceeded(f"{self.count:,} so far", path=path)
         self.flops += flops
         self.params += params
+        self.aux_params += aux_params
         self.mac += mac
         if peak > self.peak:
             self.peak = peak
@@ -213,6 +234,8 @@ class Walker:
 
     def add(self, path: str, type_: str, category: str, stage: str | None,
             inputs: tuple[Shape, ...], cost: Cost, layer: LayerSpec | None = None) -> Row | None:
+        if self.training_only:
+            return self.add_training_only(path, type_, category, stage, inputs, cost, layer)
         flops = (cost.flops if self.paper else cost.fvcore_flops) * self.per_madd
         params = cost.params if (self.bn_params or category != "bn") else 0
         mac = cost.mac
@@ -231,7 +254,22 @@ class Walker:
         if self.lean:
             return None
         row = _row((path, type_, category, stage, inputs, cost.out, flops, params, mac, layer,
-                    batch))
+                    batch, False))
+        self.rows.append(row)
+        return row
+
+    def add_training_only(self, path: str, type_: str, category: str, stage: str | None,
+                          inputs: tuple[Shape, ...], cost: Cost, layer: LayerSpec | None
+                          ) -> Row | None:
+        """A layer of an aux block: its params count (and apart, in aux_params); at inference
+        it does not run: no FLOPs, no MAC, no activation (the peak is the main path's)."""
+        params = cost.params if (self.bn_params or category != "bn") else 0
+        self.params += params
+        self.aux_params += params
+        if self.lean:
+            return None
+        row = _row((path, type_, category, stage, inputs, cost.out, 0, params, 0, layer,
+                    self.batch, True))
         self.rows.append(row)
         return row
 
@@ -273,6 +311,52 @@ class Walker:
         return cost.out, Branch(path, tuple(names), tuple(seqs), merge_row, split_row, node)
 
 
+    def graph(self, graph: Graph, x: Shape, path: str, stage: str | None,
+              depth: int) -> tuple[Shape, Dag | None]:
+        """A graph's nodes in order, over a table of their outputs by name: each node's
+        inputs merged (one merge row, ``<path>.<node>.<merge>``), then its layers (at
+        ``<path>.<node>``). The wiring was checked when the spec was validated."""
+        wiring = graph.wiring
+        self.count += sum(merge is not None for _, _, merge, _ in wiring)  # checked in layers
+        outputs = {INPUT: x}
+        merges: list[Row | None] = []
+        seqs: list[Seq | None] = []
+        for name, inputs, merge, layers in wiring:
+            where = f"{path}.{name}"
+            if merge is None:
+                xi = outputs[inputs[0]]
+                merges.append(None)
+            else:
+                xs = tuple(outputs[i] for i in inputs)
+                try:
+                    cost = MERGES[merge](list(xs))
+                except ShapeError as e:
+                    e.path = e.path or where
+                    raise
+                merges.append(self.add(f"{where}.{merge}", merge, "other", stage, xs, cost))
+                xi = cost.out
+            outputs[name], seq = self.layers(layers, xi, where, stage, None, depth)
+            seqs.append(seq)
+        out = outputs[wiring[-1][0]]  # the output is the last node (Graph checks it)
+        if self.lean:
+            return out, None
+        return out, Dag(path, tuple(w[0] for w in wiring), tuple(w[1] for w in wiring),
+                        tuple(merges), tuple(seqs), graph)
+
+    def aux(self, aux: Aux, x: Shape, path: str, stage: str | None,
+            depth: int) -> tuple[Shape, Seq | None]:
+        """An aux block's layers on ``x``, training-only (``add_training_only``); the main path
+        goes on with ``x``. Replays never cross the aux block's edge: a block inside it costs
+        other than the same block outside, so inside it the walker keeps a table of its own."""
+        outer = self.training_only, self.repeated
+        self.training_only, self.repeated = True, self.aux_repeated
+        try:
+            _, seq = self.layers(aux.layers, x, path, stage, aux, depth)
+        finally:
+            self.training_only, self.repeated = outer
+        return x, seq
+
+
 def evaluate(spec: ModelSpec, *, input: str | int | tuple[int, int] | None = None,
              width: float | None = None, depth: float | None = None,
              num_classes: int | None = None, options: Options = Options(),
@@ -312,7 +396,8 @@ def evaluate(spec: ModelSpec, *, input: str | int | tuple[int, int] | None = Non
     return Result(model=spec.name, input=hw, in_channels=spec.in_channels,
                   num_classes=ctx.num_classes, width=ctx.width, depth=ctx.depth, options=options,
                   rows=tuple(walker.rows), tree=tree,
-                  totals=Totals(walker.flops, walker.params, walker.mac, walker.peak), output=out)
+                  totals=Totals(walker.flops, walker.params, walker.mac, walker.peak), output=out,
+                  aux_params=walker.aux_params)
 
 
 def evaluate_layers(layers: list[dict], *, input: int | tuple[int, int], in_channels: int = 3,

@@ -139,7 +139,7 @@ def _join(where: str, name: str) -> str:
     return f"{where}.{name}" if where else name
 
 
-_STRUCTURAL = {"layers", "branches", "shortcut"}
+_STRUCTURAL = {"layers", "branches", "shortcut", "nodes"}  # nodes: a graph's
 
 
 class _Blocks:
