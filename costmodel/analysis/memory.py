@@ -31,8 +31,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Literal
 
-from costmodel.engine import Branch, Node, Result, Row, Seq, rows_of
+from costmodel.engine import Branch, Dag, Node, Result, Row, Seq, rows_of
 from costmodel.errors import CostModelError
+from costmodel.layers.aux import Aux
 from costmodel.layers.conv import Conv, DepthwiseConv
 from costmodel.layers.elementwise import Activation, Identity
 from costmodel.layers.norm import BatchNorm
@@ -202,6 +203,8 @@ def walk_row(replay: _Replay, row: Row, x: _Tensor) -> _Tensor:
 
 
 def walk_seq(replay: _Replay, seq: Seq, x: _Tensor) -> _Tensor:
+    if isinstance(seq.layer, Aux):  # training-only: not run in eval (builder.AuxModule)
+        return replay.hold(x)
     current = replay.hold(x)  # nn.Sequential's `input`
     for child in seq.children:
         out = walk(replay, child, current)
@@ -244,7 +247,24 @@ def walk_branch(replay: _Replay, node: Branch, x: _Tensor) -> _Tensor:
     return out
 
 
-NODE_WALKS: dict[type, Walk] = {Row: walk_row, Seq: walk_seq, Branch: walk_branch}
+def walk_dag(replay: _Replay, node: Dag, x: _Tensor) -> _Tensor:
+    """builder.GraphModule keeps every node's output in a dict until the graph returns (as
+    torchvision's DenseNet keeps its list of features): nothing is freed before the end."""
+    outputs = {"input": replay.hold(x)}
+    for name, inputs, merge, seq in zip(node.names, node.inputs, node.merges, node.seqs):
+        xs = [outputs[i] for i in inputs]
+        y = xs[0] if merge is None else _merge(replay, merge, xs)
+        outputs[name] = walk(replay, seq, y)
+        if merge is not None:
+            replay.drop(y)
+    out = replay.hold(outputs[node.names[-1]])
+    for t in outputs.values():
+        replay.drop(t)
+    return out
+
+
+NODE_WALKS: dict[type, Walk] = {Row: walk_row, Seq: walk_seq, Branch: walk_branch,
+                                Dag: walk_dag}
 """How each node kind of the evaluation tree runs; a new kind registers its walk here."""
 
 

@@ -48,6 +48,25 @@ def densenet_ish(batch: int) -> Result:
     return run_layers(layers, input=(32, 32), options=Options(batch=batch))
 
 
+def dense_graph(batch: int) -> Result:
+    """The dense block as torchvision runs it (a ``graph``: each layer concatenates ALL the
+    features so far, which stay alive until the block returns), then an aux classifier
+    (training-only: built, not run in eval, so it holds nothing) and a head."""
+    dense_layer = [{"type": "bn"}, {"type": "relu"}, {"type": "conv", "out": 8, "kernel": 3}]
+    nodes = [{"name": "l1", "layers": dense_layer},
+             {"name": "l2", "inputs": ["input", "l1"], "merge": "concat", "layers": dense_layer},
+             {"name": "l3", "inputs": ["input", "l1", "l2"], "merge": "concat",
+              "layers": dense_layer},
+             {"name": "out", "inputs": ["input", "l1", "l2", "l3"], "merge": "concat"}]
+    layers = [{"type": "conv", "out": 16, "kernel": 3},
+              {"type": "graph", "name": "dense", "nodes": nodes},
+              {"type": "aux", "name": "aux", "layers": [
+                  {"type": "conv", "out": 4, "kernel": 1}, {"type": "global_pool"},
+                  {"type": "flatten"}, {"type": "linear", "out": 10}]},
+              {"type": "global_pool"}, {"type": "flatten"}, {"type": "linear", "out": 10}]
+    return run_layers(layers, input=(32, 32), options=Options(batch=batch))
+
+
 MODELS = {
     "mobilenet": lambda b: evaluate_model("mobilenet", input=INPUT, options=Options(batch=b)),
     "resnet50": lambda b: evaluate_model("resnet50", input=INPUT, options=Options(batch=b)),
@@ -56,6 +75,7 @@ MODELS = {
     "squeezenet1-1": lambda b: evaluate_model("squeezenet1-1", input=INPUT,
                                               options=Options(batch=b)),
     "densenet-ish": densenet_ish,
+    "dense-graph+aux": dense_graph,
 }
 
 
