@@ -15,13 +15,17 @@ import yaml
 from torch import nn
 from typer.testing import CliRunner
 
+import costmodel.measure.bench as bench_module
 import costmodel.targets as targets
 from costmodel import api
 from costmodel.analysis.sweep import parse_axis, sweep
 from costmodel.cli import app
 from costmodel.errors import CostModelError
+from costmodel.measure.bench import bench_model
+from costmodel.targets import build_target
 
 runner = CliRunner()
+QUICK = 0.01
 
 NETS = textwrap.dedent("""
     from torch import nn
@@ -164,3 +168,56 @@ def test_swap_traces_a_target_at_the_input_given(nets):
     base, new = json.loads(res.stdout)["compare"]
     assert base["params"] == 4 * 27 + 2 * 4 + 4 * 5 + 5  # conv, bn, linear with bias
     assert base["flops"] == 4 * 27 * 32 * 32 + 4 * 5  # conv and linear madds at 32×32
+
+
+# --- bench: the user's own module, per leaf module --------------------------------------------
+
+LEAVES = ["features.0", "features.1", "features.2", "pool", "flatten", "fc", "spare"]
+"""Net's leaf modules in the order they run (`unused` never does)."""
+
+
+def test_bench_times_the_users_module_per_leaf(nets, monkeypatch):
+    monkeypatch.setattr(bench_module, "build", lambda *a: pytest.fail("the builder's module"))
+    result = api.evaluate_model("nets.py:Net", input=16)
+    module = build_target("nets.py:Net")
+    calls = []
+    module.register_forward_hook(lambda *a: calls.append(1))
+    b = bench_model(result, module=module, min_time=QUICK)
+    assert calls and not module.training  # the user's module ran, in eval mode
+    assert list(b.layers) == LEAVES
+    spec_rows = {row.path: row for row in result.rows}
+    records = {r["path"]: r for r in b.record()["layers"]}
+    for path in LEAVES[:-1]:  # the spec's layer of the same path gives FLOPs and MAC
+        assert records[path]["flops"] == spec_rows[path].flops
+        assert records[path]["mac"] == spec_rows[path].mac
+        assert records[path]["type"] == spec_rows[path].type
+    assert records["fc"]["flops"] == 4 * 5
+    assert records["spare"]["flops"] is None and records["spare"]["type"] == "Identity"
+    assert b.record()["module"] == "target" and b.record()["flops"] == result.totals.flops
+    assert b.unattributed == pytest.approx(b.total.median - b.layer_sum)
+
+
+def test_bench_of_a_spec_still_times_the_builders_module():
+    result = api.evaluate_model("effnet", input=32)
+    b = bench_model(result, min_time=QUICK)
+    assert list(b.layers) == [r.path for r in result.rows]
+    assert b.record()["module"] == "builder" and b.leaf_types is None
+
+
+def test_bench_cli_on_a_target(nets, monkeypatch):
+    monkeypatch.setattr(bench_module, "build", lambda *a: pytest.fail("the builder's module"))
+    res = runner.invoke(app, ["bench", "nets.py:Net(width=6)", "--input", "12", "--min-time",
+                              "0.01", "-f", "json"])
+    assert res.exit_code == 0, res.output
+    [record] = json.loads(res.output)
+    assert [r["path"] for r in record["layers"]] == LEAVES
+    assert record["layers"][0]["flops"] == 6 * 27 * 12 * 12  # 3×3 conv, 3 → 6 channels
+    assert record["input"] == [12, 12] and nets == [("Net", (12, 12))]
+    res = runner.invoke(app, ["bench", "nets.py:Net", "--input", "12", "--min-time", "0.01"])
+    assert res.exit_code == 0 and "leaf module" in res.output
+
+
+@pytest.mark.parametrize("option", [["--width", "0.5"], ["--classes", "3"]])
+def test_bench_refuses_to_rescale_a_target(nets, option):
+    res = runner.invoke(app, ["bench", "nets.py:Net", "--input", "12", *option])
+    assert res.exit_code == 2 and "own arguments" in res.output, res.output
