@@ -163,10 +163,15 @@ def check_device(device: str) -> None:
                              field="device")
 
 
-def _check(threads: int, batch: int, min_time: float, result: Result) -> None:
+def check_threads(threads: int) -> None:
+    """A CostModelError unless ``threads`` is a whole number from 1 to MAX_THREADS."""
     if type(threads) is not int or not 1 <= threads <= MAX_THREADS:
         raise CostModelError(f"threads must be a whole number from 1 to {MAX_THREADS}, got "
                              f"{threads!r}", field="threads")
+
+
+def _check(threads: int, batch: int, min_time: float, result: Result) -> None:
+    check_threads(threads)
     if batch != result.options.batch:
         raise CostModelError(f"{result.model} was evaluated at batch {result.options.batch}; "
                              f"evaluate it with Options(batch={batch}) to bench batch {batch}",
@@ -197,8 +202,9 @@ def bench_model(result: Result, *, device: str = "cpu", threads: int = DEFAULT_T
         x = example_input(result, batch).to(device)
         timer = time_layers if module is None else time_leaves
         with torch.inference_mode():
-            total = _run(lambda: time_callable(lambda: model(x), min_time=min_time, sync=sync))
-            per_layer, hooked = _run(lambda: timer(
+            total = guard_memory(lambda: time_callable(lambda: model(x), min_time=min_time,
+                                                       sync=sync))
+            per_layer, hooked = guard_memory(lambda: timer(
                 result, model, x, min_time=min_time, device=device)) if layers else ({}, None)
         leaf_types = None if module is None else \
             {path: type(m).__name__ for path, m in model.named_modules() if path in per_layer}
@@ -232,16 +238,19 @@ def check_memory(result: Result, batch: int, device: str) -> None:
                              "a smaller --input or --batch", field="input")
 
 
-def _run(measure: Callable[[], Any]) -> Any:
-    """``measure()``, a failed allocation a CostModelError (a smaller input or batch fits)."""
+def guard_memory(measure: Callable[[], Any],
+                 hint: str = "bench it at a smaller --input or --batch",
+                 field: str = "input") -> Any:
+    """``measure()``, a failed allocation a CostModelError saying what fits (``hint``): a
+    smaller input or batch. Any other error is raised as it is."""
     try:
         return measure()
     except (MemoryError, RuntimeError) as e:
         text = str(e).lower()
         if isinstance(e, MemoryError) or "allocate" in text or "out of memory" in text:
-            raise CostModelError(f"out of memory running the model: {str(e).splitlines()[0]}; "
-                                 "bench it at a smaller --input or --batch",
-                                 field="input") from None
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise CostModelError(f"out of memory running the model: {first}; {hint}",
+                                 field=field) from None
         raise
 
 
