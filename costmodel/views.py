@@ -111,6 +111,22 @@ def show_payload(result: Result) -> dict[str, Any]:
             "totals": totals_record(result), "breakdown": breakdown_records(result)}
 
 
+def add_peak_memory(layers: Table, payload: dict[str, Any], memory: Any) -> None:
+    """``show``'s peak memory by tensor lifetime (a ``costmodel.analysis.memory.Memory``)
+    beside the largest feature map: a note after the layers table's "peak activation" note,
+    and ``peak_memory`` (elements), ``peak_memory_bytes`` and ``peak_memory_layer`` in the
+    JSON's totals."""
+    from costmodel.render.format import si
+
+    at = next((i + 1 for i, n in enumerate(layers.notes)
+               if str(n).startswith("peak activation")), len(layers.notes))
+    layers.notes.insert(at, f"peak memory (tensors alive at once): {memory.peak:,} elements, "
+                            f"{si(memory.peak_bytes)}B {memory.dtype}, at {memory.peak_layer} "
+                            f"(batch {memory.batch}, input included; see `costmodel memory`)")
+    payload["totals"].update(peak_memory=memory.peak, peak_memory_bytes=memory.peak_bytes,
+                             peak_memory_layer=memory.peak_layer)
+
+
 SORT_KEYS = ("flops", "params", "mac", "activations")
 """What ``show --sort`` orders rows by (largest first)."""
 _SUMMED = ("flops", "params", "mac", "activations")

@@ -42,7 +42,8 @@ ShowTableOpt = table_option("ShowTable", SHOW_TABLES)
 @handles_errors
 @counting_options
 def show(
-    model: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
+    model: Annotated[str, typer.Argument(
+        help="Zoo name, spec file or Python target (pkg.mod:Net).")],
     input: InputOpt = None,
     width: WidthOpt = None,
     classes: ClassesOpt = None,
@@ -67,6 +68,11 @@ def show(
     tables = dict(zip(SHOW_TABLES, [views.layers_table(result, **how),
                                     views.breakdown_table(result)], strict=True))
     payload = views.show_payload(result)
+    # show alone: importing costmodel.analysis.memory (and the layer classes it names) costs
+    # ~20 ms, measured; compare's cold path stays without it
+    from costmodel.analysis.memory import peak_memory
+
+    views.add_peak_memory(tables["layers"], payload, peak_memory(result))
     if any(v is not None for v in how.values()):
         payload["view"] = {**how, "rows": views.layer_view(result, **how)}
     emit(render(tables, format.value, payload, table and table.value))
