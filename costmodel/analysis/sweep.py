@@ -362,6 +362,10 @@ def parse_grid(model: str | ModelSpec, *, variant: str | None = None,
             raise CostModelError(f"--var {item}: write NAME=VALUES, e.g. g=1,2,3,4,8")
         axes.append(parse_axis("var", values, key.strip()))
     if groups is not None:
+        if _is_target(model):  # refused before it is traced: a target declares no variables
+            raise CostModelError("--groups sweeps a spec's group variable; a Python target "
+                                 "has none (give the group count as its argument)",
+                                 field="groups")
         axes.append(parse_axis("var", groups, groups_var(_load(model))))
     if not axes:
         raise CostModelError("nothing to sweep: give --width, --depth, --resolution, --input, "

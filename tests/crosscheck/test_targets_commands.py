@@ -146,6 +146,7 @@ def test_sweep_cli_takes_a_target(nets):
 def test_sweep_variants_and_variables_of_a_target_are_refused(nets, option):
     res = runner.invoke(app, ["sweep", "nets.py:Flat", *option])
     assert res.exit_code == 2, res.output
+    assert nets == []  # refused before anything is traced
     with pytest.raises(CostModelError):
         sweep("nets.py:Flat", [parse_axis("variant", "g1")])
 
