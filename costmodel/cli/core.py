@@ -68,13 +68,9 @@ def show(
     tables = dict(zip(SHOW_TABLES, [views.layers_table(result, **how),
                                     views.breakdown_table(result)], strict=True))
     payload = views.show_payload(result)
-    # show alone: importing costmodel.analysis.memory (and the layer classes it names) costs
-    # ~20 ms, measured; compare's cold path stays without it
-    from costmodel.analysis.memory import peak_memory
-
-    views.add_peak_memory(tables["layers"], payload, peak_memory(result))
     if any(v is not None for v in how.values()):
         payload["view"] = {**how, "rows": views.layer_view(result, **how)}
+    views.add_peak_memory(tables["layers"], payload, result)
     emit(render(tables, format.value, payload, table and table.value))
 
 
