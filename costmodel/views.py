@@ -250,6 +250,25 @@ def breakdown_table(result: Result) -> Table:
                  breakdown_records(result), notes=[result.options.conventions()])
 
 
+def add_peak_memory(layers: Table, payload: dict[str, Any], result: Result) -> None:
+    """``show``'s peak memory by tensor lifetime (``costmodel.analysis.memory.peak_memory``)
+    beside the largest feature map: a note after the layers table's "peak activation" note,
+    and ``peak_memory`` (elements), ``peak_memory_bytes`` and ``peak_memory_layer`` in the
+    JSON's totals. ``show`` alone: importing the memory replay (and the layer classes it
+    names) costs ~20 ms, measured, which compare's cold path does without."""
+    from costmodel.analysis.memory import peak_memory
+    from costmodel.render.format import si
+
+    memory = peak_memory(result)
+    at = next((i + 1 for i, n in enumerate(layers.notes)
+               if str(n).startswith("peak activation")), len(layers.notes))
+    layers.notes.insert(at, f"peak memory (tensors alive at once): {memory.peak:,} elements, "
+                            f"{si(memory.peak_bytes)}B {memory.dtype}, at {memory.peak_layer} "
+                            f"(batch {memory.batch}, input included; see `costmodel memory`)")
+    payload["totals"].update(peak_memory=memory.peak, peak_memory_bytes=memory.peak_bytes,
+                             peak_memory_layer=memory.peak_layer)
+
+
 def zoo_records(entries: list, results: list[Result]) -> list[dict[str, Any]]:
     """One record per zoo model (the ``list --format json`` contract): its default input and,
     at that input with the default options, its FLOPs and params."""

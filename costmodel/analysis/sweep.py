@@ -294,24 +294,43 @@ def describe_point(p: Point, axes: Sequence[Axis]) -> str:
     return ", ".join(parts) or "the model as named"
 
 
-def _load(model: str | os.PathLike | ModelSpec) -> ModelSpec:
-    from costmodel.spec.zoo import resolve
+def _load(model: str | os.PathLike | ModelSpec, input=None) -> ModelSpec:
+    """The spec of ``model``; a Python target is traced at ``input`` (its default when None)."""
+    from costmodel.targets import resolve_model
 
-    return model if isinstance(model, ModelSpec) else resolve(os.fspath(model))
+    return model if isinstance(model, ModelSpec) else resolve_model(os.fspath(model), input)
 
 
-def _settings(model: str | ModelSpec, variants: list[Axis] | None, var_axes: list[Axis] | None):
+def _is_target(model: str | os.PathLike | ModelSpec) -> bool:
+    from costmodel.targets import is_target
+
+    return not isinstance(model, ModelSpec) and is_target(os.fspath(model))
+
+
+def _spec_at(model: str | os.PathLike | ModelSpec, spec: ModelSpec, hw: tuple[int, int],
+             target: bool) -> ModelSpec:
+    """The spec to evaluate at ``hw``: a Python target (``target``) traced at that size (a
+    module's shapes need not follow from its first input's: a flatten before a linear fixes
+    them; each size is traced once, ``targets.load_target`` caches it), any other model's
+    own spec."""
+    return _load(model, hw) if target and hw != spec.input_hw else spec
+
+
+def _settings(model: str | ModelSpec, variants: list[Axis] | None, var_axes: list[Axis] | None,
+              input=None):
     """(variant, variables, spec) for each variant × variable setting: the spec is loaded again
-    for each, since variants and variables change the layers themselves."""
+    for each, since variants and variables change the layers themselves. A Python target is
+    traced at ``input``."""
     from costmodel.spec.loader import load_spec
     from costmodel.spec.zoo import locate
 
     if not variants and not var_axes:
-        yield None, {}, _load(model)
+        yield None, {}, _load(model, input)
         return
-    if isinstance(model, ModelSpec):
-        raise CostModelError("variant and variable axes need a zoo name or a spec file, "
-                             "not a loaded spec")
+    if isinstance(model, ModelSpec) or _is_target(model):
+        what = "a loaded spec" if isinstance(model, ModelSpec) else "a Python target"
+        raise CostModelError(f"variant and variable axes need a zoo name or a spec file, "
+                             f"not {what}")
     file, pieces = locate(os.fspath(model))
     var_axes = var_axes or []
     for variant in variants[0].values if variants else (None,):
@@ -343,6 +362,10 @@ def parse_grid(model: str | ModelSpec, *, variant: str | None = None,
             raise CostModelError(f"--var {item}: write NAME=VALUES, e.g. g=1,2,3,4,8")
         axes.append(parse_axis("var", values, key.strip()))
     if groups is not None:
+        if _is_target(model):  # refused before it is traced: a target declares no variables
+            raise CostModelError("--groups sweeps a spec's group variable; a Python target "
+                                 "has none (give the group count as its argument)",
+                                 field="groups")
         axes.append(parse_axis("var", groups, groups_var(_load(model))))
     if not axes:
         raise CostModelError("nothing to sweep: give --width, --depth, --resolution, --input, "
@@ -363,7 +386,9 @@ def sweep(model: str | ModelSpec, axes: Sequence[Axis], *, budget: SweepBudget =
           input=None, skip_invalid: bool = False) -> SweepResult:
     """Evaluate every configuration of the grid spanned by ``axes``.
 
-    ``model`` is a zoo name or spec path (or, without variant/var axes, a ModelSpec). Width and
+    ``model`` is a zoo name or spec path (or, without variant/var axes, a ModelSpec or a
+    Python target, traced at each input size of the grid: ``input``, the default 224, each
+    ``input`` axis value, each resolution's). Width and
     depth are the evaluated network's α and d (absolute; not swept, the spec's own); resolution
     multiplies the input (``input=``, default the spec's); ``input`` sizes are absolute. A
     configuration that does not evaluate (a collapsed feature map, groups that do not divide)
@@ -393,15 +418,20 @@ def sweep(model: str | ModelSpec, axes: Sequence[Axis], *, budget: SweepBudget =
     skipped: list[tuple[str, str]] = []
     shapes = list(itertools.product(values("depth"), values("width"), values("resolution"),
                                     values("input")))
-    for variant, var_set, spec in _settings(model, by_kind.get("variant"), by_kind.get("var")):
+    # a target is traced first where the grid starts (an input axis's first size): not at
+    # its default 224, which the grid may never use
+    first = input if input is not None or "input" not in by_kind else values("input")[0]
+    target = _is_target(model)
+    for variant, var_set, spec in _settings(model, by_kind.get("variant"), by_kind.get("var"),
+                                            first):
         base_hw = parse_input(input) if input is not None else spec.input_hw
         for depth, width, res, hw in shapes:
             hw = scaled_input(base_hw, res) if res is not None else (hw or base_hw)
             point = Point(spec.name, variant, var_set, spec.width if width is None else width,
                           spec.depth if depth is None else depth, res, hw)
             try:
-                totals = evaluate(spec, input=hw, width=point.width, depth=point.depth,
-                                  options=options, totals_only=True).totals
+                totals = evaluate(_spec_at(model, spec, hw, target), input=hw, width=point.width,
+                                  depth=point.depth, options=options, totals_only=True).totals
             except CostModelError as e:
                 where = describe_point(point, ordered)
                 if not skip_invalid:

@@ -28,7 +28,8 @@ TIME_COLUMNS = [Column("median", "median ms", "seconds"),
 @handles_errors
 @counting_options
 def bench(
-    models: Annotated[list[str], typer.Argument(help="Zoo names (mobilenet-0.5) or spec files.")],
+    models: Annotated[list[str], typer.Argument(
+        help="Zoo names (mobilenet-0.5), spec files or Python targets (pkg.mod:Net).")],
     device: Annotated[DeviceOpt, typer.Option("--device", help="Where to run.")] = DeviceOpt.cpu,
     threads: Annotated[int, typer.Option(
         "--threads", min=1, max=MAX_THREADS,
@@ -53,7 +54,11 @@ def bench(
     The total is timed in passes of its own, with nothing attached; each layer (a row of
     `costmodel show`, by its path) is timed in further passes by timestamps that hooks take
     around it; what no layer holds (dispatch between layers) is 'unattributed'. FLOP/s is
-    the row's FLOPs, in the counting conventions chosen, over its median time."""
+    the row's FLOPs, in the counting conventions chosen, over its median time.
+
+    A Python target (pkg.mod:Net, nets.py:Net(width=0.5)) is timed as the module it builds,
+    not a rebuild of its imported spec: a row per leaf module (by its path), with FLOPs and
+    MAC from the imported spec's layer of the same path."""
     from costmodel.crosscheck import EXTRA_HINT
 
     if first_missing("torch") is not None:
@@ -63,10 +68,27 @@ def bench(
     check_device(device.value)
     results = [api.evaluate_model(m, input=input, width=width, num_classes=classes,
                                   options=options) for m in models]
+    modules = [_target_module(m, width, classes) for m in models]
     benches = [bench_model(r, device=device.value, threads=threads, min_time=min_time,
-                           layers=layers) for r in results]
+                           layers=layers, module=module)
+               for r, module in zip(results, modules, strict=True)]
     emit(render(bench_tables(benches, format.value), format.value,
                 [b.record() for b in benches]))
+
+
+def _target_module(model: str, width: float | None, classes: int | None):
+    """The user's own module when ``model`` is a Python target (None for a zoo name or a spec
+    file: the builder makes it). --width and --classes change a spec, not a built module."""
+    from costmodel.targets import TargetError, build_target, is_target
+
+    if not is_target(model):
+        return None
+    for value, option in ((width, "--width"), (classes, "--classes")):
+        if value is not None:
+            raise TargetError(f"{model}: {option} rescales a spec; a Python target is timed as "
+                              "the module it builds: give its own arguments instead "
+                              "(nets.py:Net(width=0.5))", field=option.lstrip("-"))
+    return build_target(model)
 
 
 def _machine_note(machine: dict[str, Any], threads: int) -> str:
@@ -118,6 +140,10 @@ def layers_table(bench) -> Table:
              _machine_note(record["machine"], record["threads"]),
              f"{_RULE}; layers timed in passes with hooks ({1e3 * hooked:.3g} ms a pass, "
              f"{hooked / total - 1:+.1%} over the plain total)" if total else _RULE]
+    if bench.leaf_types is not None:
+        notes.append("timed: the Python target's own module, a row per leaf module; "
+                     "FLOPs and MAC from its imported spec's layer of the same path (blank: "
+                     "none); functional ops (x + y, F.relu) are in unattributed")
     shape = f"{record['batch']}×{bench.result.in_channels}×{h}×{w}"
     return Table(f"{record['model']} — {shape} input, latency per layer on {record['device']}",
                  cols, rows, footer=footer, notes=notes)

@@ -47,7 +47,8 @@ ShowTableOpt = table_option("ShowTable", SHOW_TABLES)
 @handles_errors
 @counting_options
 def show(
-    model: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
+    model: Annotated[str, typer.Argument(
+        help="Zoo name, spec file or Python target (pkg.mod:Net).")],
     input: InputOpt = None,
     width: WidthOpt = None,
     classes: ClassesOpt = None,
@@ -78,6 +79,7 @@ def show(
     payload = views.show_payload(result, ms, note and {"file": profile, "note": note})
     if any(v is not None for v in how.values()):
         payload["view"] = {**how, "rows": views.layer_view(result, **how, latency=ms)}
+    views.add_peak_memory(tables["layers"], payload, result)
     emit(render(tables, format.value, payload, table and table.value))
 
 

@@ -108,7 +108,8 @@ class BlockOpt(str, Enum):
                                              "MobileNet or ShuffleNet blocks; write and compare.")
 @handles_errors
 def swap(
-    spec: Annotated[str, typer.Argument(help="The baseline: zoo name or spec file.")],
+    spec: Annotated[str, typer.Argument(
+        help="The baseline: zoo name, spec file or Python target.")],
     block: Annotated[BlockOpt, typer.Option("--block", "-b", help="The block that replaces "
                                                                   "each conv stage.")],
     output: Annotated[str | None, typer.Option(
@@ -132,7 +133,7 @@ def swap(
 
     if output is not None and output != "-":
         check_target(output)  # refuse a device, folder or read-only file before any work
-    swapped = swap_blocks(api.load(spec), block.value, replace_first=replace_first,
+    swapped = swap_blocks(api.load(spec, input=input), block.value, replace_first=replace_first,
                           groups=groups, name=name)
     base, new = evaluate_swap(swapped, input=input)
     tables, payload = _swap_views(swapped, base, new, output)

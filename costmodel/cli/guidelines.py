@@ -10,13 +10,9 @@ import typer
 
 from costmodel.cli import app, emit, fail, first_missing, handles_errors
 from costmodel.cli._options import Fmt, FormatOpt, table_option
+from costmodel.cli.bench import DeviceOpt as Device  # bench's devices, one list
+from costmodel.measure import DEFAULT_THREADS, MAX_MIN_TIME, MAX_THREADS
 from costmodel.render import render
-
-
-class Device(str, Enum):
-    cpu = "cpu"
-    cuda = "cuda"
-
 
 class ChannelSet(str, Enum):
     gpu = "gpu"
@@ -25,7 +21,6 @@ class ChannelSet(str, Enum):
 
 GUIDELINE_TABLES = ("verdicts", "G1", "G2", "G3", "G4")
 GuidelinesTableOpt = table_option("GuidelinesTable", GUIDELINE_TABLES)
-MAX_MIN_TIME = 60.0
 MAX_GUIDELINES_BATCH = 64
 """The largest batch measured: the widest network (G2 ×4 at GPU widths, 1448 channels at
 56×56) then holds 1.2 GB per feature map; the paper measured batch 1."""
@@ -39,8 +34,9 @@ def guidelines(
                           "command only counts FLOPs and MAC.")] = False,
     device: Annotated[Device, typer.Option("--device", help="Where to measure.")] = Device.cpu,
     threads: Annotated[int, typer.Option(
-        "--threads", min=1, max=1024,
-        help="torch's intra-op threads (the paper's ARM figures are one thread).")] = 1,
+        "--threads", min=1, max=MAX_THREADS,
+        help="torch's intra-op threads (the paper's ARM figures are one thread).")
+    ] = DEFAULT_THREADS,
     batch: Annotated[int, typer.Option(
         "--batch", min=1, max=MAX_GUIDELINES_BATCH,
         help="Images per forward pass (the paper's Tables 1–4: 1).")] = 1,
@@ -80,7 +76,7 @@ def guidelines(
     if measure and first_missing("torch"):
         raise fail('--measure times the networks with torch, which is not installed: '
                    'pip install torch')
-    chosen = (channels.value if channels else "gpu" if device is Device.cuda else "arm")
+    chosen = (channels.value if channels else "gpu" if device.value == "cuda" else "arm")
     cases = g.build_cases(chosen, tuple(sorted(set(width))) if width else g.WIDTHS, guideline)
     machine = None
     if measure:

@@ -30,7 +30,8 @@ class CostAxis(str, Enum):
 @handles_errors
 @counting_options
 def scale(
-    model: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
+    model: Annotated[str, typer.Argument(
+        help="Zoo name, spec file or Python target (pkg.mod:Net).")],
     width: Annotated[Optional[float], typer.Option(
         "--width-factor", help="Width factor w: the model's α times w, every layer's channels "
                                "with the family's rounding (mobilenet-0.5 by 2 is α = 1).")
@@ -75,7 +76,7 @@ def scale(
     if write is not None:  # refuse a bad target before any work
         spec_format = scale_views.format_by_suffix(write, scale_views.SPEC_FORMATS, "--write")
         check_target(write)
-    result = scale_model(api.load(model), multipliers, input=input, options=options,
+    result = scale_model(api.load(model, input=input), multipliers, input=input, options=options,
                          resolution_multiple=round_input, name=name)
     payload = scale_views.scale_payload(result, options.conventions().record())
     tables = dict(zip(SCALE_TABLES, scale_views.scale_tables(result), strict=True))
@@ -91,7 +92,8 @@ def scale(
 @handles_errors
 @counting_options
 def sweep(
-    model: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
+    model: Annotated[str, typer.Argument(
+        help="Zoo name, spec file or Python target (pkg.mod:Net).")],
     width: Annotated[Optional[str], typer.Option(
         "--width", "-w", help=f"Width multipliers α of the evaluated network, as compare "
                               f"--width (not relative to the model's own; 0 < α ≤ "

@@ -22,6 +22,15 @@ figure follows the one timing rule, ``costmodel.measure.timing.time_callable``.
   12–69 % of it: run again and again, a layer finds its weights and input in cache, which a
   real pass does not give it. The total is never taken from hooked passes.
 
+**A Python target** (``bench nets.py:Net``) is timed as the user's own module
+(``targets.build_target``), not the builder's rebuild of its imported spec: a spec that differs
+from the module would otherwise be timed in its place. Its rows are the module's leaf modules
+(those without children), by their ``named_modules`` paths in the order they first run, each
+timed from its pre-hook to its forward hook (a leaf called twice in a pass, both calls); the
+importer keeps those paths as the spec's layer paths, so FLOPs and MAC come from the spec's row
+of the same path where there is one. Functional ops (``x + y``, ``F.relu``) have no module:
+their time is in ``unattributed``.
+
 Everything here imports torch; the analytic path never imports this module.
 """
 
@@ -58,6 +67,9 @@ class Benchmark:
     """The passes with timestamp hooks the layers were timed in (None without layers): their
     excess over ``total`` is what the hooks cost."""
     machine: dict[str, Any] = field(default_factory=dict)
+    leaf_types: dict[str, str] | None = None
+    """For a user's module timed (not the builder's): each timed leaf's class name, by path;
+    None when the builder's module was timed (the rows are then the result's own)."""
 
     @property
     def layer_sum(self) -> float | None:
@@ -75,18 +87,32 @@ class Benchmark:
     def record(self) -> dict[str, Any]:
         """The ``bench --format json`` contract: raw seconds throughout."""
         r = self.result
-        layers = [{"path": row.path, "type": row.type, "flops": row.flops, "mac": row.mac,
-                   **_timing(self.layers[row.path]),
-                   "flops_per_s": flops_per_s(row.flops, self.layers[row.path].median)}
-                  for row in r.rows if row.path in self.layers]
         return {"model": r.model, "input": list(r.input), "batch": self.batch,
+                "module": "builder" if self.leaf_types is None else "target",
                 "device": self.device, "threads": self.threads, "min_time": self.min_time,
                 "machine": self.machine, "flops": r.totals.flops, "mac": r.totals.mac,
                 "total": _timing(self.total),
                 "hooked_total": _timing(self.hooked) if self.hooked else None,
                 "flops_per_s": flops_per_s(r.totals.flops, self.total.median),
                 "layer_sum": self.layer_sum, "unattributed": self.unattributed,
-                "layers": layers, "conventions": r.options.conventions().record()}
+                "layers": self._layer_records(),
+                "conventions": r.options.conventions().record()}
+
+    def _layer_records(self) -> list[dict[str, Any]]:
+        """A record per timed row, in order; for a user's module, FLOPs and MAC of the spec's
+        row of the same path (None where the spec has none: the leaf is not one of its
+        layers)."""
+        rows = {row.path: row for row in self.result.rows}
+        records = []
+        for path, t in self.layers.items():
+            row = rows.get(path)
+            kind = row.type if row is not None else (self.leaf_types or {}).get(path, "")
+            flops = row.flops if row is not None else None
+            records.append({"path": path, "type": kind, "flops": flops,
+                            "mac": row.mac if row is not None else None, **_timing(t),
+                            "flops_per_s": None if flops is None else
+                            flops_per_s(flops, t.median)})
+        return records
 
 
 def _timing(t: Timing) -> dict[str, Any]:
@@ -137,10 +163,15 @@ def check_device(device: str) -> None:
                              field="device")
 
 
-def _check(threads: int, batch: int, min_time: float, result: Result) -> None:
+def check_threads(threads: int) -> None:
+    """A CostModelError unless ``threads`` is a whole number from 1 to MAX_THREADS."""
     if type(threads) is not int or not 1 <= threads <= MAX_THREADS:
         raise CostModelError(f"threads must be a whole number from 1 to {MAX_THREADS}, got "
                              f"{threads!r}", field="threads")
+
+
+def _check(threads: int, batch: int, min_time: float, result: Result) -> None:
+    check_threads(threads)
     if batch != result.options.batch:
         raise CostModelError(f"{result.model} was evaluated at batch {result.options.batch}; "
                              f"evaluate it with Options(batch={batch}) to bench batch {batch}",
@@ -152,11 +183,13 @@ def _check(threads: int, batch: int, min_time: float, result: Result) -> None:
 
 def bench_model(result: Result, *, device: str = "cpu", threads: int = DEFAULT_THREADS,
                 batch: int | None = None, min_time: float = 0.5,
-                layers: bool = True) -> Benchmark:
+                layers: bool = True, module: torch.nn.Module | None = None) -> Benchmark:
     """Measure ``result``'s built module on ``device`` with ``threads`` CPU threads (restored
     afterwards): the total, and each row's time when ``layers`` (see the module's docstring).
-    ``batch`` is the result's own (``Options.batch``); another value is refused, since the
-    FLOPs beside the times would not be the batch's."""
+    ``module``, the user's own (a Python target's, of which ``result`` is the imported
+    spec), is timed instead of the builder's, per leaf module (put in eval mode and moved to
+    ``device``). ``batch`` is the result's own (``Options.batch``); another value is refused,
+    since the FLOPs beside the times would not be the batch's."""
     batch = result.options.batch if batch is None else batch
     _check(threads, batch, min_time, result)
     check_device(device)
@@ -165,14 +198,18 @@ def bench_model(result: Result, *, device: str = "cpu", threads: int = DEFAULT_T
     torch.set_num_threads(threads)
     try:
         sync = torch.cuda.synchronize if device == "cuda" else None
-        model = build(result).to(device)
+        model = (build(result) if module is None else module.eval()).to(device)
         x = example_input(result, batch).to(device)
+        timer = time_layers if module is None else time_leaves
         with torch.inference_mode():
-            total = _run(lambda: time_callable(lambda: model(x), min_time=min_time, sync=sync))
-            per_layer, hooked = _run(lambda: time_layers(
+            total = guard_memory(lambda: time_callable(lambda: model(x), min_time=min_time,
+                                                       sync=sync))
+            per_layer, hooked = guard_memory(lambda: timer(
                 result, model, x, min_time=min_time, device=device)) if layers else ({}, None)
+        leaf_types = None if module is None else \
+            {path: type(m).__name__ for path, m in model.named_modules() if path in per_layer}
         return Benchmark(result, device, threads, batch, min_time, total, per_layer, hooked,
-                         machine(device))
+                         machine(device), leaf_types)
     finally:
         torch.set_num_threads(before)
 
@@ -201,16 +238,19 @@ def check_memory(result: Result, batch: int, device: str) -> None:
                              "a smaller --input or --batch", field="input")
 
 
-def _run(measure: Callable[[], Any]) -> Any:
-    """``measure()``, a failed allocation a CostModelError (a smaller input or batch fits)."""
+def guard_memory(measure: Callable[[], Any],
+                 hint: str = "bench it at a smaller --input or --batch",
+                 field: str = "input") -> Any:
+    """``measure()``, a failed allocation a CostModelError saying what fits (``hint``): a
+    smaller input or batch. Any other error is raised as it is."""
     try:
         return measure()
     except (MemoryError, RuntimeError) as e:
         text = str(e).lower()
         if isinstance(e, MemoryError) or "allocate" in text or "out of memory" in text:
-            raise CostModelError(f"out of memory running the model: {str(e).splitlines()[0]}; "
-                                 "bench it at a smaller --input or --batch",
-                                 field="input") from None
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise CostModelError(f"out of memory running the model: {first}; {hint}",
+                                 field=field) from None
         raise
 
 
@@ -281,3 +321,46 @@ def time_layers(result: Result, model: torch.nn.Module, x: torch.Tensor, *,
             h.remove()
     # time_callable's warm-up passes come first: the last `runs` samples are the timed ones
     return {r.path: summarize(samples[r.path][-passes.runs:]) for r in result.rows}, passes
+
+
+def time_leaves(result: Result, model: torch.nn.Module, x: torch.Tensor, *,
+                min_time: float, device: str = "cpu") -> tuple[dict[str, Timing], Timing]:
+    """For a user's module: each leaf module's Timing (a module without children, by its
+    ``named_modules`` path, in the order they first run; those that never run are left out),
+    from its forward pre-hook to its forward hook, the calls of one pass summed; and the
+    Timing of the hooked passes. ``result`` is not read (the rows are the module's)."""
+    clock = _Clock(device)
+    leaves = [(path, m) for path, m in model.named_modules()
+              if path and next(m.children(), None) is None]
+    open_calls: dict[str, list] = {path: [] for path, _ in leaves}  # a stack: re-entrant calls
+    spans: dict[str, list] = {}  # path → this pass's (start, end) stamps, in first-call order
+
+    def pre(path: str):
+        return lambda module, args: open_calls[path].append(clock.now())
+
+    def post(path: str):
+        def hook(module, args, out):
+            end = clock.now()
+            spans.setdefault(path, []).append((open_calls[path].pop(), end))
+        return hook
+
+    samples: dict[str, list[float]] = {}
+
+    def run() -> None:
+        spans.clear()
+        model(x)
+        if clock.cuda:
+            torch.cuda.synchronize()  # the events are read below
+        for path, calls in spans.items():
+            samples.setdefault(path, []).append(sum(clock.seconds(a, b) for a, b in calls))
+
+    handles = [h for path, m in leaves for h in (m.register_forward_pre_hook(pre(path)),
+                                                 m.register_forward_hook(post(path)))]
+    try:
+        passes = time_callable(run, min_time=min_time,
+                               sync=torch.cuda.synchronize if clock.cuda else None)
+    finally:
+        for h in handles:
+            h.remove()
+    # time_callable's warm-up passes come first: the last `runs` samples are the timed ones
+    return {path: summarize(times[-passes.runs:]) for path, times in samples.items()}, passes

@@ -5,12 +5,13 @@ eval mode on the device, and timed under ``torch.inference_mode`` by the one tim
 (``costmodel.measure.timing.time_callable``). The structures compared with each other (one
 experiment at one width) are built together and timed back to back, in ``rounds`` passes of
 alternating order; each keeps its fastest pass's median. A shared machine's load drifts over
-seconds: a burst then slows one pass of a structure, not the comparison.
+seconds: a burst then slows one pass of a structure, not the comparison. The device, thread
+and machine checks and descriptions are bench's (``costmodel.measure.bench``), so that a
+guidelines measurement names its machine as ``bench`` does.
 """
 
 from __future__ import annotations
 
-import platform
 from typing import Any
 
 import torch
@@ -18,51 +19,36 @@ import torch
 from costmodel.analysis.guidelines import Case
 from costmodel.crosscheck.builder import build, example_input
 from costmodel.errors import CostModelError
+from costmodel.measure import DEFAULT_THREADS, MAX_MIN_TIME
+from costmodel.measure.bench import check_device, check_threads, guard_memory, machine
 from costmodel.measure.timing import Timing, time_callable
 
 
-def resolve_device(device: str) -> torch.device:
-    """``cpu`` or ``cuda``; a CostModelError when cuda is asked for and not there."""
-    if device == "cpu":
-        return torch.device("cpu")
-    if device == "cuda":
-        if not torch.cuda.is_available():
-            raise CostModelError("--device cuda: torch sees no CUDA device here "
-                                 f"(torch {torch.__version__})", field="device")
-        return torch.device("cuda")
-    raise CostModelError(f"device must be cpu or cuda, not {device!r}", field="device")
-
-
-def machine(device: torch.device, threads: int, batch: int) -> dict[str, Any]:
-    """What the numbers were measured on."""
-    name = (torch.cuda.get_device_name(device) if device.type == "cuda"
-            else platform.processor() or platform.machine())
-    return {"device": f"{device.type} ({name})", "threads": threads, "batch": batch,
-            "torch": torch.__version__, "python": platform.python_version()}
-
-
-def measure(cases: list[Case], *, device: str = "cpu", threads: int = 1, batch: int = 1,
-            min_time: float = 0.5, warmup: int = 3, rounds: int = 2) -> dict[str, Any]:
+def measure(cases: list[Case], *, device: str = "cpu", threads: int = DEFAULT_THREADS,
+            batch: int = 1, min_time: float = 0.5, warmup: int = 3,
+            rounds: int = 2) -> dict[str, Any]:
     """Time every case (seconds per forward pass of ``batch`` images, the median) in place;
-    returns the machine description. ``threads`` sets torch's intra-op threads (on a GPU,
-    the host's) for the measurement, restored afterwards."""
-    dev = resolve_device(device)
+    returns the machine description (``bench.machine``'s, with the batch, rounds and
+    min_time). ``threads`` sets torch's intra-op threads (on a GPU, the host's) for the
+    measurement, restored afterwards."""
+    check_device(device)
+    check_threads(threads)
     if rounds < 1:
         raise CostModelError(f"rounds must be at least 1, not {rounds}", field="rounds")
+    if not 0 <= min_time <= MAX_MIN_TIME:  # 0: the minimum number of runs alone
+        raise CostModelError(f"min_time must be from 0 to {MAX_MIN_TIME:g} seconds, got "
+                             f"{min_time!r}", field="min_time")
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        _measure(cases, dev, batch, min_time, warmup, rounds)
-    except (MemoryError, RuntimeError) as e:  # a failed allocation: the user can go smaller
-        text = str(e).lower()
-        if isinstance(e, MemoryError) or "allocate" in text or "out of memory" in text:
-            raise CostModelError(f"out of memory measuring at batch {batch}: "
-                                 f"{str(e).splitlines()[0] if str(e) else 'MemoryError'}; "
-                                 "try a smaller --batch or --width", field="batch") from None
-        raise
+        guard_memory(lambda: _measure(cases, torch.device(device), batch, min_time, warmup,
+                                      rounds),
+                     hint=f"measured at batch {batch}; try a smaller --batch or --width",
+                     field="batch")
+        described = machine(device)  # while the threads asked for are set
     finally:
         torch.set_num_threads(before)
-    return machine(dev, threads, batch) | {"rounds": rounds, "min_time": min_time}
+    return described | {"batch": batch, "rounds": rounds, "min_time": min_time}
 
 
 def _measure(cases: list[Case], dev: torch.device, batch: int, min_time: float, warmup: int,
