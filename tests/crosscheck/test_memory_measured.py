@@ -16,8 +16,9 @@ What is compared, and why the tolerances are what they are:
   im2col matrix: C_in·k·k·H_out·W_out per image) and oneDNN otherwise (a reordered copy of
   the weights, and of the input). So the bound is: predicted ≤ measured ≤ predicted + the
   largest of those three for any conv of the model, and the peak falls inside a conv (or
-  there is no workspace at the peak). Batch norm, activations, pooling, concat and add
-  allocate no temporaries of their own on CPU (they would break the exact tensor check).
+  there is no workspace at the peak). Activations, pooling, concat and add allocate no
+  temporaries of their own on CPU (they would break the exact tensor check); batch norm on one
+  thread allocates its per-channel statistics (C floats), freed inside the op: workspace.
 """
 
 from __future__ import annotations
@@ -101,7 +102,10 @@ def test_predicted_peak_matches_the_allocator(model, batch):
     assert measured.weights == predicted.weights_bytes
     assert predicted.peak_bytes <= measured.peak
     assert measured.peak - predicted.peak_bytes <= conv_workspace_bound(result)
-    assert measured.workspace == 0 or measured.peak_op == "aten::conv2d"
+    # the workspace at the peak is a conv's; or, with one thread, batch norm's per-channel
+    # statistics (C floats: measured 512 bytes for C = 128 with torch.set_num_threads(1), none
+    # with 2 threads) — so the bound above holds whatever the machine's thread count
+    assert measured.workspace == 0 or measured.peak_op in ("aten::conv2d", "aten::batch_norm")
 
 
 @pytest.mark.parametrize("model, lower", [("resnet50", False), ("densenet-ish", True)])
