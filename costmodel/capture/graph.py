@@ -151,6 +151,8 @@ def trace(module: nn.Module, x: torch.Tensor, unknown: str) -> tuple[Dag, int]:
         raise CostModelError(f"torch.fx cannot trace {type(module).__name__}: "
                              f"{type(e).__name__}: {e}") from None
     gm = fx.GraphModule(module, graph)
+    # one real forward pass for the shapes: ShapeProp's fake-tensor mode would skip the
+    # arithmetic, but its first use in a process costs ~10 s of set-up (measured, torch 2.13)
     with torch.no_grad():
         ShapeProp(gm).propagate(x)
     dag, env = Dag(unknown), {}

@@ -17,6 +17,7 @@ import torch.fx as fx
 import torch.nn.functional as F
 
 from costmodel.capture.graph import NONTENSOR, Dag, Pending, Unmapped, _shape
+from costmodel.errors import CostModelError
 from costmodel.shape import Shape, pair
 
 
@@ -265,12 +266,20 @@ def map_call(dag: Dag, node: fx.Node, env: dict, meta: Any, scope: str) -> Any:
     if not any(isinstance(v, (int, Pending)) and not isinstance(v, bool) for v in values):
         return NONTENSOR  # arithmetic on sizes, attributes of parameters
     entry = FUNCTIONS.get(node.target)
-    found = entry(call) if entry is not None else None
+    try:
+        found = entry(call) if entry is not None else None
+    except CostModelError as e:
+        e.path = e.path or call._path()
+        raise
     if found is None:
         if any(isinstance(v, Pending) for v in values):
             raise Unmapped(f"{call.what} on a reshaped tensor that is not a channel shuffle "
                            "(view to N×g×C/g×H×W, transpose(1, 2), view back)",
                            path=call._path())
-        out = _shape(meta, call.what) if hasattr(meta, "shape") else None
+        try:
+            out = _shape(meta, call.what) if hasattr(meta, "shape") else None
+        except CostModelError as e:
+            e.path = call._path()
+            raise
         return dag.unmapped(call.what, call._path(), call.tensors, out, scope, node.name)
     return found

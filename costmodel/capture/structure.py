@@ -302,7 +302,9 @@ class Namer:
             if op.kind == "split":
                 names[op.id] = names[op.inputs[0]]  # its parts slice its input
                 continue
-            name = clean(_relative(op.where or op.name, scope).replace(".", "_"))
+            # a node is named after the module its first op is in (or the op's own name)
+            where = op.scope if op.module and op.scope != scope else op.where or op.name
+            name = clean(_relative(where, scope).replace(".", "_"))
             while name in taken:
                 name += "_"
             taken.add(name)
@@ -325,7 +327,7 @@ class Namer:
                 "output": names[it.ops[-1].id]}
 
     def layer_of(self, op: Op, scope: str) -> dict:
-        return {"name": clean(_relative(op.where or op.name, scope).replace(".", "_")),
+        return {"name": clean(op.name if op.module else _FX_SUFFIX.sub("", op.name)),
                 **op.layer}
 
 
@@ -354,4 +356,4 @@ def fold(seq: dict) -> dict:
         return seq
     body = first["layers"] if first.get("type") == "sequential" and \
         len(first["layers"]) > 1 else [first]
-    return {"type": "repeat", "name": seq["name"], "n": len(layers), "layers": body}
+    return {"name": seq["name"], "type": "repeat", "n": len(layers), "layers": body}

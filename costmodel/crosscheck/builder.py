@@ -83,7 +83,8 @@ class BranchModule(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         branches = list(self.children())
         parts = torch.split(x, self.split, dim=1) if self.split else [x] * len(branches)
-        return MERGES[self.merge]([b(p) for b, p in zip(branches, parts)])
+        # parts indexed, not iterated: torch.fx (the importer) can trace indexing
+        return MERGES[self.merge]([b(parts[i]) for i, b in enumerate(branches)])
 
     def extra_repr(self) -> str:
         return f"merge={self.merge}" + (f", split={self.split}" if self.split else "")
