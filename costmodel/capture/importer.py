@@ -32,7 +32,11 @@ def capture(module: nn.Module, input_hw: tuple[int, int], in_channels: int = 3, 
     if unknown not in ("error", "allow"):
         raise CostModelError(f"unknown must be 'error' or 'allow', got {unknown!r}",
                              field="unknown")
-    h, w = input_hw
+    try:
+        h, w = input_hw
+    except (TypeError, ValueError):
+        raise CostModelError(f"input_hw must be (height, width), got {input_hw!r}",
+                             field="input") from None
     for side, value in (("input", h), ("input", w), ("in_channels", in_channels)):
         check_count(value, side)
     was_training = module.training

@@ -195,7 +195,8 @@ def _split(c: Call) -> int | None:
     dim = c.arg(2, "dim", 0)
     if dim not in (1, -3) or x.flat:
         return None
-    spec = c.arg(1, "chunks" if method else "split_size_or_sections")
+    spec = c.arg(1, "chunks") if method else \
+        c.arg(1, "split_size_or_sections", c.node.kwargs.get("split_size"))
     if method:
         each = -(-x.c // spec)
         sizes = [min(each, x.c - i) for i in range(0, x.c, each)]

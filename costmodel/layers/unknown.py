@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from costmodel.layers.base import Context, Cost, PosInt, Primitive
 from costmodel.shape import Shape
@@ -22,11 +22,16 @@ class Unknown(Primitive):
     out: Annotated[list[PosInt], Field(min_length=1, max_length=3)]
     operator = "none"
 
+    @model_validator(mode="after")
+    def _vector_or_map(self):
+        if len(self.out) == 2:
+            raise ValueError("out is [C, H, W] for a map or [F] for a vector, not 2 numbers")
+        return self
+
     def cost(self, x: Shape, ctx: Context) -> Cost:
         if len(self.out) == 1:
             return Cost(out=Shape(self.out[0], 1, 1, flat=True))
-        c, h, w = (self.out + [1, 1])[:3]
-        return Cost(out=Shape(c, h, w))
+        return Cost(out=Shape(*self.out))
 
     def describe(self, x: Shape) -> str:
         return f"unknown {self.op}"
