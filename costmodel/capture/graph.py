@@ -153,8 +153,14 @@ def trace(module: nn.Module, x: torch.Tensor, unknown: str) -> tuple[Dag, int]:
     gm = fx.GraphModule(module, graph)
     # one real forward pass for the shapes: ShapeProp's fake-tensor mode would skip the
     # arithmetic, but its first use in a process costs ~10 s of set-up (measured, torch 2.13)
-    with torch.no_grad():
-        ShapeProp(gm).propagate(x)
+    try:
+        with torch.no_grad():
+            ShapeProp(gm).propagate(x)
+    except Exception as e:  # the user's module fails at this size: their error, said as such
+        cause = e.__cause__ or e  # ShapeProp wraps the module's own error
+        raise CostModelError(f"{type(module).__name__} fails on a "
+                             f"{'×'.join(map(str, x.shape))} input: {type(cause).__name__}: "
+                             f"{str(cause).splitlines()[0] if str(cause) else ''}") from None
     dag, env = Dag(unknown), {}
     out = None
     for node in graph.nodes:

@@ -686,3 +686,42 @@ def test_efficientnet_mbconv_with_stochastic_depth():
     doc = check(model)
     assert {"identity", "residual", "parallel"} <= _types(doc)
     assert [x["name"] for x in doc["layers"]][:3] == ["0", "1", "2"]
+
+
+class Misc(nn.Module):
+    """The other readers and functions: transposed conv, upsample, PReLU, leaky ReLU, channel
+    shuffle module, an uneven split, a channel slice, layer norm on a vector."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 12, 3, padding=1, dilation=1, bias=True)
+        self.prelu = nn.PReLU(12)
+        self.up = nn.Upsample(scale_factor=2)
+        self.down = nn.ConvTranspose2d(12, 6, 2, 2)
+        self.shuffle = nn.ChannelShuffle(3)
+        self.a = nn.Conv2d(4, 4, 1)
+        self.b = nn.Conv2d(2, 2, (1, 3), padding=(0, 1))
+        self.pool = nn.AvgPool2d(2, ceil_mode=True)
+        self.norm = nn.LayerNorm(32)  # 2 channels of 4×4
+        self.fc = nn.Linear(32, 3, bias=False)
+
+    def forward(self, x):
+        x = self.shuffle(self.up(self.prelu(self.conv(x))))
+        x = F.leaky_relu(self.down(x), 0.2)
+        a, b = torch.split(x, [4, 2], dim=1)
+        x = torch.cat([self.a(a), self.b(b)], 1)
+        x = self.pool(x[:, 1:3])
+        return self.fc(self.norm(x.reshape(x.size(0), -1)))
+
+
+def test_other_readers_and_functions():
+    doc = check(Misc(), hw=(2, 2))
+    split = next(x for x in _layers(doc) if x.get("split"))
+    assert split["split"] == [4, 2] and split["merge"] == "concat"
+    assert {"deconv", "upsample", "prelu", "leaky_relu", "channel_shuffle", "slice",
+            "layer_norm", "avg_pool"} <= _types(doc)
+
+
+def test_a_module_that_fails_at_the_input_size_is_an_error():
+    with pytest.raises(CostModelError, match=r"fails on a 1×3×8×8 input.*normalized_shape"):
+        import_module(nn.Sequential(nn.Flatten(), nn.LayerNorm(5)), (8, 8), name="m")
