@@ -9,7 +9,6 @@ size to give every value its shape. Function and method calls map through ``FUNC
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -224,4 +223,4 @@ def _no_dead_ops(dag: Dag, out: int) -> None:
                 dag.ops[i].users = [u for u in dag.ops[i].users if u != op.id]
 
 
-__all__ = ["Dag", "Op", "NONTENSOR", "Pending", "Unmapped", "reader_for", "trace", "operator"]
+__all__ = ["Dag", "Op", "NONTENSOR", "Pending", "Unmapped", "reader_for", "trace"]

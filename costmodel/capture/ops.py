@@ -272,6 +272,8 @@ def map_call(dag: Dag, node: fx.Node, env: dict, meta: Any, scope: str) -> Any:
     except CostModelError as e:
         e.path = e.path or call._path()
         raise
+    except (TypeError, ValueError, IndexError):  # an argument known only at run time (a size
+        found = None  # read from the tensor): not a call the table can read
     if found is None:
         if any(isinstance(v, Pending) for v in values):
             raise Unmapped(f"{call.what} on a reshaped tensor that is not a channel shuffle "

@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from costmodel.capture.graph import Dag, Op
-from costmodel.errors import CostModelError
 
 
 @dataclass
@@ -52,7 +51,7 @@ class Graph:
 
     entry: int
     ops: list[Op]
-    scope: str = field(default="")
+    scope: str
 
 
 class NotNested(Exception):

@@ -725,3 +725,13 @@ def test_other_readers_and_functions():
 def test_a_module_that_fails_at_the_input_size_is_an_error():
     with pytest.raises(CostModelError, match=r"fails on a 1×3×8×8 input.*normalized_shape"):
         import_module(nn.Sequential(nn.Flatten(), nn.LayerNorm(5)), (8, 8), name="m")
+
+
+class PoolBySize(nn.Module):
+    def forward(self, x):
+        return F.avg_pool2d(x, x.size()[2:])  # the window read from the tensor at run time
+
+
+def test_an_argument_known_only_at_run_time_is_an_unmapped_op():
+    with pytest.raises(CostModelError, match="avg_pool2d"):
+        import_module(PoolBySize(), (8, 8), name="m")
