@@ -10,10 +10,12 @@ of a submodule stays one ``call_module`` node named by the module's qualified na
 names come straight from the module hierarchy, and a custom Tracer stops at exactly the torch
 classes costmodel can read (``TORCH_READERS`` in ``costmodel.crosscheck.builder``: the same
 table that builds the torch module of each layer, read the other way). It needs no
-decomposition and no compilation: tracing a ResNet-50 takes tens of milliseconds.
-torch.export (on torch 2.13 here) produces an aten-level graph: convolutions, batch norms and
-linear layers become aten ops whose module boundaries survive only as metadata, the graph is
-functionalized (views and in-place adds rewritten), and exporting costs seconds (dynamo). fx
+decomposition and no compilation. torch.export works on torch 2.13 here, but produces an
+aten-level graph: convolutions, batch norms and linear layers are aten ops whose modules
+survive only as metadata (``nn_module_stack``), so each layer's settings would be read back
+from aten arguments instead of from the module, and the graph is functionalized (in-place
+adds and views rewritten). Measured on a small ResNet (Bottleneck [3, 4], 64×64): export
+3.9 s cold / 0.68 s warm, the fx trace 0.03 s / 0.016 s. fx
 cannot trace data-dependent control flow; such a model is refused with fx's own message.
 ``torch.fx.passes.shape_prop.ShapeProp`` then runs the traced graph once at the input size,
 which gives every value its shape (the readers need their input's) and checks the trace.
