@@ -261,7 +261,8 @@ class Namer:
         residual = merge == "add" and len(it.branches) == 2 and it.split is None \
             and any(it.branches)
         if residual:
-            main, shortcut = it.branches if it.branches[0] else it.branches[::-1]
+            # the longer path is the main one (RegNet writes proj(x) + f(x), shortcut first)
+            shortcut, main = sorted(it.branches, key=_size)
             return {"name": name, "type": "residual",
                     "layers": self.layers(main, scope, _join(spath, "main")),
                     **({"shortcut": self.layers(shortcut, scope, _join(spath, "shortcut"))}
@@ -330,15 +331,10 @@ class Namer:
                 **op.layer}
 
 
-def _unique(layers: list[dict]) -> list[dict]:
-    seen: set[str] = set()
-    for layer in layers:
-        name = layer["name"]
-        while name in seen:
-            name += "_"
-        seen.add(name)
-        layer["name"] = name
-    return layers
+def _size(items: list) -> int:
+    """The ops of a branch (its leaves, and the branches and graphs inside)."""
+    return sum(1 if isinstance(it, Leaf) else len(it.ops) if isinstance(it, Graph)
+               else 1 + sum(_size(b) for b in it.branches) for it in items)
 
 
 def _without_name(layer: dict) -> dict:

@@ -735,3 +735,23 @@ class PoolBySize(nn.Module):
 def test_an_argument_known_only_at_run_time_is_an_unmapped_op():
     with pytest.raises(CostModelError, match="avg_pool2d"):
         import_module(PoolBySize(), (8, 8), name="m")
+
+
+class ResBottleneckBlock(nn.Module):  # torchvision.models.regnet: shortcut written first
+    def __init__(self, c_in, c_out):
+        super().__init__()
+        self.proj = nn.Sequential(nn.Conv2d(c_in, c_out, 1, 2, bias=False), nn.BatchNorm2d(c_out))
+        self.f = nn.Sequential(conv_bn(c_in, c_out, 1), conv_bn(c_out, c_out, 3, 2, groups=2),
+                               nn.Conv2d(c_out, c_out, 1, bias=False), nn.BatchNorm2d(c_out))
+        self.activation = nn.ReLU()
+
+    def forward(self, x):
+        return self.activation(self.proj(x) + self.f(x))
+
+
+def test_regnet_block_main_path_is_the_longer_one():
+    doc = check(nn.Sequential(ResBottleneckBlock(3, 8)), hw=(16, 16))
+    residual = doc["layers"][0]["layers"][0]
+    assert residual["type"] == "residual"
+    assert [x["name"] for x in residual["layers"]] == ["f"]
+    assert [x["name"] for x in residual["shortcut"]] == ["proj"]
