@@ -63,8 +63,18 @@ NONTENSOR = object()
 
 # --- which modules are leaves, and how one is read --------------------------------------
 
+def _torchvision_layer_norm_2d(m: nn.LayerNorm, x: Shape) -> dict:
+    """torchvision.models.convnext.LayerNorm2d: nn.LayerNorm over the channels of each pixel,
+    as the builder's own LayerNorm2d."""
+    from costmodel.crosscheck.builder import LayerNorm2d, _read_layer_norm
+
+    return _read_layer_norm(LayerNorm2d(m.normalized_shape, m.eps, m.elementwise_affine,
+                                        bias=m.bias is not None), x)
+
+
 TORCHVISION_BY_NAME: dict[str, Callable[[nn.Module, Shape], dict]] = {
     "StochasticDepth": lambda m, x: {"type": "identity"},  # nothing at inference
+    "LayerNorm2d": _torchvision_layer_norm_2d,
 }
 """torchvision classes read by name (torchvision need not be importable)."""
 

@@ -755,3 +755,21 @@ def test_regnet_block_main_path_is_the_longer_one():
     assert residual["type"] == "residual"
     assert [x["name"] for x in residual["layers"]] == ["f"]
     assert [x["name"] for x in residual["shortcut"]] == ["proj"]
+
+
+class TorchvisionLayerNorm2d(nn.LayerNorm):  # torchvision.models.convnext.LayerNorm2d
+    def forward(self, x):
+        x = x.permute(0, 2, 3, 1)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+TorchvisionLayerNorm2d.__module__ = "torchvision.models.convnext"
+TorchvisionLayerNorm2d.__name__ = "LayerNorm2d"
+
+
+def test_convnext_downsample_layer_norm_2d_by_name():
+    model = nn.Sequential(nn.Conv2d(3, 8, 4, 4), TorchvisionLayerNorm2d(8, eps=1e-6),
+                          nn.Conv2d(8, 16, 2, 2))
+    doc = check(model, hw=(32, 32))
+    assert doc["layers"][1] == {"name": "1", "type": "layer_norm"}
