@@ -551,7 +551,10 @@ def test_zoo_round_trip(name):
 def nets(draw):
     c, layers = 3, []
     for _ in range(draw(st.integers(1, 5))):
-        kind = draw(st.sampled_from(["conv", "dw", "bn", "act", "res", "se", "cat", "pool"]))
+        kind = draw(st.sampled_from(["conv", "dw", "bn", "act", "res", "se", "cat", "pool",
+                                     "split"]))
+        if kind == "split" and c % 2:
+            kind = "bn"
         if kind == "conv":
             out, k = draw(st.integers(1, 8)), draw(st.sampled_from([1, 3]))
             layers.append(nn.Conv2d(c, out, k, padding=k // 2, bias=draw(st.booleans())))
@@ -571,8 +574,12 @@ def nets(draw):
             out = draw(st.integers(1, 4))
             layers.append(Cat(nn.Conv2d(c, out, 1), nn.Conv2d(c, out, 3, padding=1)))
             c = 2 * out
-        else:
-            layers.append(draw(st.sampled_from([nn.MaxPool2d(2), nn.AvgPool2d(3, 1, 1)])))
+        elif kind == "split":
+            layers.append(ShuffleUnit(c, c, 1))
+        else:  # at most two halvings: the smallest input, 6×6, ends at 1×1
+            halvings = sum(isinstance(m, nn.MaxPool2d) for m in layers)
+            pools = [nn.AvgPool2d(3, 1, 1)] + ([nn.MaxPool2d(2)] if halvings < 2 else [])
+            layers.append(draw(st.sampled_from(pools)))
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, draw(st.integers(1, 5)))]
     return nn.Sequential(*layers)
 
