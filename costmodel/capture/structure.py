@@ -286,7 +286,7 @@ class Namer:
 
     def graph(self, it: Graph, spath: str, gname: str) -> dict:
         """Each op a node; a chain of single-input ops, each the only user of the one before,
-        shares one node. (Rows of a graph are not mapped to modules in ``paths``.)"""
+        shares one node. Its rows are ``<graph>.<node>.<layer>`` and ``<graph>.<node>.<merge>``."""
         scope = it.scope
         names: dict[int, str] = {it.entry: "input"}
         nodes: list[dict] = []
@@ -297,6 +297,7 @@ class Namer:
                     and names.get(prev) == nodes[-1]["name"] and \
                     self.dag.ops[prev].users == [op.id]:
                 nodes[-1].setdefault("layers", []).append(self.layer_of(op, scope))
+                self.charge(op, _join(spath, nodes[-1]["name"]), nodes[-1]["layers"][-1])
                 names[op.id] = nodes[-1]["name"]
                 continue
             if op.kind == "split":
@@ -315,16 +316,22 @@ class Namer:
                 node["inputs"] = [names[split.inputs[0]]]
                 node["layers"] = [{"name": "slice", "type": "slice", "start": start,
                                    "stop": start + split.sizes[op.index]}]
+                self.paths[_join(_join(spath, name), "slice")] = op.scope
             else:
                 node["inputs"] = [names[i] for i in op.inputs]
                 if op.kind == "merge":
                     node["merge"] = op.merge
+                    self.paths[_join(_join(spath, name), op.merge)] = op.scope
                 else:
                     node["layers"] = [self.layer_of(op, scope)]
+                    self.charge(op, _join(spath, name), node["layers"][-1])
             names[op.id] = name
             nodes.append(node)
         return {"name": gname, "type": "graph", "nodes": nodes,
                 "output": names[it.ops[-1].id]}
+
+    def charge(self, op: Op, node_path: str, layer: dict) -> None:
+        self.paths[_join(node_path, layer["name"])] = op.where if op.module else op.scope
 
     def layer_of(self, op: Op, scope: str) -> dict:
         return {"name": clean(op.name if op.module else _FX_SUFFIX.sub("", op.name)),
