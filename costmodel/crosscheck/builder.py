@@ -45,6 +45,7 @@ from costmodel.layers.reshape import ChannelShuffle, Flatten, Upsample
 from costmodel.layers.skipnet import GateDecision as GateDecisionLayer
 from costmodel.layers.skipnet import RNNGate as RNNGateLayer
 from costmodel.layers.slicing import ChannelSlice as ChannelSliceLayer
+from costmodel.layers.unknown import Unknown
 from costmodel.layers.traits import tags
 from costmodel.shape import Shape, pair, same_padding
 
@@ -86,7 +87,8 @@ class BranchModule(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         branches = list(self.children())
         parts = torch.split(x, self.split, dim=1) if self.split else [x] * len(branches)
-        return MERGES[self.merge]([b(p) for b, p in zip(branches, parts)])
+        # parts indexed, not iterated: torch.fx (the importer) can trace indexing
+        return MERGES[self.merge]([b(parts[i]) for i, b in enumerate(branches)])
 
     def extra_repr(self) -> str:
         return f"merge={self.merge}" + (f", split={self.split}" if self.split else "")
@@ -286,6 +288,16 @@ def reads(*modules: type[nn.Module]):
     return register
 
 
+def _side(v: tuple[int, int]) -> int | list[int]:
+    """A torch (h, w) pair as a spec value: an int where both are equal."""
+    h, w = pair(v)
+    return h if h == w else [h, w]
+
+
+def _unread(module: nn.Module, why: str) -> CostModelError:
+    return CostModelError(f"{type(module).__name__} {why}: no spec layer has it")
+
+
 def _op(name: str) -> Callable[[Row], str]:
     return lambda row: name
 
@@ -306,6 +318,39 @@ def _conv(row: Row) -> nn.Module:
     return nn.Conv2d(**args, padding=(0, 0) if padding == "valid" else pair(padding))
 
 
+@reads(nn.Conv2d)
+def _read_conv(m: nn.Conv2d, x: Shape) -> dict:
+    """Depthwise where groups = C_in (``dwconv``, a multiplier where C_out = k·C_in), else a
+    (grouped) ``conv``; padding left out where it is the default (d·(k−1)//2)."""
+    if m.padding_mode != "zeros":
+        raise _unread(m, f"padding_mode '{m.padding_mode}'")
+    k, d = pair(m.kernel_size), pair(m.dilation)
+    fields: dict = {"kernel": _side(k)}
+    if pair(m.stride) != (1, 1):
+        fields["stride"] = _side(m.stride)
+    if isinstance(m.padding, str):
+        fields["padding"] = m.padding
+    elif pair(m.padding) != (d[0] * (k[0] - 1) // 2, d[1] * (k[1] - 1) // 2):
+        fields["padding"] = _side(m.padding)
+    if d != (1, 1):
+        fields["dilation"] = _side(d)
+    if m.bias is not None:
+        fields["bias"] = True
+    if m.groups == m.in_channels > 1:
+        mult = m.out_channels // m.in_channels
+        return {"type": "dwconv", **fields, **({"multiplier": mult} if mult > 1 else {})}
+    return {"type": "conv", "out": m.out_channels, **fields,
+            **({"groups": m.groups} if m.groups > 1 else {})}
+
+
+@reads(PaddedConv2d)
+def _read_padded_conv(m: PaddedConv2d, x: Shape) -> dict:
+    """The builder's own asymmetric padding: TensorFlow's 'same' (what it was built from)."""
+    fields = _read_conv(m, x)
+    fields["padding"] = "same"
+    return fields
+
+
 @torch_module(Deconv, fvcore_op=_op("conv"))  # fvcore's conv rule, transposed
 def _deconv(row: Row) -> nn.Module:
     layer, x = row.layer, row.inputs[0]
@@ -314,9 +359,27 @@ def _deconv(row: Row) -> nn.Module:
                               layer.bias, pair(layer.dilation))
 
 
+@reads(nn.ConvTranspose2d)
+def _read_deconv(m: nn.ConvTranspose2d, x: Shape) -> dict:
+    if m.padding_mode != "zeros":
+        raise _unread(m, f"padding_mode '{m.padding_mode}'")
+    return {"type": "deconv", "out": m.out_channels, "kernel": _side(m.kernel_size),
+            "stride": _side(m.stride), "padding": _side(m.padding),
+            "output_padding": _side(m.output_padding), "dilation": _side(m.dilation),
+            "groups": m.groups, "bias": m.bias is not None}
+
+
 @torch_module(Linear, fvcore_op=_op("linear"))
 def _linear(row: Row) -> nn.Module:
     return nn.Linear(row.inputs[0].c, row.out.c, bias=row.layer.bias)
+
+
+@reads(nn.Linear)
+def _read_linear(m: nn.Linear, x: Shape) -> dict:
+    if not x.flat:
+        raise _unread(m, f"on a {x} map (channels-last)")
+    return {"type": "linear", "out": m.out_features,
+            **({} if m.bias is not None else {"bias": False})}
 
 
 @torch_module(BatchNorm, fvcore_op=_op("batch_norm"))
@@ -324,6 +387,13 @@ def _batch_norm(row: Row) -> nn.Module:
     x = row.inputs[0]
     norm = nn.BatchNorm1d if x.flat else nn.BatchNorm2d
     return norm(x.c, affine=row.layer.affine)
+
+
+@reads(nn.BatchNorm1d, nn.BatchNorm2d)
+def _read_batch_norm(m: nn.modules.batchnorm._BatchNorm, x: Shape) -> dict:
+    if not m.track_running_stats:
+        raise _unread(m, "without running statistics (batch statistics at inference)")
+    return {"type": "bn", **({} if m.affine else {"affine": False})}
 
 
 ACTIVATIONS: dict[str, Callable[[Activation], nn.Module]] = {
@@ -346,6 +416,29 @@ def _activation(row: Row) -> nn.Module:
     return ACTIVATIONS[row.layer.fn](row.layer)
 
 
+ACTIVATION_READERS: dict[type[nn.Module], Callable[[nn.Module], dict]] = {
+    nn.ReLU: lambda m: {"type": "relu"},
+    nn.ReLU6: lambda m: {"type": "relu6"},
+    nn.Hardswish: lambda m: {"type": "hswish"},
+    nn.Hardsigmoid: lambda m: {"type": "hsigmoid"},
+    nn.SiLU: lambda m: {"type": "silu"},
+    nn.Sigmoid: lambda m: {"type": "sigmoid"},
+    nn.Tanh: lambda m: {"type": "tanh"},
+    nn.LeakyReLU: lambda m: {"type": "leaky_relu", "negative_slope": m.negative_slope},
+}
+"""ACTIVATIONS read back: a torch activation module → its spec layer (GELU: tanh
+approximation refused, it is another function)."""
+
+
+@reads(*ACTIVATION_READERS, nn.GELU)
+def _read_activation(m: nn.Module, x: Shape) -> dict:
+    if isinstance(m, nn.GELU):
+        if m.approximate != "none":
+            raise _unread(m, f"approximate='{m.approximate}'")
+        return {"type": "gelu"}
+    return ACTIVATION_READERS[type(m)](m)
+
+
 class LayerNorm2d(nn.LayerNorm):
     """torchvision's LayerNorm2d (ConvNeXt): nn.LayerNorm over the channels of each pixel of
     an N×C×H×W map (the permutes are free for fvcore: aten::permute is on its ignore list)."""
@@ -361,6 +454,17 @@ def _layer_norm(row: Row) -> nn.Module:
     return norm(x.c, eps=1e-6, elementwise_affine=row.layer.affine)
 
 
+@reads(LayerNorm2d, nn.LayerNorm)
+def _read_layer_norm(m: nn.LayerNorm, x: Shape) -> dict:
+    """Over the channels: LayerNorm2d on a map, nn.LayerNorm(C) on a vector."""
+    channels_first = isinstance(m, LayerNorm2d)
+    if tuple(m.normalized_shape) != (x.c,) or channels_first == x.flat:
+        raise _unread(m, f"normalizing {tuple(m.normalized_shape)} of a {x} input")
+    if m.elementwise_affine and m.bias is None:
+        raise _unread(m, "with a weight but no bias")
+    return {"type": "layer_norm", **({} if m.elementwise_affine else {"affine": False})}
+
+
 @torch_module(Pool)
 def _pool(row: Row) -> nn.Module:
     layer = row.layer
@@ -368,6 +472,26 @@ def _pool(row: Row) -> nn.Module:
     stride = kernel if layer.stride is None else pair(layer.stride)
     pool = nn.MaxPool2d if layer.mode == "max" else nn.AvgPool2d
     return pool(kernel, stride, pair(layer.padding), ceil_mode=layer.ceil_mode)
+
+
+@reads(nn.MaxPool2d, nn.AvgPool2d)
+def _read_pool(m: nn.Module, x: Shape) -> dict:
+    if isinstance(m, nn.MaxPool2d) and (pair(m.dilation) != (1, 1) or m.return_indices):
+        raise _unread(m, "with dilation or return_indices")
+    if isinstance(m, nn.AvgPool2d) and pair(m.padding) != (0, 0) and \
+            (not m.count_include_pad or m.divisor_override):
+        raise _unread(m, "with count_include_pad=False or divisor_override")
+    kernel = _side(m.kernel_size)
+    fields: dict = {"type": "max_pool" if isinstance(m, nn.MaxPool2d) else "avg_pool",
+                    "kernel": kernel}
+    stride = _side(m.stride or m.kernel_size)
+    if stride != kernel:
+        fields["stride"] = stride
+    if pair(m.padding) != (0, 0):
+        fields["padding"] = _side(m.padding)
+    if m.ceil_mode:
+        fields["ceil_mode"] = True
+    return fields
 
 
 def _adaptive_avg_op(row: Row) -> str | None:
@@ -380,9 +504,28 @@ def _adaptive_pool(row: Row) -> nn.Module:
     return nn.AdaptiveAvgPool2d(size) if row.layer.mode == "avg" else nn.AdaptiveMaxPool2d(size)
 
 
+@reads(nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+def _read_adaptive_pool(m: nn.Module, x: Shape) -> dict:
+    if getattr(m, "return_indices", False):
+        raise _unread(m, "with return_indices")
+    mode = "avg" if isinstance(m, nn.AdaptiveAvgPool2d) else "max"
+    size = tuple(x.h if s is None else s for s in
+                 (m.output_size if isinstance(m.output_size, tuple) else (m.output_size,) * 2))
+    if size == (1, 1):
+        return {"type": "global_pool", **({"mode": mode} if mode == "max" else {})}
+    return {"type": "adaptive_pool", "size": _side(size), "mode": mode}
+
+
 @torch_module(PReLU)
 def _prelu(row: Row) -> nn.Module:
     return nn.PReLU(1 if row.layer.shared else row.inputs[0].c)
+
+
+@reads(nn.PReLU)
+def _read_prelu(m: nn.PReLU, x: Shape) -> dict:
+    if m.num_parameters not in (1, x.c):
+        raise _unread(m, f"with {m.num_parameters} slopes for {x.c} channels")
+    return {"type": "prelu", **({"shared": True} if m.num_parameters == 1 else {})}
 
 
 @torch_module(LSTM, shares_weights=True, lstm_madds=lambda row: lstm_cost(
@@ -417,9 +560,35 @@ def _upsample(row: Row) -> nn.Module:
                        align_corners=False if mode == "bilinear" else None)
 
 
+@reads(nn.Upsample)
+def _read_upsample(m: nn.Upsample, x: Shape) -> dict:
+    """By the integer scale the module applies to ``x`` (a ``size`` is read as its scale)."""
+    if m.mode not in ("nearest", "bilinear") or (m.mode == "bilinear" and m.align_corners):
+        raise _unread(m, f"mode '{m.mode}', align_corners={m.align_corners}")
+    if m.size is not None:
+        sh, sw = pair(m.size if not isinstance(m.size, int) else (m.size, m.size))
+        scale = (sh // x.h, sw // x.w)
+        if (scale[0] * x.h, scale[1] * x.w) != (sh, sw):
+            raise _unread(m, f"to size {m.size}, not an integer scale of {x}")
+    else:
+        sf = m.scale_factor if isinstance(m.scale_factor, tuple) else (m.scale_factor,) * 2
+        if any(float(s) != int(s) for s in sf):
+            raise _unread(m, f"by a fractional scale {m.scale_factor}")
+        scale = (int(sf[0]), int(sf[1]))
+    return {"type": "upsample", "scale": _side(scale),
+            **({"mode": m.mode} if m.mode != "nearest" else {})}
+
+
 @torch_module(Flatten)
 def _flatten(row: Row) -> nn.Module:
     return nn.Flatten(1)
+
+
+@reads(nn.Flatten)
+def _read_flatten(m: nn.Flatten, x: Shape) -> dict:
+    if m.start_dim != 1 or m.end_dim != -1:
+        raise _unread(m, f"from dim {m.start_dim} to {m.end_dim}")
+    return {"type": "flatten"}
 
 
 @torch_module(ChannelShuffle)
@@ -427,14 +596,44 @@ def _channel_shuffle(row: Row) -> nn.Module:
     return nn.ChannelShuffle(row.layer.groups)
 
 
+@reads(nn.ChannelShuffle)
+def _read_channel_shuffle(m: nn.ChannelShuffle, x: Shape) -> dict:
+    return {"type": "channel_shuffle", "groups": m.groups}
+
+
 @torch_module(Identity)
 def _identity(row: Row) -> nn.Module:  # identity, or dropout (an identity in eval mode)
     return nn.Dropout(row.layer.p) if row.layer.type == "dropout" else nn.Identity()
 
 
+@reads(nn.Dropout, nn.Dropout2d, nn.AlphaDropout, nn.Identity)
+def _read_identity(m: nn.Module, x: Shape) -> dict:  # dropout: an identity in eval mode
+    return {"type": "identity"} if isinstance(m, nn.Identity) else {"type": "dropout", "p": m.p}
+
+
 @torch_module(ChannelSliceLayer)
 def _slice(row: Row) -> nn.Module:
     return ChannelSlice(row.layer.start, row.layer.stop)
+
+
+class UnknownOp(nn.Module):
+    """A stand-in for an op of unknown cost (``type: unknown``): zeros of its recorded output
+    shape, so that the rest of the network still runs (its own cost is unknown, not 0)."""
+
+    def __init__(self, op: str, out: list[int]):
+        super().__init__()
+        self.op, self.out = op, list(out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.new_zeros(x.shape[0], *self.out)
+
+    def extra_repr(self) -> str:
+        return f"{self.op} → {self.out}"
+
+
+@torch_module(Unknown)
+def _unknown(row: Row) -> nn.Module:
+    return UnknownOp(row.layer.op, row.layer.out)
 
 
 def torch_layer(row: Row) -> TorchLayer:

@@ -98,6 +98,12 @@ class Result:
     aux_params: int = 0
     """The training-only params (``aux`` blocks), included in ``totals.params``."""
 
+    @property
+    def unknown(self) -> tuple[Row, ...]:
+        """The layers of unknown cost (``type: unknown``, from an import with unknown ops
+        allowed): the totals exclude their cost, which every output should say."""
+        return tuple(r for r in self.rows if r.type == "unknown")
+
     def by_category(self) -> dict[str, Totals]:
         """Totals per MobileNet-Table-2 category, in CATEGORY_LABELS order."""
         groups: dict[str, list[Row]] = {c: [] for c in CATEGORY_LABELS}

@@ -92,6 +92,8 @@ CASES = [
                  2 * 4 * 9 * 16, 2 * 4 * 9 * 16, 2 * 4 * 9 + 4, 32 + 256 + 76, id="deconv-3x3"),
     pytest.param({"type": "slice", "start": 2, "stop": 5}, (8, 4, 4), (3, 4, 4), 0, 0, 0, 0,
                  id="slice"),
+    pytest.param({"type": "unknown", "op": "torch.erf", "out": [8, 2, 2]}, (8, 4, 4),
+                 (8, 2, 2), 0, 0, 0, 0, id="unknown"),  # unknown cost: 0, listed by Result
     pytest.param({"type": "adaptive_pool", "size": 6}, (256, 6, 6), (256, 6, 6), 0,
                  256 * 36, 0, 2 * 256 * 36, id="adaptive-avg-identity"),
     pytest.param({"type": "adaptive_pool", "size": [2, 3], "mode": "max"}, (4, 8, 9), (4, 2, 3),

@@ -34,7 +34,7 @@ def test_every_primitive_class_has_a_torch_module():
 NEEDS = {"conv": {"out": 4}, "deconv": {"out": 4}, "conv_transpose": {"out": 4},
          "channel_shuffle": {"groups": 2}, "shuffle": {"groups": 2}, "adaptive_pool": {"size": 2},
          "slice": {"stop": 2}, "lstm": {"hidden": 3}, "linear": {"out": 3},
-         "group_norm": {"groups": 2}}
+         "group_norm": {"groups": 2}, "unknown": {"op": "aten::erf", "out": [4, 4, 4]}}
 INPUTS = {"lstm": (4, 1, 1), "rnn_gate": (4, 1, 1), "gate_decision": (2, 1, 1)}
 
 

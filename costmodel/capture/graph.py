@@ -1,0 +1,236 @@
+"""A traced module as a DAG of ops the spec language can say: layers (one input, a spec
+layer's fields), merges (add / concat / multiply), channel splits and their parts.
+
+torch.fx traces the module symbolically, stopping at the modules ``TORCH_READERS`` can read
+(and at torch.nn's own, which it does not trace into); ShapeProp runs it once at the input
+size to give every value its shape. Function and method calls map through ``FUNCTIONS``
+(``costmodel.capture.ops``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+import torch.fx as fx
+from torch import nn
+from torch.fx.passes.shape_prop import ShapeProp
+
+from costmodel.crosscheck.builder import TORCH_READERS
+from costmodel.errors import CostModelError
+from costmodel.shape import Shape
+
+
+@dataclass
+class Op:
+    """One op of the DAG. ``kind``: input, layer, merge, split, part. ``inputs`` are op ids;
+    ``scope`` is the module path the op runs in ('' for the model's own forward), ``name``
+    its name there (a leaf module's attribute name, or the fx node's name)."""
+
+    id: int
+    kind: str
+    inputs: list[int]
+    out: Shape | None
+    scope: str = ""
+    name: str = ""
+    layer: dict | None = None  # layer: the spec fields
+    merge: str | None = None  # merge: add, concat, multiply
+    sizes: list[int] | None = None  # split: channel counts
+    index: int = 0  # part: which part of its split
+    where: str = ""  # the module path or op, for messages
+    module: bool = False  # a leaf module's call (``where`` is its path), not a function's
+    users: list[int] = field(default_factory=list)
+
+
+class Unmapped(CostModelError):
+    """An op the importer cannot say in the spec language."""
+
+
+@dataclass
+class Pending:
+    """A value in the middle of a multi-op pattern (the view → transpose → view of a channel
+    shuffle): it becomes a layer when the pattern completes, an error otherwise."""
+
+    source: int  # the op whose output it reshapes
+    groups: int
+    transposed: bool = False
+
+
+NONTENSOR = object()
+"""The value of a node that is no tensor (x.size(0), a shape): it can feed view/reshape only."""
+
+
+# --- which modules are leaves, and how one is read --------------------------------------
+
+def _torchvision_layer_norm_2d(m: nn.LayerNorm, x: Shape) -> dict:
+    """torchvision.models.convnext.LayerNorm2d: nn.LayerNorm over the channels of each pixel,
+    as the builder's own LayerNorm2d."""
+    from costmodel.crosscheck.builder import LayerNorm2d, _read_layer_norm
+
+    return _read_layer_norm(LayerNorm2d(m.normalized_shape, m.eps, m.elementwise_affine,
+                                        bias=m.bias is not None), x)
+
+
+TORCHVISION_BY_NAME: dict[str, Callable[[nn.Module, Shape], dict]] = {
+    "StochasticDepth": lambda m, x: {"type": "identity"},  # nothing at inference
+    "LayerNorm2d": _torchvision_layer_norm_2d,
+}
+"""torchvision classes read by name (torchvision need not be importable)."""
+
+
+def reader_for(module: nn.Module) -> Callable[[nn.Module, Shape], dict] | None:
+    """The reader of ``module``'s class, or of a class it derives from without changing its
+    forward (a subclass with its own forward is traced into instead)."""
+    cls = type(module)
+    if cls.__module__.startswith("torchvision") and cls.__name__ in TORCHVISION_BY_NAME:
+        return TORCHVISION_BY_NAME[cls.__name__]
+    for base in cls.__mro__:
+        if base in TORCH_READERS:
+            return TORCH_READERS[base] if cls.forward is base.forward else None
+    return None
+
+
+class LeafTracer(fx.Tracer):
+    """Stops at every module a reader knows, and at torch.nn's own modules (whose forward
+    fx would not trace anyway): those without a reader become an error naming them."""
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return reader_for(m) is not None or super().is_leaf_module(m, qualname)
+
+
+# --- the DAG ---------------------------------------------------------------------------------
+
+
+def _shape(meta: Any, where: str) -> Shape:
+    if meta is None or not hasattr(meta, "shape"):
+        raise Unmapped(f"{where} does not return one tensor")
+    dims = list(meta.shape)[1:]  # per sample
+    if len(dims) == 3:
+        return Shape(*dims)
+    if len(dims) == 1:
+        return Shape(dims[0], 1, 1, flat=True)
+    raise Unmapped(f"{where} makes a {len(dims) + 1}-D tensor {tuple(meta.shape)}; the spec "
+                   "language has N×C×H×W maps and N×F vectors")
+
+
+class Dag:
+    """The ops of a traced module, in execution order (``ops[i].id == i``)."""
+
+    def __init__(self, unknown: str):
+        self.ops: list[Op] = []
+        self.unknown = unknown
+        self.unknowns: list[str] = []
+
+    def add(self, kind: str, inputs: list[int], out: Shape | None, **fields) -> int:
+        op = Op(len(self.ops), kind, list(inputs), out, **fields)
+        self.ops.append(op)
+        for i in dict.fromkeys(inputs):
+            self.ops[i].users.append(op.id)
+        return op.id
+
+    def unmapped(self, what: str, path: str, inputs: list[int], out: Shape | None,
+                 scope: str, name: str, module: bool = False) -> int:
+        """An op with no spec layer: an error naming it and its module path, or (unknown:
+        allow) a ``type: unknown`` layer, listed."""
+        where = f"{what} at '{path or '(model)'}'"
+        if self.unknown != "allow" or len(inputs) != 1 or out is None:
+            why = "" if self.unknown != "allow" or len(inputs) == 1 else \
+                f" (it takes {len(inputs)} tensors: an unknown layer takes one)"
+            raise Unmapped(f"cannot map {what} to a spec layer{why}; pass unknown='allow' "
+                           "(--allow-unknown) to keep it as a layer of unknown cost", path=path)
+        self.unknowns.append(where)
+        return self.add("layer", inputs, out, scope=scope, name=name, where=path,
+                        module=module,
+                        layer={"type": "unknown", "op": what, "out": out.as_list()})
+
+
+def _scope(node: fx.Node) -> str:
+    stack = node.meta.get("nn_module_stack") or {}
+    return next(reversed(stack.values()))[0] if stack else ""
+
+
+def trace(module: nn.Module, x: torch.Tensor, unknown: str) -> tuple[Dag, int]:
+    """The module's DAG at input ``x``, and the op its output is."""
+    from costmodel.capture.ops import map_call  # the function table
+
+    try:
+        graph = LeafTracer().trace(module)
+    except Exception as e:  # fx raises many kinds (TraceError, TypeError on control flow…)
+        raise CostModelError(f"torch.fx cannot trace {type(module).__name__}: "
+                             f"{type(e).__name__}: {e}") from None
+    gm = fx.GraphModule(module, graph)
+    # one real forward pass for the shapes: ShapeProp's fake-tensor mode would skip the
+    # arithmetic, but its first use in a process costs ~10 s of set-up (measured, torch 2.13)
+    try:
+        with torch.no_grad():
+            ShapeProp(gm).propagate(x)
+    except Exception as e:  # the user's module fails at this size: their error, said as such
+        cause = e.__cause__ or e  # ShapeProp wraps the module's own error
+        raise CostModelError(f"{type(module).__name__} fails on a "
+                             f"{'×'.join(map(str, x.shape))} input: {type(cause).__name__}: "
+                             f"{str(cause).splitlines()[0] if str(cause) else ''}") from None
+    dag, env = Dag(unknown), {}
+    out = None
+    for node in graph.nodes:
+        meta = node.meta.get("tensor_meta")
+        if node.op == "placeholder":
+            if env:
+                raise CostModelError(f"{type(module).__name__}.forward takes more than one "
+                                     "input")
+            env[node] = dag.add("input", [], _shape(meta, "the input"), where="input")
+        elif node.op == "get_attr":
+            env[node] = NONTENSOR  # a parameter or buffer used directly: refused where used
+        elif node.op == "call_module":
+            env[node] = _call_module(dag, gm, node, env, meta)
+        elif node.op in ("call_function", "call_method"):
+            env[node] = map_call(dag, node, env, meta, _scope(node))
+        elif node.op == "output":
+            out = env.get(node.args[0]) if isinstance(node.args[0], fx.Node) else None
+            if not isinstance(out, int):
+                raise Unmapped("the module's output is not one tensor")
+    _no_dead_ops(dag, out)
+    return dag, out
+
+
+def _call_module(dag: Dag, gm: fx.GraphModule, node: fx.Node, env: dict, meta: Any) -> int:
+    path = str(node.target)
+    scope, _, name = path.rpartition(".")
+    sub = gm.get_submodule(path)
+    ins = [env[a] for a in node.args if isinstance(a, fx.Node)]
+    if len(ins) != 1 or not isinstance(ins[0], int) or node.kwargs:
+        raise Unmapped(f"module {type(sub).__name__} is called with {len(node.args)} "
+                       "arguments; a layer takes one tensor", path=path)
+    out = _shape(meta, f"module {type(sub).__name__} at '{path}'")
+    read = reader_for(sub)
+    if read is None:
+        return dag.unmapped(f"module {type(sub).__name__}", path, ins, out, scope, name,
+                            module=True)
+    try:
+        fields = read(sub, dag.ops[ins[0]].out)
+    except CostModelError as e:
+        e.path = path
+        raise
+    return dag.add("layer", ins, out, scope=scope, name=name, layer=fields, where=path,
+                   module=True)
+
+
+def _no_dead_ops(dag: Dag, out: int) -> None:
+    """Every op must lead to the output: fvcore counts an op whose value is unused, a spec
+    cannot say one."""
+    live, todo = set(), [out]
+    while todo:
+        i = todo.pop()
+        if i not in live:
+            live.add(i)
+            todo.extend(dag.ops[i].inputs)
+    for op in dag.ops:
+        if op.id not in live and op.kind in ("layer", "merge"):
+            raise Unmapped(f"{op.where or op.name} computes a value the output does not use; "
+                           "a spec cannot say that", path=op.where or None)
+        if op.id not in live:
+            for i in op.inputs:  # an unused part of a split: not a user
+                dag.ops[i].users = [u for u in dag.ops[i].users if u != op.id]
+
+
+__all__ = ["Dag", "Op", "NONTENSOR", "Pending", "Unmapped", "reader_for", "trace"]
