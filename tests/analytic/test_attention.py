@@ -1,0 +1,110 @@
+"""Attention and tokens (#14): multi-head self-attention, global (ViT) or in shifted windows
+(Swin), and the token layers around it. Expected values are the formulas' arithmetic; the
+primitives' rows join test_formulas' CASES (every primitive needs one)."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import run_layers
+
+from costmodel.api import evaluate_model
+from costmodel.errors import CostModelError
+from costmodel.options import Options
+
+# (layer, input C×H×W, output (C,) for a vector, FLOPs (papers), fvcore FLOPs, params, MAC)
+CASES = [
+    pytest.param({"type": "tokens"}, (8, 4, 2), (8, 8, 1), 0, 0, 0, 0, id="tokens"),
+    pytest.param({"type": "class_token"}, (8, 5, 1), (8, 6, 1), 0, 0, 8,
+                 8 * 5 + 8 + 8 * 6, id="class-token"),
+    pytest.param({"type": "pos_embed"}, (8, 5, 1), (8, 5, 1), 0, 0, 8 * 5, 3 * 8 * 5,
+                 id="pos-embed"),
+    pytest.param({"type": "select_token"}, (8, 5, 1), (8,), 0, 0, 0, 0, id="select-token"),
+    pytest.param({"type": "select_token", "index": 4}, (8, 5, 1), (8,), 0, 0, 0, 0,
+                 id="select-last-token"),
+    pytest.param({"type": "patch_merge"}, (8, 4, 4), (32, 2, 2), 0, 0, 0, 8 * 16 + 32 * 4,
+                 id="patch-merge"),
+    pytest.param({"type": "patch_merge"}, (8, 5, 3), (32, 3, 2), 0, 0, 0, 8 * 15 + 32 * 6,
+                 id="patch-merge-odd-padded"),
+    # L = 5 tokens of D = 8 in 2 heads: q·kᵀ and attn·v are L·L·D each
+    pytest.param({"type": "attend", "heads": 2}, (24, 5, 1), (8, 5, 1), 2 * 5 * 5 * 8, 0, 0,
+                 24 * 5 + 8 * 5, id="attend-sdpa"),
+    pytest.param({"type": "attend", "heads": 2, "impl": "matmul"}, (24, 5, 1), (8, 5, 1),
+                 2 * 5 * 5 * 8, 2 * 5 * 5 * 8, 0, 24 * 5 + 8 * 5, id="attend-matmul"),
+    # a 4×4 map of D = 4 in 2×2 windows: each of the 16 queries sees 4 keys; table (2·2−1)²·2
+    pytest.param({"type": "attend", "heads": 2, "window": 2, "shift": 1,
+                  "relative_position_bias": True, "impl": "matmul"}, (12, 4, 4), (4, 4, 4),
+                 2 * 16 * 4 * 4, 2 * 16 * 4 * 4, 3 * 3 * 2, 12 * 16 + 4 * 16 + 18,
+                 id="attend-window"),
+]
+
+
+def _rows(layers, inp, scope="paper"):
+    c, h, w = inp
+    return run_layers(layers, input=(h, w), in_channels=c, options=Options(scope=scope)).rows
+
+
+@pytest.mark.parametrize("layer,inp,out,flops,fv_flops,params,mac", CASES)
+def test_token_and_attention_layers(layer, inp, out, flops, fv_flops, params, mac):
+    row = _rows([layer], inp)[-1]
+    assert row.out.as_list() == list(out)
+    assert (row.flops, row.params, row.mac) == (flops, params, mac)
+    assert _rows([layer], inp, "fvcore")[-1].flops == fv_flops
+
+
+@pytest.mark.parametrize("layer,inp,field", [
+    ({"type": "attend", "heads": 2}, (16, 4, 1), None),  # not 3·D channels
+    ({"type": "attend", "heads": 3}, (24, 4, 1), "heads"),
+    ({"type": "attend", "heads": 1, "window": 3}, (12, 4, 4), "window"),
+    ({"type": "attend", "heads": 1, "window": 2, "shift": 2}, (12, 4, 4), "shift"),
+    ({"type": "attend", "heads": 1, "shift": 1}, (12, 4, 4), "shift"),
+    ({"type": "attention", "heads": 1, "relative_position_bias": True}, (4, 4, 4), "window"),
+    ({"type": "class_token"}, (8, 4, 4), None),  # a map, not a token sequence
+    ({"type": "select_token", "index": 5}, (8, 5, 1), "index"),
+    ({"type": "attention", "heads": 0}, (8, 4, 1), "heads"),
+])
+def test_bad_attention_is_refused(layer, inp, field):
+    with pytest.raises(CostModelError) as e:
+        _rows([layer], inp)
+    if field:
+        assert field in str(e.value)
+
+
+def _block(layer, inp, scope="paper"):
+    return {r.path.split(".", 1)[-1]: r for r in _rows([{"name": "a", **layer}], inp, scope)}
+
+
+def test_attention_block_is_qkv_attend_proj():
+    d, tokens, heads = 8, 5, 2
+    rows = _block({"type": "attention", "heads": heads}, (d, tokens, 1))
+    assert list(rows) == ["qkv", "attend", "proj"]
+    assert rows["qkv"].flops == tokens * d * 3 * d and rows["qkv"].params == d * 3 * d + 3 * d
+    assert rows["attend"].flops == 2 * tokens * tokens * d
+    assert rows["proj"].flops == tokens * d * d and rows["proj"].params == d * d + d
+    assert rows["proj"].out.as_list() == [d, tokens, 1]
+    fv = _block({"type": "attention", "heads": heads}, (d, tokens, 1), "fvcore")
+    assert fv["attend"].flops == 0  # sdpa: fvcore cannot count it
+
+
+def test_attention_biases_and_window_params():
+    d, m, heads = 6, 2, 3
+    rows = _block({"type": "attention", "heads": heads, "qkv_bias": False, "proj_bias": False,
+                   "window": m, "relative_position_bias": True}, (d, 4, 4))
+    assert sum(r.params for r in rows.values()) == 3 * d * d + d * d + (2 * m - 1) ** 2 * heads
+
+
+def test_vit_b_16_counts():
+    """ViT-B/16 at 224: 197 tokens of 768, 12 blocks; fvcore's numbers on torchvision's model
+    (scripts/check_transformers_tv.py): 16,867,412,736 FLOPs, 86,567,656 params."""
+    tokens, d, mlp, blocks = 14 * 14 + 1, 768, 3072, 12
+    conv = 768 * 3 * 16 * 16 * 14 * 14
+    linear = blocks * tokens * (d * 3 * d + d * d + 2 * d * mlp) + d * 1000
+    matmuls = blocks * 2 * tokens * tokens * d
+    norms = (2 * blocks + 1) * 5 * tokens * d
+    params = (768 * 3 * 16 * 16 + 768) + d + tokens * d + 2 * d + d * 1000 + 1000 + blocks * (
+        4 * d + (3 * d * d + 3 * d) + (d * d + d) + (d * mlp + mlp) + (mlp * d + d))
+    paper = evaluate_model("vit_b_16")
+    assert paper.totals.flops == conv + linear + matmuls == 17_563_828_224  # the paper's 17.6G
+    assert paper.totals.params == params == 86_567_656  # the paper's 86M
+    fvcore = evaluate_model("vit_b_16", options=Options(scope="fvcore"))
+    assert fvcore.totals.flops == conv + linear + norms == 16_867_412_736
