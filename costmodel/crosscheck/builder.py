@@ -628,6 +628,8 @@ def _read_stochastic_depth(module: StochasticDepth, x: Shape) -> dict:
 from costmodel.layers.attention import Attend as AttendLayer  # noqa: E402
 from costmodel.layers.attention import relative_bias_params  # noqa: E402
 from costmodel.layers.tokens import ClassToken as ClassTokenLayer  # noqa: E402
+from costmodel.layers.tokens import Crop as CropLayer  # noqa: E402
+from costmodel.layers.tokens import WindowPad as WindowPadLayer  # noqa: E402
 from costmodel.layers.tokens import PatchMerge as PatchMergeLayer  # noqa: E402
 from costmodel.layers.tokens import PosEmbed as PosEmbedLayer  # noqa: E402
 from costmodel.layers.tokens import SelectToken as SelectTokenLayer  # noqa: E402
@@ -738,15 +740,62 @@ def _read_patch_merge(module: nn.Module, x: Shape) -> dict:
     return {"type": "patch_merge"}
 
 
-def _shift_mask(h: int, w: int, window: int, shift: int) -> torch.Tensor:
+class WindowPad(nn.Module):
+    """Zero-pads an N×H×W×C map at the bottom and right to whole M×M windows."""
+
+    def __init__(self, window: int):
+        super().__init__()
+        self.window = window
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[1:3]
+        m = self.window
+        return F.pad(x, (0, 0, 0, (m - w % m) % m, 0, (m - h % m) % m))
+
+
+@torch_module(WindowPadLayer)
+def _window_pad(row: Row) -> nn.Module:
+    return WindowPad(row.layer.window)
+
+
+@reads(WindowPad)
+def _read_window_pad(module: WindowPad, x: Shape) -> dict:
+    return {"type": "window_pad", "window": module.window}
+
+
+class Crop(nn.Module):
+    """The top-left h×w of an N×H×W×C map, made contiguous (a copy)."""
+
+    def __init__(self, h: int, w: int):
+        super().__init__()
+        self.h, self.w = h, w
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, :self.h, :self.w, :].contiguous()
+
+
+@torch_module(CropLayer)
+def _crop(row: Row) -> nn.Module:
+    return Crop(row.layer.h, row.layer.w)
+
+
+@reads(Crop)
+def _read_crop(module: Crop, x: Shape) -> dict:
+    return {"type": "crop", "h": module.h, "w": module.w}
+
+
+def _shift_mask(h: int, w: int, window: int, shift: tuple[int, int]) -> torch.Tensor:
     """Swin's mask for shifted windows (torchvision's ``shifted_window_attention``): −100
     between two positions of a window that came from different regions before the cyclic
     shift, 0 elsewhere; nW×M²×M²."""
     region = torch.zeros(h, w)
-    cuts = ((0, -window), (-window, -shift), (-shift, None))
-    for i, (h0, h1) in enumerate(cuts):
-        for j, (w0, w1) in enumerate(cuts):
-            region[h0:h1, w0:w1] = 3 * i + j
+    h_cuts = ((0, -window), (-window, -shift[0]), (-shift[0], None))
+    w_cuts = ((0, -window), (-window, -shift[1]), (-shift[1], None))
+    label = 0
+    for h0, h1 in h_cuts:
+        for w0, w1 in w_cuts:
+            region[h0:h1, w0:w1] = label
+            label += 1
     region = region.view(h // window, window, w // window, window).permute(0, 2, 1, 3)
     region = region.reshape(-1, window * window)
     diff = region.unsqueeze(1) - region.unsqueeze(2)
@@ -780,14 +829,14 @@ class Attend(nn.Module):
         else:
             self.relative_position_bias_table = None
 
-    def _bias(self, n: int, h: int, w: int, shift: int) -> torch.Tensor | None:
+    def _bias(self, n: int, h: int, w: int, shift: tuple[int, int]) -> torch.Tensor | None:
         """The additive bias on the (N·nW)×heads×M²×M² scores, where there is one: the
         relative position bias (1×heads×M²×M²) plus the shift mask ((N·nW)×1×M²×M²)."""
         bias, m = None, self.window
         if self.relative_position_bias_table is not None:
             table = self.relative_position_bias_table[self.relative_position_index]
             bias = table.view(m * m, m * m, -1).permute(2, 0, 1).unsqueeze(0)
-        if shift:
+        if any(shift):
             mask = _shift_mask(h, w, m, shift).unsqueeze(1).repeat(n, 1, 1, 1)
             bias = mask if bias is None else bias + mask
         return bias
@@ -795,10 +844,10 @@ class Attend(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, h, w, c3 = x.shape
         d, m = c3 // 3, self.window
-        # Swin: no shift where the window covers the map (torchvision's rule)
-        shift = self.shift if m and (m < h or m < w) else 0
-        if shift:
-            x = torch.roll(x, shifts=(-shift, -shift), dims=(1, 2))
+        # Swin: no shift along a side the window covers (torchvision's rule)
+        shift = (self.shift if m and m < h else 0, self.shift if m and m < w else 0)
+        if any(shift):
+            x = torch.roll(x, shifts=(-shift[0], -shift[1]), dims=(1, 2))
         if m:  # N×H×W×3D → (N·nW)×M²×3D
             x = x.view(n, h // m, m, w // m, m, c3).permute(0, 1, 3, 2, 4, 5)
             x = x.reshape(-1, m * m, c3)
@@ -821,7 +870,7 @@ class Attend(nn.Module):
         if not m:
             return out.view(n, h, w, d)
         out = out.view(n, h // m, w // m, m, m, d).permute(0, 1, 3, 2, 4, 5).reshape(n, h, w, d)
-        return torch.roll(out, shifts=(shift, shift), dims=(1, 2)) if shift else out
+        return torch.roll(out, shifts=shift, dims=(1, 2)) if any(shift) else out
 
     def extra_repr(self) -> str:
         return f"heads={self.heads}, window={self.window}, shift={self.shift}, impl={self.impl}"

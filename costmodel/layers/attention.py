@@ -28,6 +28,7 @@ from costmodel.errors import ShapeError
 from costmodel.layers.base import (Block, Context, Cost, LayerSpec, NonNegInt, PosInt,
                                    Primitive, derived, require_map)
 from costmodel.layers.linear import Linear
+from costmodel.layers.tokens import Crop, WindowPad
 from costmodel.shape import Shape
 
 Impl = Literal["sdpa", "matmul"]
@@ -68,8 +69,8 @@ def attend_cost(x: Shape, heads: int, window: int | None, relative_bias: bool,
         keys = tokens
     else:
         if x.h % window or x.w % window:
-            raise ShapeError(f"a {x.h}×{x.w} map is not whole {window}×{window} windows "
-                             "(padding to the window is not modelled)", field="window")
+            raise ShapeError(f"a {x.h}×{x.w} map is not whole {window}×{window} windows (the "
+                             "'attention' block pads it with a 'window_pad')", field="window")
         keys = window * window
     madds = 2 * tokens * keys * d
     params = relative_bias_params(window, heads) if relative_bias and window else 0
@@ -121,6 +122,9 @@ class Attention(_AttentionFields, Block):
     ``relative_position_bias: true``, ``impl: matmul``) have these parameters exactly.
 
     FLOPs  = L·D·3D + 2·L·K·D + L·D·D   (qkv, the two products, proj; L = H·W, K = L or M²)
+             with a window, L counts the padding: a map that is not whole M×M windows is
+             zero-padded at the bottom and right first (``window_pad``), as torchvision does,
+             and the result cropped back (``crop``)
     params = 3D² + 3D·[qkv_bias] + D² + D·[proj_bias] + (2M−1)²·heads·[relative bias]
     """
 
@@ -129,8 +133,22 @@ class Attention(_AttentionFields, Block):
     proj_bias: bool = True
     parts = {"qkv": "qkv", "attend": "attend", "proj": "proj"}
 
+    @property
+    def spatial_expansion(self) -> bool:  # type: ignore[override]
+        """A window attention pads a map that is not whole windows: its expansion depends on
+        the map's size; a global one's does not (and is memoized on the channels alone)."""
+        return self.window is not None
+
     def expand(self, x: Shape, ctx: Context) -> list[LayerSpec]:
-        d = x.c
+        d, m = x.c, self.window
+        if m is not None and (x.h % m or x.w % m):
+            # torchvision pads the map to whole windows before the qkv projection (which then
+            # runs on the padding too) and crops the result
+            return [derived(WindowPad, name="pad", window=m), *self._steps(d),
+                    derived(Crop, name="crop", h=x.h, w=x.w)]
+        return self._steps(d)
+
+    def _steps(self, d: int) -> list[LayerSpec]:
         return [
             derived(Linear, name="qkv", out=3 * d, bias=self.qkv_bias, channels_last=True,
                     channel_scaling="fixed"),

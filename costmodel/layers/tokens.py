@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Literal
 
 from costmodel.errors import ShapeError
-from costmodel.layers.base import Context, Cost, NonNegInt, Primitive, require_map
+from costmodel.layers.base import Context, Cost, NonNegInt, PosInt, Primitive, require_map
 from costmodel.shape import Shape
 
 
@@ -129,3 +129,45 @@ class PatchMerge(Primitive):
 
     def describe(self, x: Shape) -> str:
         return "patch merge 2×2"
+
+
+def window_pad_cost(x: Shape, window: int) -> Cost:
+    """Cost of zero-padding a map at the bottom and right to whole M×M windows.
+
+    FLOPs  = 0 (a copy; fvcore counts no padding)
+    MAC    = C·H·W + C·H'·W'   (H' = ⌈H/M⌉·M, W' = ⌈W/M⌉·M)
+    """
+    out = Shape(x.c, -(-x.h // window) * window, -(-x.w // window) * window)
+    return Cost(out=out, mac=x.numel + out.numel)
+
+
+class WindowPad(Primitive):
+    """Zero-pads the bottom and right of the channels-last map to whole ``window``×``window``
+    windows, as torchvision's ``shifted_window_attention`` does before its qkv projection
+    (``attention`` with a window adds it where the map needs it, and a ``crop`` after)."""
+
+    type: Literal["window_pad"] = "window_pad"
+    window: PosInt
+    operator = "data_movement"
+
+    def cost(self, x: Shape, ctx: Context) -> Cost:
+        require_map(x)
+        return window_pad_cost(x, self.window)
+
+
+class Crop(Primitive):
+    """The top-left ``h``×``w`` of the channels-last map (``x[:, :h, :w].contiguous()``,
+    undoing a ``window_pad``). A copy: MAC C·H·W + C·h·w."""
+
+    type: Literal["crop"] = "crop"
+    h: PosInt
+    w: PosInt
+    operator = "data_movement"
+
+    def cost(self, x: Shape, ctx: Context) -> Cost:
+        require_map(x)
+        if self.h > x.h or self.w > x.w:
+            raise ShapeError(f"cannot crop {self.h}×{self.w} from a {x.h}×{x.w} map",
+                             field="h" if self.h > x.h else "w")
+        out = Shape(x.c, self.h, self.w)
+        return Cost(out=out, mac=x.numel + out.numel)

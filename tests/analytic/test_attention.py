@@ -26,6 +26,12 @@ CASES = [
                  id="patch-merge"),
     pytest.param({"type": "patch_merge"}, (8, 5, 3), (32, 3, 2), 0, 0, 0, 8 * 15 + 32 * 6,
                  id="patch-merge-odd-padded"),
+    pytest.param({"type": "window_pad", "window": 3}, (8, 4, 5), (8, 6, 6), 0, 0, 0,
+                 8 * 20 + 8 * 36, id="window-pad"),
+    pytest.param({"type": "window_pad", "window": 2}, (8, 4, 4), (8, 4, 4), 0, 0, 0,
+                 2 * 8 * 16, id="window-pad-whole"),
+    pytest.param({"type": "crop", "h": 3, "w": 2}, (8, 4, 4), (8, 3, 2), 0, 0, 0,
+                 8 * 16 + 8 * 6, id="crop"),
     # L = 5 tokens of D = 8 in 2 heads: q·kᵀ and attn·v are L·L·D each
     pytest.param({"type": "attend", "heads": 2}, (24, 5, 1), (8, 5, 1), 2 * 5 * 5 * 8, 0, 0,
                  24 * 5 + 8 * 5, id="attend-sdpa"),
@@ -62,6 +68,7 @@ def test_token_and_attention_layers(layer, inp, out, flops, fv_flops, params, ma
     ({"type": "class_token"}, (8, 4, 4), None),  # a map, not a token sequence
     ({"type": "select_token", "index": 5}, (8, 5, 1), "index"),
     ({"type": "attention", "heads": 0}, (8, 4, 1), "heads"),
+    ({"type": "crop", "h": 5, "w": 2}, (8, 4, 4), "h"),
 ])
 def test_bad_attention_is_refused(layer, inp, field):
     with pytest.raises(CostModelError) as e:
@@ -91,6 +98,41 @@ def test_attention_biases_and_window_params():
     rows = _block({"type": "attention", "heads": heads, "qkv_bias": False, "proj_bias": False,
                    "window": m, "relative_position_bias": True}, (d, 4, 4))
     assert sum(r.params for r in rows.values()) == 3 * d * d + d * d + (2 * m - 1) ** 2 * heads
+
+
+def test_window_attention_pads_a_map_that_is_not_whole_windows():
+    """torchvision pads the map to whole windows before the qkv projection, which then runs
+    on the padding too, and crops the result: a 5×6 map in 4×4 windows is run as 8×8."""
+    d, heads, m = 8, 2, 4
+    rows = _block({"type": "attention", "heads": heads, "window": m, "shift": 2}, (d, 5, 6))
+    assert list(rows) == ["pad", "qkv", "attend", "proj", "crop"]
+    padded = 8 * 8
+    assert rows["qkv"].flops == padded * d * 3 * d
+    assert rows["attend"].flops == 2 * padded * m * m * d
+    assert rows["crop"].out.as_list() == [d, 5, 6]
+    whole = _block({"type": "attention", "heads": heads, "window": m}, (d, 8, 4))
+    assert list(whole) == ["qkv", "attend", "proj"]
+
+
+def test_swin_t_counts():
+    """Swin-T at 224: fvcore's numbers on torchvision's model
+    (scripts/check_transformers_tv.py): 4,509,232,128 FLOPs (matmul 140,141,568),
+    28,288,354 params."""
+    stages = [(96, 56, 2, 3), (192, 28, 2, 6), (384, 14, 6, 12), (768, 7, 2, 24)]
+    matmul = sum(n * 2 * s * s * 49 * c for c, s, n, _ in stages)
+    linear = sum(n * s * s * (c * 3 * c + c * c + 2 * c * 4 * c) for c, s, n, _ in stages) + \
+        sum(s * s // 4 * 4 * c * 2 * c for c, s, _, _ in stages[:3]) + 768 * 1000
+    block_params = sum(n * (4 * c + 3 * c * c + 3 * c + c * c + c + 13 * 13 * h
+                            + c * 4 * c + 4 * c + 4 * c * c + c) for c, _, n, h in stages)
+    merge_params = sum(2 * 4 * c + 4 * c * 2 * c for c, _, _, _ in stages[:3])
+    params = 96 * 3 * 16 + 96 + 2 * 96 + block_params + merge_params + 2 * 768 + 768 * 1000 \
+        + 1000
+    paper = evaluate_model("swin_t")
+    assert paper.totals.params == params == 28_288_354
+    assert paper.totals.flops == 96 * 3 * 16 * 56 * 56 + linear + matmul
+    fvcore = evaluate_model("swin_t", options=Options(scope="fvcore"))
+    assert fvcore.totals.flops == 4_509_232_128
+    assert matmul == 140_141_568
 
 
 def test_vit_b_16_counts():

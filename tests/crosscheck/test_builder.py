@@ -34,11 +34,12 @@ def test_every_primitive_class_has_a_torch_module():
 NEEDS = {"conv": {"out": 4}, "deconv": {"out": 4}, "conv_transpose": {"out": 4},
          "channel_shuffle": {"groups": 2}, "shuffle": {"groups": 2}, "adaptive_pool": {"size": 2},
          "slice": {"stop": 2}, "lstm": {"hidden": 3}, "linear": {"out": 3},
-         "group_norm": {"groups": 2}, "attend": {"heads": 1}}
+         "group_norm": {"groups": 2}, "attend": {"heads": 1}, "window_pad": {"window": 3},
+         "crop": {"h": 2, "w": 3}}
 INPUTS = {"lstm": (4, 1, 1), "rnn_gate": (4, 1, 1), "gate_decision": (2, 1, 1),
           "class_token": (4, 3, 1), "select_token": (4, 3, 1), "attend": (6, 4, 2)}
 CHANNELS_LAST_ONLY = {"class_token", "pos_embed", "pos_embedding", "select_token",
-                      "patch_merge", "attend"}  # run after a permute (#14, attention)
+                      "patch_merge", "attend", "window_pad", "crop"}  # after a permute
 
 
 @pytest.mark.parametrize("tag", sorted(t for t, cls in type_names().items()
