@@ -22,7 +22,8 @@ import torch
 
 warnings.filterwarnings("ignore")
 
-MODELS = {"vit_b_16": "specs/vit_b_16.yaml", "swin_t": "specs/swin_t.yaml"}
+MODELS = {"vit_b_16": "specs/vit_b_16.yaml", "swin_t": "specs/swin_t.yaml",
+          "maxvit_t": "specs/maxvit_t.yaml"}
 
 
 def analytic(spec: str, side: int) -> tuple[int, int, Counter]:
@@ -44,7 +45,9 @@ def measured(name: str, side: int) -> tuple[int, int, Counter]:
     import torchvision
     from fvcore.nn import FlopCountAnalysis
 
-    kwargs = {"image_size": side} if name.startswith("vit") else {}  # ViT is built for a size
+    # ViT and MaxViT are built for an input size
+    kwargs = {"image_size": side} if name.startswith("vit") else \
+        {"input_size": (side, side)} if name.startswith("maxvit") else {}
     model = getattr(torchvision.models, name)(weights=None, **kwargs).eval()
     x = torch.randn(1, 3, side, side)
     # not under torch.no_grad(): there nn.MultiheadAttention takes its fast path, one fused

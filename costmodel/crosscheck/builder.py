@@ -813,9 +813,10 @@ class Attend(nn.Module):
     nn.MultiheadAttention does (fvcore: unsupported, 0)."""
 
     def __init__(self, heads: int, window: int | None, shift: int, relative_bias: bool,
-                 impl: str):
+                 impl: str, partition: str = "window"):
         super().__init__()
         self.heads, self.window, self.shift, self.impl = heads, window, shift, impl
+        self.partition = partition
         if relative_bias and window:
             m = window
             self.relative_position_bias_table = nn.Parameter(
@@ -848,7 +849,10 @@ class Attend(nn.Module):
         shift = (self.shift if m and m < h else 0, self.shift if m and m < w else 0)
         if any(shift):
             x = torch.roll(x, shifts=(-shift[0], -shift[1]), dims=(1, 2))
-        if m:  # N×H×W×3D → (N·nW)×M²×3D
+        if m and self.partition == "grid":  # MaxViT: the tokens H/M, W/M apart together
+            x = x.view(n, m, h // m, m, w // m, c3).permute(0, 2, 4, 1, 3, 5)
+            x = x.reshape(-1, m * m, c3)
+        elif m:  # N×H×W×3D → (N·nW)×M²×3D
             x = x.view(n, h // m, m, w // m, m, c3).permute(0, 1, 3, 2, 4, 5)
             x = x.reshape(-1, m * m, c3)
         else:
@@ -861,6 +865,11 @@ class Attend(nn.Module):
             if bias is not None:
                 scores = scores + bias
             out = scores.softmax(-1).matmul(v)
+        elif self.impl == "einsum":  # as MaxViT's RelativePositionalMultiHeadAttention
+            scores = torch.einsum("bhid,bhjd->bhij", q, k * (d // self.heads) ** -0.5)
+            if bias is not None:
+                scores = scores + bias
+            out = torch.einsum("bhij,bhjd->bhid", scores.softmax(-1), v)
         else:
             # torch's math backend: its CPU flash kernel has no FlopCounterMode formula; the
             # math one runs (and so is counted as) the two matmuls. fvcore sees one op either way
@@ -869,6 +878,9 @@ class Attend(nn.Module):
         out = out.transpose(1, 2).reshape(b, t, d)
         if not m:
             return out.view(n, h, w, d)
+        if self.partition == "grid":
+            return out.view(n, h // m, w // m, m, m, d).permute(0, 3, 1, 4, 2, 5).reshape(
+                n, h, w, d)
         out = out.view(n, h // m, w // m, m, m, d).permute(0, 1, 3, 2, 4, 5).reshape(n, h, w, d)
         return torch.roll(out, shifts=shift, dims=(1, 2)) if any(shift) else out
 
@@ -877,20 +889,20 @@ class Attend(nn.Module):
 
 
 def _attend_op(row: Row) -> str | None:
-    return "matmul" if row.layer.impl == "matmul" else None
+    return {"matmul": "matmul", "einsum": "einsum"}.get(row.layer.impl)
 
 
 @torch_module(AttendLayer, fvcore_op=_attend_op)
 def _attend(row: Row) -> nn.Module:
     layer = row.layer
     return Attend(layer.heads, layer.window, layer.shift, layer.relative_position_bias,
-                  layer.impl)
+                  layer.impl, layer.partition)
 
 
 @reads(Attend)
 def _read_attend(module: Attend, x: Shape) -> dict:
     return {"type": "attend", "heads": module.heads, "window": module.window,
-            "shift": module.shift, "impl": module.impl,
+            "shift": module.shift, "impl": module.impl, "partition": module.partition,
             "relative_position_bias": module.relative_position_bias_table is not None}
 
 

@@ -31,9 +31,17 @@ from costmodel.layers.linear import Linear
 from costmodel.layers.tokens import Crop, WindowPad
 from costmodel.shape import Shape
 
-Impl = Literal["sdpa", "matmul"]
-"""How the attention products run: torch's fused scaled_dot_product_attention (fvcore: 0) or
-explicit matmuls (fvcore: ``matmul``)."""
+Impl = Literal["sdpa", "matmul", "einsum"]
+"""How the attention products run: torch's fused scaled_dot_product_attention (fvcore: 0),
+explicit matmuls (fvcore: ``matmul``) or torch.einsum (fvcore: ``einsum``, rounded)."""
+
+
+def fvcore_einsum(madds: int) -> int:
+    """What fvcore counts for a two-operand torch.einsum of ``madds`` multiply-adds that is not
+    one of its two special-cased equations (MaxViT's ``BGHID,BGHJD->BGHIJ``): numpy's
+    einsum_path cost, 2·madds, as numpy prints it (``%.3e``: 4 significant digits), halved and
+    floored — e.g. 9,834,496 → 19,668,992 → "1.967e+07" → 9,835,000."""
+    return int(float(f"{2 * madds:.3e}") // 2)
 
 
 def relative_bias_params(window: int, heads: int) -> int:
@@ -53,7 +61,8 @@ def attend_cost(x: Shape, heads: int, window: int | None, relative_bias: bool,
            + L·K·D     attn·v: per head L×K by K×d, L·K·d, times the heads
              (the 1/√d scale, the bias, the mask and the softmax are not multiply-adds)
              fvcore: the same as ``matmul`` with ``impl: matmul``; 0 with ``impl: sdpa``
-             (aten::scaled_dot_product_attention has no fvcore rule)
+             (aten::scaled_dot_product_attention has no fvcore rule); with ``impl: einsum``
+             each product as fvcore rounds an einsum (``fvcore_einsum``)
     params = (2M−1)²·heads with ``relative_bias`` (Swin's table), else 0
     MAC    = 3·D·L + D·L + params   (q, k, v in; the result out; the table — the heads·L·K
              scores are not counted: a fused kernel never writes them)
@@ -69,13 +78,15 @@ def attend_cost(x: Shape, heads: int, window: int | None, relative_bias: bool,
         keys = tokens
     else:
         if x.h % window or x.w % window:
-            raise ShapeError(f"a {x.h}×{x.w} map is not whole {window}×{window} windows (the "
-                             "'attention' block pads it with a 'window_pad')", field="window")
+            raise ShapeError(f"a {x.h}×{x.w} map is not whole {window}×{window} windows (an "
+                             "'attention' block pads it first, as Swin does, unless it says "
+                             "pad: false, as MaxViT, which needs whole windows)", field="window")
         keys = window * window
     madds = 2 * tokens * keys * d
     params = relative_bias_params(window, heads) if relative_bias and window else 0
-    return Cost(out=Shape(d, x.h, x.w), flops=madds,
-                fvcore_flops=madds if impl == "matmul" else 0, params=params,
+    fvcore = {"matmul": madds, "sdpa": 0,
+              "einsum": 2 * fvcore_einsum(tokens * keys * d) if impl == "einsum" else 0}[impl]
+    return Cost(out=Shape(d, x.h, x.w), flops=madds, fvcore_flops=fvcore, params=params,
                 mac=x.numel + d * tokens + params, weight_mac=params)
 
 
@@ -85,6 +96,9 @@ class _AttentionFields(LayerSpec):
     """None: every token attends to every token (ViT); M: within M×M windows (Swin)."""
     shift: NonNegInt = 0
     """Swin's cyclic shift of the windows (M/2 in every other block); 0 with no window."""
+    partition: Literal["window", "grid"] = "window"
+    """With a window of M: ``window``, each M×M block of neighbours attends together;
+    ``grid`` (MaxViT), the M×M tokens spaced H/M and W/M apart do. The same cost."""
     relative_position_bias: bool = False
     """Swin's learned bias per head and offset inside a window: (2M−1)²·heads params."""
     impl: Impl = "sdpa"
@@ -95,6 +109,8 @@ class _AttentionFields(LayerSpec):
             raise ValueError("shift and relative_position_bias need a window")
         if self.window is not None and self.shift >= self.window:
             raise ValueError(f"shift {self.shift} must be less than the window {self.window}")
+        if self.partition == "grid" and (self.window is None or self.shift):
+            raise ValueError("a grid partition needs a window and no shift")
         return self
 
 
@@ -131,6 +147,8 @@ class Attention(_AttentionFields, Block):
     type: Literal["attention", "self_attention"] = "attention"
     qkv_bias: bool = True
     proj_bias: bool = True
+    pad: bool = True
+    """Pad a map that is not whole windows (Swin); false: refuse it (MaxViT asserts)."""
     parts = {"qkv": "qkv", "attend": "attend", "proj": "proj"}
 
     @property
@@ -141,7 +159,7 @@ class Attention(_AttentionFields, Block):
 
     def expand(self, x: Shape, ctx: Context) -> list[LayerSpec]:
         d, m = x.c, self.window
-        if m is not None and (x.h % m or x.w % m):
+        if m is not None and self.pad and self.partition == "window" and (x.h % m or x.w % m):
             # torchvision pads the map to whole windows before the qkv projection (which then
             # runs on the padding too) and crops the result
             return [derived(WindowPad, name="pad", window=m), *self._steps(d),
@@ -154,7 +172,7 @@ class Attention(_AttentionFields, Block):
                     channel_scaling="fixed"),
             derived(Attend, name="attend", heads=self.heads, window=self.window,
                     shift=self.shift, relative_position_bias=self.relative_position_bias,
-                    impl=self.impl),
+                    impl=self.impl, partition=self.partition),
             derived(Linear, name="proj", out=d, bias=self.proj_bias, channels_last=True,
                     channel_scaling="fixed"),
         ]

@@ -10,6 +10,7 @@ from conftest import run_layers
 
 from costmodel.api import evaluate_model
 from costmodel.errors import CostModelError
+from costmodel.layers.attention import fvcore_einsum
 from costmodel.options import Options
 
 # (layer, input C×H×W, output (C,) for a vector, FLOPs (papers), fvcore FLOPs, params, MAC)
@@ -69,6 +70,8 @@ def test_token_and_attention_layers(layer, inp, out, flops, fv_flops, params, ma
     ({"type": "select_token", "index": 5}, (8, 5, 1), "index"),
     ({"type": "attention", "heads": 0}, (8, 4, 1), "heads"),
     ({"type": "crop", "h": 5, "w": 2}, (8, 4, 4), "h"),
+    ({"type": "attend", "heads": 1, "partition": "grid"}, (12, 4, 4), None),  # no window
+    ({"type": "attention", "heads": 1, "window": 3, "pad": False}, (4, 4, 4), "window"),
 ])
 def test_bad_attention_is_refused(layer, inp, field):
     with pytest.raises(CostModelError) as e:
@@ -112,6 +115,20 @@ def test_window_attention_pads_a_map_that_is_not_whole_windows():
     assert rows["crop"].out.as_list() == [d, 5, 6]
     whole = _block({"type": "attention", "heads": heads, "window": m}, (d, 8, 4))
     assert list(whole) == ["qkv", "attend", "proj"]
+
+
+def test_maxvit_t_counts():
+    """MaxViT-T at 224: torchvision's 30,919,624 params and fvcore's 5,608,201,264
+    (scripts/check_transformers_tv.py), whose einsum, 177,022,000, is the products as
+    fvcore rounds each einsum call."""
+    stages = [(64, 56, 2), (128, 28, 2), (256, 14, 5), (512, 7, 2)]
+    products = [s * s * 49 * c for c, s, n in stages for _ in range(n) for _ in range(4)]
+    assert sum(products) == 177_020_928
+    assert sum(fvcore_einsum(p) for p in products) == 177_022_000
+    paper = evaluate_model("maxvit_t")
+    assert paper.totals.params == 30_919_624
+    fvcore = evaluate_model("maxvit_t", options=Options(scope="fvcore"))
+    assert fvcore.totals.flops == 5_608_201_264
 
 
 def test_swin_t_counts():

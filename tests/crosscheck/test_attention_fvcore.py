@@ -260,6 +260,100 @@ def swin_spec(classes: int) -> list:
             {"type": "flatten"}, {"type": "linear", "out": classes}]
 
 
+# --- MaxViT's partition attention (torchvision.models.maxvit) --------------------------------
+
+class RelativePositionalMultiHeadAttention(nn.Module):
+    def __init__(self, feat_dim: int, head_dim: int, max_seq_len: int):
+        super().__init__()
+        self.n_heads, self.head_dim = feat_dim // head_dim, head_dim
+        self.size, self.max_seq_len = int(max_seq_len ** 0.5), max_seq_len
+        self.to_qkv = nn.Linear(feat_dim, self.n_heads * self.head_dim * 3)
+        self.scale_factor = feat_dim ** -0.5
+        self.merge = nn.Linear(self.head_dim * self.n_heads, feat_dim)
+        self.relative_position_bias_table = nn.Parameter(
+            torch.zeros((2 * self.size - 1) * (2 * self.size - 1), self.n_heads))
+        coords = torch.stack(torch.meshgrid([torch.arange(self.size)] * 2, indexing="ij"))
+        flat = torch.flatten(coords, 1)
+        rel = (flat[:, :, None] - flat[:, None, :]).permute(1, 2, 0).contiguous()
+        rel[:, :, 0] += self.size - 1
+        rel[:, :, 1] += self.size - 1
+        rel[:, :, 0] *= 2 * self.size - 1
+        self.register_buffer("relative_position_index", rel.sum(-1))
+
+    def forward(self, x):
+        B, G, P, D = x.shape
+        H, DH = self.n_heads, self.head_dim
+        q, k, v = torch.chunk(self.to_qkv(x), 3, dim=-1)
+        q = q.reshape(B, G, P, H, DH).permute(0, 1, 3, 2, 4)
+        k = k.reshape(B, G, P, H, DH).permute(0, 1, 3, 2, 4)
+        v = v.reshape(B, G, P, H, DH).permute(0, 1, 3, 2, 4)
+        k = k * self.scale_factor
+        dot_prod = torch.einsum("B G H I D, B G H J D -> B G H I J", q, k)
+        bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
+        bias = bias.view(self.max_seq_len, self.max_seq_len, -1).permute(2, 0, 1).unsqueeze(0)
+        dot_prod = F.softmax(dot_prod + bias, dim=-1)
+        out = torch.einsum("B G H I J, B G H J D -> B G H I D", dot_prod, v)
+        return self.merge(out.permute(0, 1, 3, 2, 4).reshape(B, G, P, D))
+
+
+class PartitionAttentionLayer(nn.Module):
+    """torchvision's, on a C×H×W map with H = W (its grid_size)."""
+
+    def __init__(self, c: int, head_dim: int, partition: int, kind: str, side: int):
+        super().__init__()
+        n = side // partition
+        self.p = partition if kind == "window" else n
+        self.grid = kind == "grid"
+        self.attn_layer = nn.Sequential(
+            nn.LayerNorm(c), RelativePositionalMultiHeadAttention(c, head_dim, partition ** 2),
+            nn.Dropout(0.0))
+        self.mlp_layer = nn.Sequential(nn.LayerNorm(c), nn.Linear(c, 4 * c), nn.GELU(),
+                                       nn.Linear(4 * c, c), nn.Dropout(0.0))
+
+    def forward(self, x):
+        B, C, H, W = x.shape
+        P = self.p
+        x = x.reshape(B, C, H // P, P, W // P, P).permute(0, 2, 4, 3, 5, 1)
+        x = x.reshape(B, (H // P) * (W // P), P * P, C)
+        if self.grid:
+            x = torch.swapaxes(x, -2, -3)
+        x = x + self.attn_layer(x)
+        x = x + self.mlp_layer(x)
+        if self.grid:
+            x = torch.swapaxes(x, -2, -3)
+        x = x.reshape(B, H // P, W // P, P, P, C).permute(0, 5, 1, 3, 2, 4)
+        return x.reshape(B, C, H, W)
+
+
+class MaxVitAttentions(nn.Module):
+    """A 3→C stem conv, then MaxViT's window and grid attention layers."""
+
+    def __init__(self, c: int, head_dim: int, partition: int, side: int):
+        super().__init__()
+        self.stem = nn.Conv2d(3, c, 1)
+        self.window = PartitionAttentionLayer(c, head_dim, partition, "window", side)
+        self.grid = PartitionAttentionLayer(c, head_dim, partition, "grid", side)
+
+    def forward(self, x):
+        return self.grid(self.window(self.stem(x)))
+
+
+def maxvit_spec(c: int, head_dim: int, partition: int) -> list:
+    def layer(kind):
+        return [*CL, {"type": "residual", "layers": [
+            {"type": "layer_norm", "channels_last": True},
+            {"type": "attention", "heads": c // head_dim, "window": partition,
+             "partition": kind, "relative_position_bias": True, "impl": "einsum",
+             "pad": False}]},
+            {"type": "residual", "layers": [
+                {"type": "layer_norm", "channels_last": True},
+                {"type": "linear", "out": 4 * c, "channels_last": True}, {"type": "gelu"},
+                {"type": "linear", "out": c, "channels_last": True}]},
+            {"type": "permute", "to": "channels_first"}]
+    return [{"type": "conv", "out": c, "kernel": 1, "bias": True}, *layer("window"),
+            *layer("grid")]
+
+
 def _fvcore(module: nn.Module, side: int) -> tuple[int, dict[str, int], int]:
     flops = FlopCountAnalysis(module.eval(), torch.randn(1, 3, side, side))
     flops.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
@@ -283,6 +377,9 @@ def _analytic(layers: list, side: int) -> tuple[int, dict[str, int], int]:
     # 40: a 10×10 map in 3×3 windows is padded to 12×12, then 5×5 to 6×6
     pytest.param(lambda: TinySwin(10), swin_spec(10), 40, id="swin-padded"),
     pytest.param(lambda: TinySwin(10), swin_spec(10), 48, id="swin-whole-windows"),
+    # 4 windows · 3 heads · 9·9 · 8 = 7,776 per product: fvcore's einsum counts 7,775
+    pytest.param(lambda: MaxVitAttentions(24, 8, 3, 6), maxvit_spec(24, 8, 3), 6,
+                 id="maxvit-window-grid-einsum"),
 ])
 def test_handwritten_torchvision_style_transformers(module, layers, side):
     """fvcore's total and per-operator count, and torch's params, on the modules written as
@@ -294,6 +391,7 @@ def test_handwritten_torchvision_style_transformers(module, layers, side):
 @pytest.mark.parametrize("layers,side", [
     pytest.param(vit_spec(8, 1, 2, 16, 32, 10), 32, id="vit"),
     pytest.param(swin_spec(10), 40, id="swin-padded"),
+    pytest.param(maxvit_spec(24, 8, 3), 6, id="maxvit"),
 ])
 def test_transformer_specs_verify_layer_by_layer(layers, side):
     """The builder's modules: every layer's fvcore FLOPs, params and output shape, and
@@ -316,7 +414,7 @@ def test_sdpa_attention_counted_by_flop_counter_only():
 def test_readers_give_back_the_layers():
     layers = [*CL, {"name": "pad", "type": "window_pad", "window": 3},
               {"name": "a", "type": "attend", "heads": 2, "window": 3, "shift": 1,
-               "relative_position_bias": True, "impl": "matmul"},
+               "relative_position_bias": True, "impl": "matmul", "partition": "window"},
               {"name": "crop", "type": "crop", "h": 5, "w": 4},
               {"name": "pm", "type": "patch_merge"}]
     result = run_layers(layers, input=(5, 4), in_channels=12)

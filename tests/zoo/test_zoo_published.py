@@ -212,3 +212,14 @@ def test_swin_t_matches_the_paper_and_torchvision():
     assert millions(paper.totals.params) == 28 and paper.totals.params == 28_288_354
     assert evaluate_model("swin_t", options=Options(scope="fvcore")).totals.flops == \
         4_509_232_128
+
+
+def test_maxvit_t_matches_the_paper_and_torchvision():
+    """MaxViT-T (arXiv:2204.01697) Table 1: 31M params, 5.6G FLOPs at 224; torchvision's
+    maxvit_t: 30,919,624 params and fvcore's 5,608,201,264 (its einsums as fvcore rounds
+    them, batch norms and layer norms included)."""
+    paper = evaluate_model("maxvit_t")
+    assert round(paper.totals.flops / 1e9, 1) == 5.6
+    assert millions(paper.totals.params) == 31 and paper.totals.params == 30_919_624
+    assert evaluate_model("maxvit_t", options=Options(scope="fvcore")).totals.flops == \
+        5_608_201_264
