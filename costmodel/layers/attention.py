@@ -1,4 +1,5 @@
-"""Multi-head self-attention, global (ViT) or in windows (Swin), with its matmul FLOPs.
+"""Multi-head self-attention, global (ViT), in windows (Swin) or in windows and grids (MaxViT),
+with its matmul FLOPs.
 
 Tokens are positions of a C×H×W map (``layers.tokens``: a sequence of L tokens is D×L×1), so
 ``attention`` applies to a ViT sequence and to a Swin map alike; in torch it runs on the
@@ -7,15 +8,18 @@ channels-last tensor. The ``attention`` block is its three steps, one row each:
 - ``qkv``: a per-token ``linear`` D → 3D (queries, keys, values);
 - ``attend``: per head, softmax(q·kᵀ/√d + bias)·v over the keys each query sees — all L
   tokens, or the M² tokens of its M×M window (Swin: windows shifted by ``shift``, with a
-  learned relative position bias) — the two matrix products without weights;
+  learned relative position bias; MaxViT: windows, or a grid of tokens H/M apart) — the two
+  matrix products without weights;
 - ``proj``: a per-token ``linear`` D → D.
 
 How ``attend`` runs decides what fvcore sees (``impl``): ``sdpa`` is torch's fused
 ``F.scaled_dot_product_attention``, as nn.MultiheadAttention runs it (torchvision's ViT):
 fvcore has no rule for aten::scaled_dot_product_attention and counts it 0, so fvcore counts
 only the projections, as ``linear``. ``matmul`` is the explicit ``q @ kᵀ`` and ``attn @ v``
-(torchvision's Swin and MaxViT): fvcore counts both as ``matmul``. The papers' scope counts
-the two products always: they are multiply-adds like any other.
+(torchvision's Swin): fvcore counts both as ``matmul``. ``einsum`` is two torch.einsum calls
+(torchvision's MaxViT): fvcore counts each as ``einsum``, through numpy's printed estimate,
+rounded to 4 significant digits (``fvcore_einsum``). The papers' scope counts the two
+products always, exactly: they are multiply-adds like any other.
 """
 
 from __future__ import annotations
@@ -125,7 +129,7 @@ class Attend(_AttentionFields, Primitive):
         return attend_cost(x, self.heads, self.window, self.relative_position_bias, self.impl)
 
     def describe(self, x: Shape) -> str:
-        where = f"{self.window}×{self.window} windows" if self.window else "global"
+        where = f"{self.window}×{self.window} {self.partition}s" if self.window else "global"
         return f"attention {self.heads} heads, {where}" + (f", shift {self.shift}"
                                                             if self.shift else "")
 
@@ -133,9 +137,12 @@ class Attend(_AttentionFields, Primitive):
 class Attention(_AttentionFields, Block):
     """Multi-head self-attention (Vaswani et al., 2017) on the tokens of a D×H×W map: ``qkv``
     (linear D → 3D, bias ``qkv_bias``), ``attend`` (see ``attend_cost``), ``proj`` (linear
-    D → D, bias ``proj_bias``). torchvision's ViT (nn.MultiheadAttention: ``impl: sdpa``) and
+    D → D, bias ``proj_bias``). torchvision's ViT (nn.MultiheadAttention: ``impl: sdpa``),
     Swin (ShiftedWindowAttention: ``window: 7``, ``shift`` 0 or 3,
-    ``relative_position_bias: true``, ``impl: matmul``) have these parameters exactly.
+    ``relative_position_bias: true``, ``impl: matmul``) and MaxViT
+    (RelativePositionalMultiHeadAttention: ``window: 7``, ``partition`` window or grid,
+    ``relative_position_bias: true``, ``impl: einsum``, ``pad: false``) have these
+    parameters exactly.
 
     FLOPs  = L·D·3D + 2·L·K·D + L·D·D   (qkv, the two products, proj; L = H·W, K = L or M²)
              with a window, L counts the padding: a map that is not whole M×M windows is
