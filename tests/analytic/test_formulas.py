@@ -11,6 +11,7 @@ import typing
 import pytest
 
 from conftest import run_layers
+from test_attention import CASES as ATTENTION
 from test_vocab import CASES as VOCABULARY
 
 from costmodel.layers import Primitive, layer_types
@@ -115,6 +116,7 @@ def _one(layer: dict, shape: tuple[int, ...], scope: str):
 
 
 CASES += VOCABULARY  # the vocabulary of modern CNNs (#14), in test_vocab.py
+CASES += ATTENTION  # attention and tokens (#14), in test_attention.py
 
 
 @pytest.mark.parametrize("layer,inp,out,flops,fv_flops,params,mac", CASES)

@@ -185,3 +185,41 @@ def test_effnet_comparison_set_shares_the_skeleton():
         assert [256, 4, 4] == stage_outs[-1]
     flops = [r.totals.flops for r in results]
     assert flops[0] == max(flops)  # every replacement is cheaper than the 3×3 conv baseline
+
+
+# ---- Transformers (#14): ViT-B/16, Swin-T ---------------------------------------------------
+
+def test_vit_b_16_matches_the_paper_and_torchvision():
+    """ViT-B/16 (arXiv:2010.11929): Table 1, 86M params; Table 6, 17.6 GFLOPs at 224, counted
+    as multiply-adds with the attention products (the paper's scope). fvcore on
+    torchvision's vit_b_16 (scripts/check_transformers_tv.py): 16,867,412,736, without the
+    products (aten::scaled_dot_product_attention has no fvcore rule): 12 blocks of
+    2·197²·768 fewer."""
+    paper = evaluate_model("vit_b_16")
+    assert round(paper.totals.flops / 1e9, 1) == 17.6
+    assert paper.totals.params // 10**6 == 86 and paper.totals.params == 86_567_656  # "86M"
+    fvcore = evaluate_model("vit_b_16", options=Options(scope="fvcore"))
+    assert fvcore.totals.flops == 16_867_412_736
+    assert paper.totals.flops - fvcore.totals.flops == \
+        12 * 2 * 197 * 197 * 768 - 25 * 5 * 197 * 768  # the products in, the norms out
+
+
+def test_swin_t_matches_the_paper_and_torchvision():
+    """Swin-T (arXiv:2103.14030) Table 1: 28M params, 4.5G FLOPs at 224; torchvision's swin_t:
+    28,288,354 params and fvcore's 4,509,232,128 (its matmuls included)."""
+    paper = evaluate_model("swin_t")
+    assert round(paper.totals.flops / 1e9, 1) == 4.5
+    assert millions(paper.totals.params) == 28 and paper.totals.params == 28_288_354
+    assert evaluate_model("swin_t", options=Options(scope="fvcore")).totals.flops == \
+        4_509_232_128
+
+
+def test_maxvit_t_matches_the_paper_and_torchvision():
+    """MaxViT-T (arXiv:2204.01697) Table 1: 31M params, 5.6G FLOPs at 224; torchvision's
+    maxvit_t: 30,919,624 params and fvcore's 5,608,201,264 (its einsums as fvcore rounds
+    them, batch norms and layer norms included)."""
+    paper = evaluate_model("maxvit_t")
+    assert round(paper.totals.flops / 1e9, 1) == 5.6
+    assert millions(paper.totals.params) == 31 and paper.totals.params == 30_919_624
+    assert evaluate_model("maxvit_t", options=Options(scope="fvcore")).totals.flops == \
+        5_608_201_264
