@@ -82,6 +82,12 @@ def _dw_row(row: Row) -> list[Step]:
 def _linear_row(row: Row) -> list[Step]:
     m, n = row.inputs[0].c, row.out.c
     bias = n if row.params > m * n else 0
+    x = row.inputs[0]
+    if not x.flat and x.hw > 1:  # channels-last: the same product at each of the H·W positions
+        return [Step("FC FLOPs", "M·N·H·W", f"{m}·{n}·{x.h}·{x.w}", m * n * x.hw, row.flops),
+                Step("FC params", "M·N + N" if bias else "M·N",
+                     f"{m}·{n}" + (f" + {n}" if bias else ""), m * n + bias, row.params,
+                     "params")]
     return [Step("FC FLOPs", "M·N", f"{m}·{n}", m * n, row.flops),
             Step("FC params", "M·N + N" if bias else "M·N", f"{m}·{n}" + (f" + {n}" if bias
                                                                            else ""),
