@@ -345,9 +345,9 @@ def _module_classes(stem: str) -> tuple[dict[str, type], dict[str, type]]:
 
 
 def _spec_classes() -> dict[str, type]:
-    from costmodel.spec.model import ModelSpec, Variant
+    from costmodel.spec.model import BlockDef, ModelSpec, Variant
 
-    return {"ModelSpec": ModelSpec, "Variant": Variant}
+    return {"ModelSpec": ModelSpec, "Variant": Variant, "BlockDef": BlockDef}
 
 
 @lru_cache(maxsize=None)

@@ -46,6 +46,18 @@ def test_hit_after_first_load(tmp_path, folder):
     assert name == f"spec-{cache.Entry(f, []).key}.json"
 
 
+def test_a_spec_with_block_definitions_is_cached(tmp_path, folder):
+    """``blocks:`` definitions (BlockDef) are one of the spec's own models: an entry holding
+    them is served (it once missed every time, silently)."""
+    f = tmp_path / "b.yaml"
+    f.write_text("name: b\ninput: 8\nblocks:\n  cb:\n    params: {c: null}\n"
+                 "    layers: [{type: conv, out: $c, kernel: 3}, {type: bn}]\n"
+                 "layers:\n  - {type: cb, name: s, c: 4}\n")
+    first = load_spec(f)
+    assert cache.Entry(f, []).load() == first
+    assert load_spec(f).layers[0].layers[0].out == 4
+
+
 def test_changed_file_is_validated_again(tmp_path, folder):
     f = _spec(tmp_path, 4)
     load_spec(f)
