@@ -48,6 +48,7 @@ def compare_records(results: list[Result], latency: list[float] | None = None
         if latency is not None:
             rec[LATENCY] = latency[i]
             rec[f"{LATENCY}_rel"] = latency[i] / latency[0] if latency[0] else None
+        rec.update(_apart(r))
         rec["warnings"] = _differences(r, base)
         records.append(rec)
     return records
@@ -106,7 +107,8 @@ def compare_table(results: list[Result], latency: list[float] | None = None,
                 marks.add((i, "input_hw"))
     warnings = [f"⚠ {w}" for rec in records for w in rec["warnings"]]
     notes = [results[0].options.conventions(), f"rel. = relative to {first}; input = H×W; "
-             "peak act. = largest feature map (elements)", *warnings] if results else []
+             "peak act. = largest feature map (elements)", *warnings,
+             *(n for r in results for n in caveats(r, named=True))] if results else []
     if latency is not None and latency_note:
         notes.append(latency_note)
     return Table("Model comparison", cols, rows, notes=notes, marks=marks)
@@ -129,12 +131,41 @@ def layer_records(result: Result, latency: list[float] | None = None) -> list[di
     return records
 
 
+def caveats(result: Result, named: bool = False) -> list[str]:
+    """What a model's totals leave out or hold apart, for every output's notes: training-only
+    params (aux blocks: counted in params, not run at inference) and layers of unknown cost
+    (an import with unknown ops allowed: the totals exclude them). ``named``: say which model
+    (compare's notes cover several)."""
+    who = f"{result.model}: " if named else ""
+    notes = []
+    if result.aux_params:
+        notes.append(f"{who}params include {result.aux_params:,} training-only (aux blocks: "
+                     "not run at inference, so no FLOPs or MAC)")
+    unknown = result.unknown
+    if unknown:
+        ops = ", ".join(f"{r.path} ({getattr(r.layer, 'op', '?')})" for r in unknown[:5])
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        notes.append(f"⚠ {who}costs exclude {len(unknown)} layer(s) of unknown cost: {ops}{more}")
+    return notes
+
+
 def totals_record(result: Result) -> dict[str, Any]:
     t = result.totals
-    # training-only params (aux blocks, included in params) only where a model has some
     return {"flops": t.flops, "params": t.params, "mac": t.mac,
             "mac_bytes": t.mac * result.options.dtype_bytes, "peak_activation": t.peak_activation,
-            **({"training_only_params": result.aux_params} if result.aux_params else {})}
+            **_apart(result)}
+
+
+def _apart(result: Result) -> dict[str, Any]:
+    """JSON fields only where a model has them: ``training_only_params`` (aux blocks, included
+    in params) and ``unknown_layers`` (paths of layers of unknown cost, excluded from every
+    total)."""
+    out: dict[str, Any] = {}
+    if result.aux_params:
+        out["training_only_params"] = result.aux_params
+    if result.unknown:
+        out["unknown_layers"] = [r.path for r in result.unknown]
+    return out
 
 
 def breakdown_records(result: Result) -> list[dict[str, Any]]:
@@ -229,7 +260,7 @@ def layers_table(result: Result, *, top: int | None = None, sort: str | None = N
         t[LATENCY] = sum(latency)
     footer = [{"path": "total", "output": str(result.output), **t}]
     notes = [result.options.conventions(),
-             f"peak activation: {t['peak_activation']:,} elements"]
+             f"peak activation: {t['peak_activation']:,} elements", *caveats(result)]
     if latency is not None and latency_note:
         notes.append(latency_note)
     if depth is not None:
