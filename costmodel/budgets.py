@@ -52,6 +52,7 @@ from costmodel.render import Column, Table
 from costmodel.render.format import parse_si, si, signed_pct
 from costmodel.spec.zoo import is_spec_path
 from costmodel.targets import is_target, parse_target, resolve_model
+from costmodel.views import caveats
 
 LIMITED = (*METRIC_LABELS, LATENCY)
 """The metrics a budget may limit: every one an output reports (MAC bytes too), and the
@@ -333,6 +334,9 @@ class CheckResult:
     file: str
     options: Options
     findings: list[Finding] = field(default_factory=list)
+    caveats: list[str] = field(default_factory=list)
+    """What a checked model's totals hold apart or leave out (``views.caveats``): a model with
+    layers of unknown cost is never passed silently."""
 
     @property
     def over(self) -> list[Finding]:
@@ -410,6 +414,7 @@ def check_budgets(budgets: BudgetsFile, file: str | Path) -> CheckResult:
     result = CheckResult(str(file), options)
     for i, b in enumerate(budgets.models):
         r = result_of(i, b.label, b.model, b.input)
+        result.caveats.extend(c for c in caveats(r, named=True) if c not in result.caveats)
         base_ref = b.baseline
         base = None
         if base_ref is not None:
@@ -446,12 +451,13 @@ def check_table(result: CheckResult) -> Table:
              f"Budget check: ❌ {k} of {n} limits exceeded")
     marks = {(i, key) for i, f in enumerate(result.findings) if f.over
              for key in ("value", "excess", "status")}
-    return Table(title, cols, rows, notes=[f"budgets: {result.file}", result.options.conventions()],
-                 marks=marks)
+    return Table(title, cols, rows, notes=[f"budgets: {result.file}", result.options.conventions(),
+                                           *result.caveats], marks=marks)
 
 
 def check_payload(result: CheckResult) -> dict[str, Any]:
     """The ``check --format json`` contract: raw integers, one record per limit."""
     return {"ok": result.ok, "budgets": result.file, "checked": len(result.findings),
+            **({"caveats": result.caveats} if result.caveats else {}),
             "over": len(result.over), "conventions": result.options.conventions().record(),
             "results": [f.record() for f in result.findings]}

@@ -53,3 +53,15 @@ def test_compare_names_the_model(spec):
                                                        "-f", "json"]).output)
     assert auxy["training_only_params"] == AUX_PARAMS and auxy["unknown_layers"] == ["weird"]
     assert "training_only_params" not in mobilenet and "unknown_layers" not in mobilenet
+
+
+def test_check_says_it_too(spec, tmp_path):
+    """A budget met by a model with layers of unknown cost is not passed silently."""
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text("models:\n  - model: auxy.yaml\n    limits: {flops: 10M}\n")
+    done = runner.invoke(app, ["check", "--budgets", str(budgets)], env={"COLUMNS": "200"})
+    assert done.exit_code == 0
+    assert "⚠ auxy: costs exclude 1 layer(s) of unknown cost" in done.output
+    payload = json.loads(runner.invoke(app, ["check", "--budgets", str(budgets),
+                                             "-f", "json"]).output)
+    assert any("unknown cost" in c for c in payload["caveats"])
