@@ -12,6 +12,12 @@ Width and depth are *absolute*: the α and d of the evaluated network, as ``comp
 means it (``sweep mobilenet-0.5 --width 1`` evaluates MobileNet at α = 1); a width or depth not
 swept is the model's own. Resolution multiplies the spec's input (``--input`` gives sizes).
 Views (records, the table) are in ``sweep_views``; the plot in ``costmodel.report.plots``.
+
+With a latency profile (``costmodel calibrate``), each configuration also has its predicted
+latency (``costmodel.latency``): a column, a budget (``latency_ms``) and a front (``cost
+"latency"``: most FLOPs for the least predicted latency). Only then is each configuration
+evaluated with its rows (the prediction is per layer); without a profile a sweep evaluates
+totals only, for speed, and loads nothing of the latency package.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from costmodel.analysis.scale import METRIC_LABELS, hw_text, scaled_input
 from costmodel.engine import Totals, evaluate
 from costmodel.errors import CostModelError, LimitError, ShapeError
 from costmodel.layers.base import check_multiplier
-from costmodel.options import Options, parse_input
+from costmodel.options import LATENCY, LATENCY_LABEL, Options, parse_input
 from costmodel.render.format import si
 from costmodel.spec.model import ModelSpec
 
@@ -152,22 +158,27 @@ def _scalar(text: str) -> Any:
 
 
 BUDGET_OPTIONS = {"flops": "--max-flops", "params": "--max-params", "mac": "--max-mac",
-                  "peak_activation": "--max-activation"}
+                  "peak_activation": "--max-activation", LATENCY: "--max-latency"}
+
+Cost = Literal["params", "mac", "latency"]
+"""What a front minimizes for its FLOPs: params, MAC, or the predicted latency (a profile)."""
 
 
 @dataclass(frozen=True)
 class SweepBudget:
-    """Upper limits on a sweep's configurations (metric → a whole count); a configuration fits
-    when it is within every one. Written as a budgets file writes an absolute limit
-    (``costmodel.budgets.parse_limit``: 300M, 2.5M, 1.2G, 1e6)."""
+    """Upper limits on a sweep's configurations (metric → a whole count, or ``latency_ms`` →
+    milliseconds of predicted latency); a configuration fits when it is within every one.
+    Counts are written as a budgets file writes an absolute limit
+    (``costmodel.budgets.parse_limit``: 300M, 2.5M, 1.2G, 1e6), latency as milliseconds
+    (12.5 or 12.5ms)."""
 
-    limits: dict[str, int] = field(default_factory=dict)
+    limits: dict[str, int | float] = field(default_factory=dict)
 
     def __post_init__(self):
         for key in self.limits:
-            if key not in METRIC_LABELS:
+            if key not in METRIC_LABELS and key != LATENCY:
                 raise CostModelError(f"unknown budget metric {key!r} (limits are on "
-                                     f"{', '.join(METRIC_LABELS)})", field="budget")
+                                     f"{', '.join([*METRIC_LABELS, LATENCY])})", field="budget")
 
     @classmethod
     def parse(cls, **texts: str | None) -> "SweepBudget":
@@ -177,6 +188,9 @@ class SweepBudget:
         limits = {}
         for key, text in texts.items():
             if text is None:
+                continue
+            if key == LATENCY:
+                limits[key] = _milliseconds(text)
                 continue
             what = f"{BUDGET_OPTIONS.get(key, key)}: {METRIC_LABELS.get(key, key)} budget"
             try:
@@ -192,11 +206,29 @@ class SweepBudget:
     def __bool__(self) -> bool:
         return bool(self.limits)
 
-    def fits(self, t: Totals) -> bool:
-        return all(getattr(t, k) <= v for k, v in self.limits.items())
+    @property
+    def latency(self) -> bool:
+        """Whether a limit is on the predicted latency (it needs a profile)."""
+        return LATENCY in self.limits
+
+    def fits(self, t: Totals, latency_ms: float | None = None) -> bool:
+        return all((latency_ms if k == LATENCY else getattr(t, k)) <= v
+                   for k, v in self.limits.items())
 
     def describe(self) -> str:
-        return ", ".join(f"{METRIC_LABELS[k]} ≤ {si(v)}" for k, v in self.limits.items())
+        return ", ".join(f"latency ≤ {v:g} ms" if k == LATENCY else
+                         f"{METRIC_LABELS[k]} ≤ {si(v)}" for k, v in self.limits.items())
+
+
+def _milliseconds(text: str) -> float:
+    """A latency budget: milliseconds, ``12.5`` or ``12.5ms``."""
+    what = f"{BUDGET_OPTIONS[LATENCY]}: {LATENCY_LABEL} budget"
+    number = str(text).strip()
+    number = number[:-2] if number.lower().endswith("ms") else number
+    value = _number(number, what)
+    if value < 0:
+        raise CostModelError(f"{what} '{text}' must be a non-negative number of milliseconds")
+    return value
 
 
 @dataclass(frozen=True)
@@ -214,6 +246,12 @@ class Point:
     """The multiplier of the spec's input, where the grid has a resolution axis."""
     input: tuple[int, int]
     totals: Totals | None = None
+    latency_ms: float | None = None
+    """The predicted latency in milliseconds (None without a profile)."""
+
+    def metric(self, key: str) -> int | float:
+        """A total by its key, or the predicted latency (``latency`` or ``latency_ms``)."""
+        return self.latency_ms if key in ("latency", LATENCY) else getattr(self.totals, key)
 
 
 @dataclass(frozen=True)
@@ -224,7 +262,7 @@ class SweepResult:
     front: frozenset[int]
     """Indices of the Pareto front: no other point has as many FLOPs or more for no more of
     ``cost`` (one of them strictly). With a budget, among the points within it."""
-    cost: Literal["params", "mac"]
+    cost: Cost
     budget: SweepBudget
     fits: tuple[bool, ...]
     best: int | None
@@ -233,11 +271,15 @@ class SweepResult:
     skipped: tuple[tuple[str, str], ...] = ()
     """(configuration, why) for points that could not be evaluated, with ``skip_invalid``."""
     options: Options = field(default_factory=Options)
+    latency_note: str | None = None
+    """What predicted each point's ``latency_ms`` (the profile, by its file name); None
+    without a profile."""
 
 
 def front_name(cost: str) -> str:
     """What the front is, in words, for help, titles, notes and JSON: FLOPs are its gain."""
-    return f"most FLOPs for the least {'MAC' if cost == 'mac' else cost}"
+    what = {"mac": "MAC", "latency": "predicted latency"}.get(cost, cost)
+    return f"most FLOPs for the least {what}"
 
 
 def pareto_front(points: Sequence[tuple[int, int]]) -> frozenset[int]:
@@ -381,9 +423,28 @@ def _group_hint(spec: ModelSpec, axes: Sequence[Axis]) -> str:
     return ""
 
 
+def _profile(profile, budget: SweepBudget, cost: str):
+    """(the Profile, the note naming it) from a Profile or a profile file (named by its file
+    name only: an output states no path of the machine); (None, None) without one, which a
+    latency budget or front refuses. The latency package loads only when a profile is given."""
+    if profile is None:
+        for needs, option in ((budget.latency, "--max-latency"),
+                              (cost == "latency", "--pareto latency")):
+            if needs:
+                raise CostModelError(f"{option} needs a latency profile (--profile FILE or "
+                                     "COSTMODEL_PROFILE; costmodel calibrate writes one)")
+        return None, None
+    from costmodel.latency import Profile, load_profile
+
+    if isinstance(profile, Profile):
+        return profile, profile.describe()
+    loaded = load_profile(profile)
+    return loaded, f"{loaded.describe()}: {os.path.basename(os.fspath(profile))}"
+
+
 def sweep(model: str | ModelSpec, axes: Sequence[Axis], *, budget: SweepBudget = SweepBudget(),
-          options: Options = Options(), cost: Literal["params", "mac"] = "params",
-          input=None, skip_invalid: bool = False) -> SweepResult:
+          options: Options = Options(), cost: Cost = "params",
+          input=None, skip_invalid: bool = False, profile=None) -> SweepResult:
     """Evaluate every configuration of the grid spanned by ``axes``.
 
     ``model`` is a zoo name or spec path (or, without variant/var axes, a ModelSpec or a
@@ -393,7 +454,12 @@ def sweep(model: str | ModelSpec, axes: Sequence[Axis], *, budget: SweepBudget =
     multiplies the input (``input=``, default the spec's); ``input`` sizes are absolute. A
     configuration that does not evaluate (a collapsed feature map, groups that do not divide)
     is an error naming it, or, with ``skip_invalid``, is left out and listed in ``skipped``.
+
+    ``profile`` (a ``costmodel.latency.Profile`` or a profile file) adds each configuration's
+    predicted latency (``Point.latency_ms``); a ``latency_ms`` budget or ``cost="latency"``
+    needs one.
     """
+    latency, latency_note = _profile(profile, budget, cost)
     by_kind: dict[str, list[Axis]] = {}
     for a in axes:
         if not a.values:
@@ -430,8 +496,10 @@ def sweep(model: str | ModelSpec, axes: Sequence[Axis], *, budget: SweepBudget =
             point = Point(spec.name, variant, var_set, spec.width if width is None else width,
                           spec.depth if depth is None else depth, res, hw)
             try:
-                totals = evaluate(_spec_at(model, spec, hw, target), input=hw, width=point.width,
-                                  depth=point.depth, options=options, totals_only=True).totals
+                # totals only unless a profile needs the rows (the speed of a plain sweep)
+                evaluated = evaluate(_spec_at(model, spec, hw, target), input=hw,
+                                     width=point.width, depth=point.depth, options=options,
+                                     totals_only=latency is None)
             except CostModelError as e:
                 where = describe_point(point, ordered)
                 if not skip_invalid:
@@ -441,22 +509,30 @@ def sweep(model: str | ModelSpec, axes: Sequence[Axis], *, budget: SweepBudget =
                     raise
                 skipped.append((where, str(e)))
                 continue
-            points.append(replace(point, totals=totals))
+            ms = None if latency is None else _predict(evaluated, latency)
+            points.append(replace(point, totals=evaluated.totals, latency_ms=ms))
     if not points:
         raise CostModelError(f"no configuration of the grid evaluates ({len(skipped)} tried; "
                              f"first: {skipped[0][0]}: {skipped[0][1]})" if skipped else
                              "the grid is empty")
-    fits = tuple(budget.fits(p.totals) for p in points)
+    fits = tuple(budget.fits(p.totals, p.latency_ms) for p in points)
     fitting = [i for i, ok in enumerate(fits) if ok]
     # with a budget, the front of what fits it (the front of the whole grid is its
     # largest-resolution edge, mostly over budget)
     candidates = fitting if budget else list(range(len(points)))
-    sub = pareto_front([(points[i].totals.flops, getattr(points[i].totals, cost))
-                        for i in candidates])
+    sub = pareto_front([(points[i].totals.flops, points[i].metric(cost)) for i in candidates])
     front = frozenset(candidates[k] for k in sub)
     best = min(fitting, key=lambda i: (-points[i].totals.flops, points[i].totals.params,
                                        points[i].totals.mac, i)) \
         if budget and fitting else None
     name = model.name if isinstance(model, ModelSpec) else os.fspath(model)
     return SweepResult(name, ordered, tuple(points), front, cost, budget, fits, best,
-                       tuple(skipped), options)
+                       tuple(skipped), options, latency_note)
+
+
+def _predict(result, profile) -> float:
+    """Predicted total milliseconds of an evaluated configuration (imported here: only a sweep
+    with a profile loads the latency package)."""
+    from costmodel.latency import latency_ms
+
+    return latency_ms(result, profile)[1]

@@ -12,6 +12,7 @@ from costmodel.analysis.scale import hw_text
 from costmodel.analysis.scale_views import format_by_suffix
 from costmodel.analysis.sweep import Point, SweepResult, describe_point, front_name
 from costmodel.errors import CostModelError, OutputError
+from costmodel.options import LATENCY, LATENCY_LABEL
 from costmodel.render import Column, Table
 from costmodel.render.format import si
 
@@ -31,14 +32,21 @@ def point_record(p: Point, result: SweepResult, i: int) -> dict[str, Any]:
         rec["resolution"] = p.resolution
     rec.update(input=list(p.input), flops=p.totals.flops, params=p.totals.params,
                mac=p.totals.mac, mac_bytes=p.totals.mac * result.options.dtype_bytes,
-               peak_activation=p.totals.peak_activation, pareto=i in result.front,
+               peak_activation=p.totals.peak_activation)
+    if result.latency_note is not None:  # a profile was given
+        rec[LATENCY] = p.latency_ms
+    rec.update(pareto=i in result.front,
                fits=result.fits[i] if result.budget else None, best=i == result.best)
     return rec
 
 
 _RESERVED = frozenset({"model", "variant", "width", "depth", "resolution", "input", "input_h",
                        "input_w", "flops", "params", "mac", "mac_bytes", "peak_activation",
-                       "pareto", "fits", "best"})
+                       "pareto", "fits", "best", LATENCY})
+
+
+def _latency_text(p: Point) -> str:
+    return "" if p.latency_ms is None else f", {p.latency_ms:.3g} ms predicted"
 
 
 def best_text(result: SweepResult) -> str | None:
@@ -49,22 +57,23 @@ def best_text(result: SweepResult) -> str | None:
         small = result.points[_smallest(result)]
         return (f"nothing fits {result.budget.describe()}; the smallest configuration, "
                 f"{describe_point(small, result.axes)}, has {si(small.totals.flops)} FLOPs and "
-                f"{si(small.totals.params)} params")
+                f"{si(small.totals.params)} params{_latency_text(small)}")
     p = result.points[result.best]
     return (f"largest within {result.budget.describe()}: {describe_point(p, result.axes)} — "
-            f"{si(p.totals.flops)} FLOPs, {si(p.totals.params)} params, {si(p.totals.mac)} MAC")
+            f"{si(p.totals.flops)} FLOPs, {si(p.totals.params)} params, {si(p.totals.mac)} MAC"
+            f"{_latency_text(p)}")
 
 
 def sweep_payload(result: SweepResult, conventions: dict[str, Any]) -> dict[str, Any]:
     """The ``sweep --format json`` contract."""
-    return {
+    payload = {
         "model": result.model,
         "axes": [{"axis": a.key, "kind": a.kind,
                   "values": [list(v) if isinstance(v, tuple) else v for v in a.values]}
                  for a in result.axes],
         "pareto": {"front": front_name(result.cost), "gain": "flops", "cost": result.cost,
                    "rule": "no other configuration has at least its FLOPs for at most its "
-                           f"{result.cost} (one strictly)",
+                           f"{_cost_word(result.cost)} (one strictly)",
                    "among": "within budget" if result.budget else "all"},
         "budget": dict(result.budget.limits) or None,
         "rows": [point_record(p, result, i) for i, p in enumerate(result.points)],
@@ -74,6 +83,9 @@ def sweep_payload(result: SweepResult, conventions: dict[str, Any]) -> dict[str,
         "skipped": [{"configuration": c, "error": e} for c, e in result.skipped],
         "conventions": conventions,
     }
+    if result.latency_note is not None:
+        payload["latency_profile"] = {"note": result.latency_note}
+    return payload
 
 
 def _smallest(result: SweepResult) -> int:
@@ -118,6 +130,8 @@ def sweep_table(result: SweepResult, *, raw: bool = False, every: bool = True) -
         cols.append(Column("input_hw", "input"))
     cols += [Column("flops", "FLOPs", "si"), Column("params", "params", "si"),
              Column("mac", "MAC", "si"), Column("peak_activation", "peak act.", "si")]
+    if result.latency_note is not None:
+        cols.append(Column(LATENCY, LATENCY_LABEL, "ms"))
     rows = []
     for i in keep:
         rec = dict(records[i])
@@ -144,9 +158,12 @@ def sweep_table(result: SweepResult, *, raw: bool = False, every: bool = True) -
     among = " within the budget" if result.budget else ""
     notes = [result.options.describe(),
              f"front (●): {front_name(result.cost)}{among} — no other configuration{among} has "
-             f"at least its FLOPs for at most its {result.cost} (FLOPs as the compute bought)",
+             f"at least its FLOPs for at most its {_cost_word(result.cost)} (FLOPs as the "
+             "compute bought)",
              "width α and depth d are the evaluated network's own (absolute, as compare "
              "--width means it); resolution multiplies the spec's input"]
+    if result.latency_note is not None:
+        notes.append(result.latency_note)
     if (line := best_text(result)) is not None:
         notes.append(line)
     if not every and len(keep) < len(records):
@@ -159,6 +176,10 @@ def sweep_table(result: SweepResult, *, raw: bool = False, every: bool = True) -
         notes.append(f"{len(result.skipped)} configurations skipped (they do not evaluate), "
                      f"e.g. {result.skipped[0][0]}: {result.skipped[0][1]}")
     return Table(title, cols, rows, notes=notes)
+
+
+def _cost_word(cost: str) -> str:
+    return "predicted latency" if cost == "latency" else cost
 
 
 def render_sweep(result: SweepResult, fmt: str, *, every: bool = True):

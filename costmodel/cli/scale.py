@@ -12,7 +12,8 @@ import typer
 
 from costmodel import api
 from costmodel.cli import app, emit, handles_errors, require_matplotlib
-from costmodel.cli._options import Fmt, FormatOpt, InputOpt, counting_options, table_option
+from costmodel.cli._options import Fmt, FormatOpt, InputOpt, ProfileOpt, counting_options, \
+    table_option
 from costmodel.errors import CostModelError
 from costmodel.options import Options
 from costmodel.render import render
@@ -24,6 +25,7 @@ ScaleTableOpt = table_option("ScaleTable", SCALE_TABLES)
 class CostAxis(str, Enum):
     params = "params"
     mac = "mac"
+    latency = "latency"
 
 
 @app.command()
@@ -121,8 +123,12 @@ def sweep(
         "--max-mac", help="Memory access cost budget (elements).")] = None,
     max_activation: Annotated[Optional[str], typer.Option(
         "--max-activation", help="Budget for the largest feature map (elements).")] = None,
+    max_latency: Annotated[Optional[str], typer.Option(
+        "--max-latency", help="Budget for the latency predicted from --profile, in "
+                              "milliseconds: 12.5.")] = None,
     pareto: Annotated[CostAxis, typer.Option(
-        "--pareto", help="The front: the most FLOPs for the least params (or MAC). FLOPs are "
+        "--pareto", help="The front: the most FLOPs for the least params (or MAC, or the "
+                         "latency predicted from --profile). FLOPs are "
                          "its gain, the compute a configuration buys: with FLOPs and params both "
                          "as costs, the smallest configuration would beat every other.")
     ] = CostAxis.params,
@@ -144,10 +150,12 @@ def sweep(
     format: Annotated[Optional[Fmt], typer.Option(
         "--format", "-f", help="Output format (default: table, or from --output's suffix).")
     ] = None,
+    profile: ProfileOpt = None,
     *, options: Options,
 ):
     """Evaluate a grid of widths, depths, resolutions, groups or variants: every
-    configuration's cost, the Pareto front, and the largest one within a budget."""
+    configuration's cost, the Pareto front, and the largest one within a budget (with
+    --profile, each configuration's predicted latency too)."""
     from costmodel.analysis import sweep as grid
     from costmodel.analysis.sweep_views import SweepFiles, render_sweep
 
@@ -156,12 +164,14 @@ def sweep(
     axes = grid.parse_grid(model, variant=variant, depth=depth, width=width,
                            resolution=resolution, input=input, var=var or (), groups=groups)
     budget = grid.SweepBudget.parse(flops=max_flops, params=max_params, mac=max_mac,
-                                    peak_activation=max_activation)
+                                    peak_activation=max_activation, latency_ms=max_latency)
     files = SweepFiles.check(output, plot, format and format.value)
     if plot is not None:
         require_matplotlib("sweep --plot")
+    # the profile is read (or its absence refused) before any configuration is evaluated;
+    # COSTMODEL_PROFILE set empty is no profile
     result = grid.sweep(model, axes, budget=budget, cost=pareto.value, skip_invalid=skip_invalid,
-                        options=options)
+                        options=options, profile=profile or None)
     # a file is data: every row; a terminal: the front and the best unless --all
     rendered = render_sweep(result, files.format, every=all_rows or output is not None)
     image = None

@@ -351,9 +351,11 @@ def sweep_plot_data(result) -> SweepPlot:
     from costmodel.analysis.sweep import front_name
 
     cost = result.cost
-    points = tuple((p.totals.flops, getattr(p.totals, cost)) for p in result.points)
-    limits = result.budget.limits
-    labels = {"params": "parameters", "mac": "MAC (elements read + written)"}
+    points = tuple((p.totals.flops, p.metric(cost)) for p in result.points)
+    limits = dict(result.budget.limits)
+    limits.setdefault("latency", limits.get("latency_ms"))  # --pareto latency, --max-latency
+    labels = {"params": "parameters", "mac": "MAC (elements read + written)",
+              "latency": "predicted latency (ms)"}
     axes = ", ".join(a.label for a in result.axes) or "no axes"
     among = " within the budget" if result.budget else ""
     return SweepPlot(
