@@ -62,11 +62,16 @@ def main() -> None:
     ap.add_argument("--profile")
     ap.add_argument("--method", default="context,layers",
                     help="calibration methods to compare, comma-separated (first: the table's)")
-    ap.add_argument("--quick", action="store_true", help="quick calibration")
+    ap.add_argument("--quick", action="store_true",
+                    help="the single-layer method's quick grid (a third of the shapes)")
+    ap.add_argument("--networks", type=int, default=24,
+                    help="synthetic networks the context method times")
     ap.add_argument("--save-profile", help="write the calibrated profile here")
     ap.add_argument("--per-class", type=int, help="calibrate only N shapes per class")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--min-time", type=float, default=0.5, help="seconds per model")
+    ap.add_argument("--min-time", type=float, default=0.6, help="seconds per model")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="rounds per model; the fastest round's median counts")
     ap.add_argument("--clock", choices=("wall", "thread"), default="wall",
                     help="thread: the thread's CPU time (one thread only), for a loaded machine")
     ap.add_argument("--models", help="comma-separated zoo names (default: the whole zoo)")
@@ -108,8 +113,8 @@ def main() -> None:
                 # the baseline's constant: seconds per multiply-add of single conv/linear layers
                 per_madd = statistics.median(p.seconds / p.madds for p in points if p.madds)
             else:
-                profile = cal.calibrate(method=method, threads=args.threads, quick=args.quick,
-                                        progress=note)
+                profile = cal.calibrate(method=method, threads=args.threads,
+                                        networks=args.networks, progress=note)
                 profiles[f"in context ({profile.combine} form)"] = profile
             note(f"{method}: calibrated in {time.perf_counter() - began:.0f} s: "
                  f"{profile.fit.get('forms')}")
@@ -125,8 +130,10 @@ def main() -> None:
         result = api.evaluate_model(name)
         module = build(result)
         x = example_input(result)
-        with torch.inference_mode():
-            t = time_callable(lambda: module(x), min_time=args.min_time, warmup=1, min_runs=3)
+        with torch.inference_mode():  # the fastest round's median, as calibration's networks
+            rounds = [time_callable(lambda: module(x), min_time=args.min_time / args.rounds,
+                                    warmup=1, min_runs=3) for _ in range(args.rounds)]
+        t = min(rounds, key=lambda r: r.median)
         _, predicted = predict(result, profile)
         madds = sum(features(r)[1] for r in result.rows)
         rows.append((name, result.totals.flops, t.median, predicted, madds,

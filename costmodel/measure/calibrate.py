@@ -3,7 +3,8 @@
 
 Two methods (METHODS). ``context`` (the default): random synthetic networks of the zoo's shape
 (``synthetic_network``; never a zoo model), each timed in plain passes (its total) and in
-passes with bench's timestamp hooks (each row in situ, with the caches a real pass leaves it);
+passes with bench's timestamp hooks (each row in situ, with the caches a real pass leaves it),
+the fastest of 3 rounds;
 per class, t = o + max(madds/F, bytes/B) or o + madds/F + bytes/B is fitted to the rows
 (CONTEXT_POWER), and the module dispatch between the timestamps is the networks' median
 (total − Σ rows) per row, added to every class's overhead. ``layers``: the first design,
@@ -296,9 +297,13 @@ def synthetic_results(n: int, seed: int = 0, options=None) -> list:
 
 def measure_networks(*, device: str = "cpu", threads: int = 1, batch: int = 1,
                      networks: int = 24, seed: int = 0, min_time: float = 0.15,
-                     progress: Callable[[str], None] | None = None) -> list[Network]:
+                     rounds: int = 3, progress: Callable[[str], None] | None = None
+                     ) -> list[Network]:
     """Time ``networks`` synthetic networks: plain passes for the total, hooked passes for
-    every row (bench.time_layers)."""
+    every row (bench.time_layers), in ``rounds`` alternating rounds of ``min_time / rounds``
+    seconds each; each figure is the fastest round's median (the total's, and each row's), as
+    ``guidelines --measure`` does: on a shared machine the load changes from second to second,
+    and the fastest round is the nearest to an idle machine's (on an idle one, rounds agree)."""
     import torch
 
     from costmodel.crosscheck.builder import build, example_input
@@ -309,19 +314,25 @@ def measure_networks(*, device: str = "cpu", threads: int = 1, batch: int = 1,
 
     torch.set_num_threads(threads)
     sync = torch.cuda.synchronize if device == "cuda" else None
+    per_round = min_time / rounds
     measured = []
     for i, result in enumerate(synthetic_results(networks, seed, Options(batch=batch))):
         model = build(result).to(device)
         x = example_input(result, batch).to(device)
+        totals, layers = [], {r.path: [] for r in result.rows}
         with torch.inference_mode():
-            total = time_callable(lambda: model(x), min_time=min_time, warmup=2, sync=sync)
-            layers, _ = time_layers(result, model, x, min_time=min_time, device=device)
-        points = [Point(*features(r), layers[r.path].median) for r in result.rows]
+            for _ in range(rounds):
+                totals.append(time_callable(lambda: model(x), min_time=per_round, warmup=2,
+                                            sync=sync).median)
+                for path, t in time_layers(result, model, x, min_time=per_round,
+                                           device=device)[0].items():
+                    layers[path].append(t.median)
+        points = [Point(*features(r), min(layers[r.path])) for r in result.rows]
         opens = _containers(result.tree)
-        measured.append(Network(points, total.median, len(result.rows), sum(opens.values())))
+        measured.append(Network(points, min(totals), len(result.rows), sum(opens.values())))
         if progress:
             progress(f"network {i + 1}/{networks}: {len(points)} layers, "
-                     f"{result.totals.flops / 1e6:.0f} MFLOPs, {total.median * 1e3:.1f} ms")
+                     f"{result.totals.flops / 1e6:.0f} MFLOPs, {min(totals) * 1e3:.1f} ms")
     return measured
 
 
