@@ -1,20 +1,22 @@
 """Accuracy of the latency model: measured vs predicted latency of the zoo's models.
 
 Run: python benchmarks/bench_latency.py [--profile P.yaml | --method context,layers] [--quick]
-[--threads N] [--min-time S] [--clock wall|thread] [--models a,b,…]
+[--networks N] [--threads N] [--min-time S] [--rounds R] [--clock wall|thread] [--models a,b,…]
 
 Calibrates with each method asked for (``costmodel.measure.calibrate``: ``context``, synthetic
 networks timed per layer in real passes; ``layers``, single layers timed alone; the first
 listed is the one the per-model table shows) unless a profile is given, then, in the same run,
-builds every zoo model (torch builder, eval mode), times it with the one timing rule (median)
-and predicts it from each profile. No zoo model is used to fit anything: every one is held
-out (the synthetic networks are random, drawn from the spec vocabulary).
+builds every zoo model (torch builder, eval mode), times it with the one timing rule (the
+fastest of ``--rounds`` rounds' medians, as calibration times its networks) and predicts it
+from each profile. No zoo model is used to fit anything: every one is held out (the synthetic
+networks are random, drawn from the spec vocabulary).
 
-The FLOPs-only baseline (latency = k · FLOPs) has its one constant fitted the same way as the
-profile, on the same microbenchmarks: k = median seconds per multiply-add over the conv and
-linear points (the fairest "FLOPs is a proxy" a user would make without timing models). Its
-rank correlation does not depend on k. Prints, for both: % of models within ±10% and ±20%,
-median |error|, and Spearman's rank correlation of predicted vs measured.
+The FLOPs-only baseline (latency = k · FLOPs) has its one constant from the same calibration:
+k = median seconds per multiply-add over the single-layer conv and linear points (with
+``layers``), else the first profile's dense-conv rate (the fairest "FLOPs is a proxy" a user
+would make without timing models). Its rank correlation does not depend on k. Prints, for
+each: % of models within ±10% and ±20%, median |error|, and Spearman's rank correlation of
+predicted vs measured.
 """
 
 from __future__ import annotations

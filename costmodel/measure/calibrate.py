@@ -199,8 +199,12 @@ def _block(rng, c: int, out: int, s: int, act: str) -> tuple[list[dict], int]:
         kind = "plain"
     if kind == "plain":
         return _cba(out, rng.choice((1, 3, 3, 5)), s, act=act), out
-    if kind == "grouped":
-        return _cba(out, 3, s, rng.choice((2, 4, 8)), act), out
+    if kind == "grouped":  # ResNeXt's 3×3, or ShuffleNet's 1×1 group convs around a shuffle
+        g = rng.choice((2, 4, 8))
+        if s == 2 or rng.random() < 0.5:
+            return _cba(out, 3, s, g, act), out
+        return (_cba(out, 1, 1, g, act) + [{"type": "channel_shuffle", "groups": g}]
+                + _cba(out, 1, 1, g, None)), out
     if kind == "dwsep":
         return ([{"type": "dwconv", "kernel": rng.choice((3, 3, 5, 7)), "stride": s},
                  {"type": "bn"}, {"type": act}] + _cba(out, 1, act=act)), out
@@ -239,7 +243,7 @@ def synthetic_network(rng) -> tuple[list[dict], int]:
     c = rng.choice((8, 16, 16, 24, 32, 48, 64))
     layers = _cba(c, rng.choice((3, 3, 7)), 1 if side == 32 else 2, act=act)
     s = side if side == 32 else side // 2
-    if side > 32 and rng.random() < 0.4:
+    if side > 32 and rng.random() < 0.6:
         layers.append({"type": rng.choice(("max_pool", "avg_pool")), "kernel": 3, "stride": 2,
                        "padding": 1})
         s = -(-s // 2)
