@@ -312,7 +312,7 @@ def measure_networks(*, device: str = "cpu", threads: int = 1, batch: int = 1,
 
     from costmodel.crosscheck.builder import build, example_input
     from costmodel.latency.predict import _containers
-    from costmodel.measure.bench import time_layers
+    from costmodel.measure.bench import check_memory, time_layers
     from costmodel.measure.timing import time_callable
     from costmodel.options import Options
 
@@ -321,6 +321,7 @@ def measure_networks(*, device: str = "cpu", threads: int = 1, batch: int = 1,
     per_round = min_time / rounds
     measured = []
     for i, result in enumerate(synthetic_results(networks, seed, Options(batch=batch))):
+        check_memory(result, batch, device)  # a large --batch: refused before allocating
         model = build(result).to(device)
         x = example_input(result, batch).to(device)
         totals, layers = [], {r.path: [] for r in result.rows}
