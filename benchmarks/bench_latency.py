@@ -1,18 +1,22 @@
 """Accuracy of the latency model: measured vs predicted latency of the zoo's models.
 
-Run: python benchmarks/bench_latency.py [--profile P.yaml | --quick] [--threads N]
-[--min-time S] [--models a,b,…]
+Run: python benchmarks/bench_latency.py [--profile P.yaml | --method context,layers] [--quick]
+[--networks N] [--threads N] [--min-time S] [--rounds R] [--clock wall|thread] [--models a,b,…]
 
-Calibrates (``costmodel.measure.calibrate``: microbenchmarks of single layers only) unless a
-profile is given, then, in the same run, builds every zoo model (torch builder, eval mode),
-times it with the one timing rule (median) and predicts it from the profile. No zoo model is
-used to fit anything: every one is held out.
+Calibrates with each method asked for (``costmodel.measure.calibrate``: ``context``, synthetic
+networks timed per layer in real passes; ``layers``, single layers timed alone; the first
+listed is the one the per-model table shows) unless a profile is given, then, in the same run,
+builds every zoo model (torch builder, eval mode), times it with the one timing rule (the
+fastest of ``--rounds`` rounds' medians, as calibration times its networks) and predicts it
+from each profile. No zoo model is used to fit anything: every one is held out (the synthetic
+networks are random, drawn from the spec vocabulary).
 
-The FLOPs-only baseline (latency = k · FLOPs) has its one constant fitted the same way as the
-profile, on the same microbenchmarks: k = median seconds per multiply-add over the conv and
-linear points (the fairest "FLOPs is a proxy" a user would make without timing models). Its
-rank correlation does not depend on k. Prints, for both: % of models within ±10% and ±20%,
-median |error|, and Spearman's rank correlation of predicted vs measured.
+The FLOPs-only baseline (latency = k · FLOPs) has its one constant from the same calibration:
+k = median seconds per multiply-add over the single-layer conv and linear points (with
+``layers``), else the first profile's dense-conv rate (the fairest "FLOPs is a proxy" a user
+would make without timing models). Its rank correlation does not depend on k. Prints, for
+each: % of models within ±10% and ±20%, median |error|, and Spearman's rank correlation of
+predicted vs measured.
 """
 
 from __future__ import annotations
@@ -58,15 +62,25 @@ def summary(pred: list[float], meas: list[float]) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--profile")
-    ap.add_argument("--quick", action="store_true", help="quick calibration grid")
+    ap.add_argument("--method", default="context,layers",
+                    help="calibration methods to compare, comma-separated (first: the table's)")
+    ap.add_argument("--quick", action="store_true",
+                    help="the single-layer method's quick grid (a third of the shapes)")
+    ap.add_argument("--networks", type=int, default=24,
+                    help="synthetic networks the context method times")
     ap.add_argument("--save-profile", help="write the calibrated profile here")
     ap.add_argument("--per-class", type=int, help="calibrate only N shapes per class")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--min-time", type=float, default=0.5, help="seconds per model")
+    ap.add_argument("--min-time", type=float, default=0.6, help="seconds per model")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="rounds per model; the fastest round's median counts")
     ap.add_argument("--clock", choices=("wall", "thread"), default="wall",
                     help="thread: the thread's CPU time (one thread only), for a loaded machine")
     ap.add_argument("--models", help="comma-separated zoo names (default: the whole zoo)")
     args = ap.parse_args()
+
+    def note(message: str) -> None:
+        print(f"calibrate: {message}", file=sys.stderr)
 
     import torch
 
@@ -83,52 +97,63 @@ def main() -> None:
             sys.exit("--clock thread needs --threads 1")
         cal.thread_clock().__enter__()  # for the whole run: calibration and models alike
     start = time.perf_counter()
+    per_madd = None
     if args.profile:
-        profile = load_profile(args.profile)
-        per_madd = None
-        alternatives = {}
+        profiles = {"profile (given)": load_profile(args.profile)}
     else:
-        points = cal.measure(threads=args.threads, quick=args.quick, per_class=args.per_class,
-                             progress=lambda m: print(f"calibrate: {m}", file=sys.stderr))
-        profile = cal.profile_of(points, threads=args.threads, quick=args.quick)
+        profiles = {}
+        for method in args.method.split(","):
+            began = time.perf_counter()
+            if method == "layers":
+                points = cal.measure(threads=args.threads, quick=args.quick,
+                                     per_class=args.per_class, progress=note)
+                profile = cal.profile_of(points, threads=args.threads, quick=args.quick)
+                other = "sum" if profile.combine == "max" else "max"
+                profiles[f"single layers ({profile.combine} form)"] = profile
+                profiles[f"single layers ({other} form)"] = cal.profile_of(
+                    points, threads=args.threads, combine=other)
+                # the baseline's constant: seconds per multiply-add of single conv/linear layers
+                per_madd = statistics.median(p.seconds / p.madds for p in points if p.madds)
+            else:
+                profile = cal.calibrate(method=method, threads=args.threads,
+                                        networks=args.networks, progress=note)
+                profiles[f"in context ({profile.combine} form)"] = profile
+            note(f"{method}: calibrated in {time.perf_counter() - began:.0f} s: "
+                 f"{profile.fit.get('forms')}")
         if args.save_profile:
             from costmodel.files import write_atomic
             from costmodel.latency.profile import dump_profile
 
-            write_atomic(args.save_profile, dump_profile(profile))
-        other = "sum" if profile.combine == "max" else "max"
-        alternatives = {f"profile, {other} form": cal.profile_of(points, threads=args.threads,
-                                                                 combine=other)}
-        print(f"calibrated in {time.perf_counter() - start:.0f} s: {profile.fit['forms']}",
-              file=sys.stderr)
-        per_madd = statistics.median(p.seconds / p.madds for p in points if p.madds)
+            write_atomic(args.save_profile, dump_profile(next(iter(profiles.values()))))
+    profile = next(iter(profiles.values()))
     names = args.models.split(",") if args.models else [e.name for e in api.zoo()]
     rows = []
     for name in names:
         result = api.evaluate_model(name)
         module = build(result)
         x = example_input(result)
-        with torch.inference_mode():
-            t = time_callable(lambda: module(x), min_time=args.min_time, warmup=1, min_runs=3)
+        with torch.inference_mode():  # the fastest round's median, as calibration's networks
+            rounds = [time_callable(lambda: module(x), min_time=args.min_time / args.rounds,
+                                    warmup=1, min_runs=3) for _ in range(args.rounds)]
+        t = min(rounds, key=lambda r: r.median)
         _, predicted = predict(result, profile)
         madds = sum(features(r)[1] for r in result.rows)
         rows.append((name, result.totals.flops, t.median, predicted, madds,
-                     [predict(result, p)[1] for p in alternatives.values()]))
+                     [predict(result, p)[1] for p in profiles.values()]))
         print(f"{name:22s} {t.median * 1e3:9.2f} ms measured {predicted * 1e3:9.2f} ms "
               f"predicted ({predicted / t.median - 1:+.0%})", file=sys.stderr)
-    if per_madd is None:  # a given profile: the baseline's constant from its conv class
+    if per_madd is None:  # no single-layer points: the constant from the profile's conv class
         per_madd = 1 / (profile.classes["conv"].gmadds_per_s * 1e9)
     meas = [r[2] for r in rows]
-    model = summary([r[3] for r in rows], meas)
     base = summary([r[4] * per_madd for r in rows], meas)
-    print(f"\n{len(rows)} zoo models, all held out (calibration times single layers only); "
-          f"{args.threads} thread(s), batch 1, {time.perf_counter() - start:.0f} s in all\n")
+    print(f"\n{len(rows)} zoo models, all held out (calibration never times a zoo model); "
+          f"{args.threads} thread(s), batch 1, {args.clock} clock, "
+          f"{time.perf_counter() - start:.0f} s in all\n")
     print("| predictor | within ±10% | within ±20% | median abs. error | Spearman |")
     print("|---|---|---|---|---|")
-    others = [(label, summary([r[5][i] for r in rows], meas))
-              for i, label in enumerate(alternatives)]
-    for label, s in ((f"profile ({profile.combine} form, kept)", model), *others,
-                     ("FLOPs only (k·FLOPs)", base)):
+    results = [(label, summary([r[5][i] for r in rows], meas))
+               for i, label in enumerate(profiles)]
+    for label, s in (*results, ("FLOPs only (k·FLOPs)", base)):
         print(f"| {label} | {s['within10']:.0%} | {s['within20']:.0%} | {s['median']:.1%} | "
               f"{s['spearman']:.3f} |")
     print("\n| model | FLOPs | measured ms | predicted ms | error | FLOPs-only ms | error |")

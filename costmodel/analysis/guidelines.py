@@ -245,13 +245,28 @@ def mac_lower_bound(h: int, w: int, flops: int) -> float:
 # --- latency prediction ----------------------------------------------------------------------
 
 def predicted_seconds(result: Result, profile_path: str | Path | None) -> float | None:
-    """Predicted seconds per forward pass of ``result`` from a latency profile.
+    """Predicted seconds per forward pass of ``result`` from the latency profile at
+    ``profile_path`` (``costmodel calibrate``; None without one): the latency package's sum of
+    per-row predictions. The profile is read once per path (every case of a run shares it); a
+    bad one is a ProfileError (exit 2)."""
+    if profile_path is None:
+        return None
+    from costmodel.latency import predict
 
-    TODO(lead): wire to costmodel/latency/ (the Profile read from YAML and its per-row
-    prediction, on another branch): load the profile once, sum its per-row predictions of
-    ``result.rows``. Until then there is no prediction: None, and the ``predicted`` column
-    stays empty."""
-    return None
+    return predict(result, _profile(str(profile_path)))[1]
+
+
+def _profile(path: str):
+    """The validated profile at ``path``, read once per run (the latency package loads only
+    when a profile is given)."""
+    if path not in _PROFILES:
+        from costmodel.latency import load_profile
+
+        _PROFILES[path] = load_profile(path)
+    return _PROFILES[path]
+
+
+_PROFILES: dict[str, Any] = {}
 
 
 # --- verdicts ---------------------------------------------------------------------------------
@@ -425,7 +440,8 @@ def verdict_table(report: Report) -> Table:
     notes = [f"here = {where}; a structure beats the reference only by more than "
              f"{TOLERANCE:.0%} (noise); slowdown = time / reference time − 1"]
     if report.profile:
-        notes.append("predicted: no latency model is wired yet (costmodel/latency); column empty")
+        notes.append(f"predicted: from the latency profile {Path(report.profile).name} "
+                     "(costmodel calibrate)")
     return Table("ShuffleNet V2 guidelines — do they hold on this machine?", [
         Column("guideline", "guideline"), Column("statement", "statement"),
         Column("here", "here"), Column("by_how_much", "by how much (here)"),

@@ -18,6 +18,11 @@ class Device(str, Enum):
     cuda = "cuda"
 
 
+class Method(str, Enum):
+    context = "context"
+    layers = "layers"
+
+
 @app.command()
 @handles_errors
 def calibrate(
@@ -30,19 +35,30 @@ def calibrate(
                                            "for this count).")] = 1,
     batch: Annotated[int, typer.Option("--batch", min=1, max=4096,
                                        help="Images per forward pass.")] = 1,
+    method: Annotated[Method, typer.Option(
+        "--method", help="context: random synthetic networks timed layer by layer in real "
+                         "passes (caches and dispatch as in a network); layers: single layers "
+                         "timed alone over a grid of shapes.")] = Method.context,
     quick: Annotated[bool, typer.Option(
-        "--quick", help="A third of the shapes and shorter timings (a rough profile in "
-                        "about a quarter of the time).")] = False,
+        "--quick", help="Fewer networks (or shapes) and shorter timings: a rough profile in "
+                        "about a third of the time.")] = False,
+    networks: Annotated[Optional[int], typer.Option(
+        "--networks", min=1, max=200,
+        help="Synthetic networks to time with --method context (default 24; 8 with "
+             "--quick).")] = None,
     min_time: Annotated[Optional[float], typer.Option(
         "--min-time", min=0.001, max=10.0,
-        help="Seconds of runs per shape (default 0.05; 0.02 with --quick).")] = None,
+        help="Seconds of runs per network (default 0.15; 0.05 with --quick) or per shape "
+             "(--method layers: 0.05; 0.02 with --quick).")] = None,
     per_class: Annotated[Optional[int], typer.Option(
         "--shapes-per-class", min=3, max=1000, hidden=True,
         help="Only N shapes of each class (a smoke test).")] = None,
 ):
-    """Time single layers of each operator class (dense, 1×1, grouped and depthwise convs,
-    linear, batch norm, activations, pooling, merges, shuffles, views) over a grid of shapes,
-    fit per class t = overhead + max(multiply-adds / F, bytes / B), and write the profile.
+    """Time the layers of each operator class (dense, 1×1, grouped and depthwise convs,
+    linear, batch norm, activations, pooling, merges, shuffles, views) inside random
+    synthetic networks (never a zoo model), fit per class t = overhead + max(multiply-adds /
+    F, bytes / B) (or the sum form, whichever predicts the networks better) plus the module
+    dispatch between layers, and write the profile.
 
     The profile names the machine, torch build, device, threads and batch it was measured on;
     `costmodel show MODEL --profile FILE` then predicts each layer's latency without torch."""
@@ -61,13 +77,18 @@ def calibrate(
     from costmodel.measure.calibrate import calibrate as run
 
     profile = run(device=device.value, threads=threads, batch=batch, quick=quick,
-                  min_time=min_time, per_class=per_class,
-                  progress=lambda m: sys.stderr.write(f"calibrate: {m}\n"))
+                  min_time=min_time, per_class=per_class, method=method.value,
+                  networks=networks, progress=lambda m: sys.stderr.write(f"calibrate: {m}\n"))
     write_atomic(output, "# costmodel latency profile (costmodel calibrate)\n"
                  + dump_profile(profile))
-    forms = profile.fit.get("forms", {})
-    kept = forms.get(profile.combine, {})
-    typer.echo(f"wrote {output}: {len(profile.classes)} operator classes, "
-               f"{profile.fit.get('points')} shapes in {profile.fit.get('seconds')} s; "
-               f"combine={profile.combine}, median error on its own points "
-               f"{kept.get('median_error', 0):.1%}")
+    kept = profile.fit.get("forms", {}).get(profile.combine, {})
+    if method is Method.context:
+        what = (f"{profile.fit.get('points')} layers of {profile.fit.get('networks')} "
+                f"networks in {profile.fit.get('seconds')} s; combine={profile.combine}, "
+                f"median error on the networks' totals "
+                f"{kept.get('network_median_error', 0):.1%}")
+    else:
+        what = (f"{profile.fit.get('points')} shapes in {profile.fit.get('seconds')} s; "
+                f"combine={profile.combine}, median error on its own points "
+                f"{kept.get('median_error', 0):.1%}")
+    typer.echo(f"wrote {output}: {len(profile.classes)} operator classes, {what}")

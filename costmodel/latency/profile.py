@@ -13,7 +13,7 @@ classes:                      # per operator class (costmodel.latency.predict.CL
   conv:      {overhead_us: 14.2, gmadds_per_s: 21.5, gbytes_per_s: 9.1}
   depthwise: {overhead_us: 9.8,  gmadds_per_s: 1.9,  gbytes_per_s: 4.4}
   view:      {overhead_us: 1.1}  # a rate left out: that term costs nothing
-fit: {points: 120, median_error: 0.041}   # optional, how well the fit met its own points
+fit: {method: context, networks: 24, dispatch_us: 6.1, …}  # optional: how it was fitted
 ```
 
 A profile is read with the project's one strict reader (``costmodel.documents``) and validated

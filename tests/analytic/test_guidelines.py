@@ -199,9 +199,10 @@ def test_violation_costs_refuse_an_unmeasured_or_foreign_document():
         g.violation_costs({"model": "x"})
 
 
-def test_predicted_seconds_is_not_wired_yet():
+def test_predicted_seconds_without_a_profile_is_none():
+    # with one: tests/analytic/test_latency_model.py (the latency model's own total)
     case = g.build_cases("arm", (1,), ["G4"])[0]
-    assert g.predicted_seconds(case.result, "profile.yaml") is None
+    assert g.predicted_seconds(case.result, None) is None
 
 
 # --- the command ------------------------------------------------------------------------------

@@ -231,3 +231,28 @@ def test_each_block_module_costs_the_container_overhead_once():
     assert total == pytest.approx(without[1] + 2 * 7e-3)
     assert per_row[0] == pytest.approx(without[0][0] + 7e-3)   # relu opens the main branch
     assert per_row[1] == pytest.approx(without[0][1] + 7e-3)   # the empty shortcut: on the merge
+
+
+def test_guidelines_predicted_column_is_the_latency_models_total(tmp_path):
+    from costmodel.analysis import guidelines as g
+    from costmodel.latency import predict
+
+    file = _write(tmp_path)
+    res = runner.invoke(app, ["guidelines", "--profile", str(file), "-g", "G1", "--width", "1",
+                              "-f", "json"])
+    assert res.exit_code == 0, res.output
+    cases = json.loads(res.stdout)["experiments"][0]["cases"]
+    expected = {c.structure.label: predict(c.result, load_profile(file))[1] * 1e3
+                for c in g.build_cases("arm", (1,), ["G1"])}
+    assert {c["structure"]: c["predicted_ms"] for c in cases} == \
+        pytest.approx(expected, rel=1e-3)
+    assert all(ms > 0 for ms in expected.values())
+    assert g.predicted_seconds(g.build_cases("arm", (1,), ["G1"])[0].result, None) is None
+
+
+def test_guidelines_with_a_bad_profile_is_exit_2(tmp_path):
+    file = tmp_path / "p.yaml"
+    file.write_text(yaml.safe_dump({**PROFILE, "version": 0}))
+    res = runner.invoke(app, ["guidelines", "--profile", str(file), "-g", "G1", "--width", "1"])
+    assert res.exit_code == 2
+    assert "version" in res.stderr and str(file) in res.stderr

@@ -11,23 +11,89 @@ from typer.testing import CliRunner
 
 from costmodel.cli import app
 from costmodel.latency.profile import CLASSES, load_profile
-from costmodel.measure.calibrate import fit, fit_max, fit_sum, nnls
+from costmodel.measure.calibrate import (MAX_SYNTHETIC_FLOPS, fit, fit_max, fit_sum, nnls,
+                                         synthetic_results)
 
 runner = CliRunner()
 
 
 def test_tiny_calibrate_writes_a_valid_profile(tmp_path):
     out = tmp_path / "p.yaml"
-    res = runner.invoke(app, ["calibrate", "-o", str(out), "--quick", "--min-time", "0.001",
-                              "--shapes-per-class", "3"])
+    res = runner.invoke(app, ["calibrate", "-o", str(out), "--method", "layers", "--quick",
+                              "--min-time", "0.001", "--shapes-per-class", "3"])
     assert res.exit_code == 0, res.output
     profile = load_profile(out)
     assert set(profile.classes) == set(CLASSES)
     assert profile.device == "cpu" and profile.threads == 1 and profile.version == 1
-    assert profile.torch and profile.machine["cpu"]
+    assert profile.torch and profile.machine["cpu"] and profile.fit["method"] == "layers"
     assert all(c.points == 3 for c in profile.classes.values())
     shown = runner.invoke(app, ["show", "mobilenet", "--profile", str(out), "-f", "json"])
     assert json.loads(shown.stdout)["totals"]["latency_ms"] > 0
+
+
+def test_tiny_calibrate_in_context(tmp_path):
+    out = tmp_path / "p.yaml"
+    res = runner.invoke(app, ["calibrate", "-o", str(out), "--networks", "2",
+                              "--min-time", "0.001"])
+    assert res.exit_code == 0, res.output
+    profile = load_profile(out)
+    assert profile.fit["method"] == "context" and profile.fit["networks"] == 2
+    rows = sum(len(r.rows) for r in synthetic_results(2))
+    assert profile.fit["points"] == rows
+    assert sum(c.points for k, c in profile.classes.items() if k != "container") == rows
+    assert profile.classes["container"].overhead_us == 0.0
+    dispatch = profile.fit["dispatch_us"]
+    assert all(c.overhead_us >= dispatch for k, c in profile.classes.items()
+               if k != "container")
+    shown = runner.invoke(app, ["show", "mobilenet", "--profile", str(out), "-f", "json"])
+    assert json.loads(shown.stdout)["totals"]["latency_ms"] > 0
+
+
+def test_synthetic_networks_are_deterministic_bounded_and_cover_the_classes():
+    from costmodel.latency.predict import op_class
+
+    first = synthetic_results(24)
+    again = synthetic_results(24)
+    assert [r.totals.flops for r in first] == [r.totals.flops for r in again]
+    assert all(r.totals.flops <= MAX_SYNTHETIC_FLOPS for r in first)
+    assert len({r.input for r in first}) >= 3  # several input sizes, 32×32 among them
+    assert (32, 32) in {r.input for r in first}
+    seen = {op_class(row) for r in first for row in r.rows}
+    assert seen == set(CLASSES) - {"container"}
+
+
+def _network(cls_rows, total):
+    from costmodel.measure.calibrate import Network, Point
+
+    points = [Point(c, m, b, t) for c, m, b, t in cls_rows]
+    return Network(points, total, len(points), 0)
+
+
+def test_dispatch_is_the_median_gap_per_row_and_never_negative():
+    from costmodel.measure.calibrate import dispatch
+
+    rows = [("relu", 0.0, 1e4, 1e-5)] * 10   # Σ rows = 100 µs over 10 rows
+    nets = [_network(rows, 100e-6 + 10 * g) for g in (2e-6, 3e-6, 50e-6)]
+    assert dispatch(nets) == pytest.approx(3e-6)  # the slowed third network does not count
+    assert dispatch([_network(rows, 90e-6)]) == 0.0
+
+
+def test_profile_in_context_recovers_rates_and_adds_dispatch():
+    from costmodel.measure.calibrate import profile_in_context
+
+    rng = np.random.default_rng(2)
+    o, pm, pb, d = 8e-6, 1 / 20e9, 1 / 5e9, 2e-6
+    nets = []
+    for _ in range(6):
+        rows = [("conv", m, b, o + m * pm + b * pb)
+                for m, b in zip(rng.uniform(1e5, 1e8, 12), rng.uniform(1e4, 1e7, 12))]
+        nets.append(_network(rows, sum(r[3] for r in rows) + d * len(rows)))
+    profile = profile_in_context(nets, combine="sum")
+    conv = profile.classes["conv"]
+    assert conv.overhead_us == pytest.approx((o + d) * 1e6, rel=1e-3)
+    assert conv.gmadds_per_s == pytest.approx(20, rel=1e-3)
+    assert conv.gbytes_per_s == pytest.approx(5, rel=1e-3)
+    assert profile.fit["forms"]["sum"]["network_median_error"] < 1e-3
 
 
 def test_calibrate_refuses_a_bad_target_before_timing(tmp_path):
