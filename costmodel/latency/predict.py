@@ -74,21 +74,33 @@ def _bytes_per_element(profile: Profile) -> int:
 
 
 def row_seconds(rows: Iterable, profile: Profile, flops_per_madd: int = 1) -> list[float]:
-    """Predicted seconds of each row."""
+    """Predicted seconds of each row; 0 for a training-only row (an aux block's layers are
+    not run at inference)."""
     size = _bytes_per_element(profile)
-    return [seconds(*features(r, flops_per_madd, size), profile) for r in rows]
+    return [0.0 if getattr(r, "training_only", False)
+            else seconds(*features(r, flops_per_madd, size), profile) for r in rows]
 
 
 def _containers(tree) -> dict[int, int]:
     """How many block modules each row opens: id(row) → count. The root is not counted: the
     microbenchmarks' own root module is in every class's overhead."""
-    from costmodel.engine.result import Branch, Seq
+    from costmodel.engine.result import Branch, Dag, Seq
+    from costmodel.layers.aux import Aux
 
     opens: dict[int, int] = {}
 
     def walk(node, pending: int) -> int:
         """Walk ``node`` with ``pending`` blocks waiting for their first row; returns how many
         still wait (the node was an empty block)."""
+        if type(node) is Seq and isinstance(node.layer, Aux):
+            return pending  # not run at inference
+        if type(node) is Dag:  # the graph's module, then per node its merge (if any), its layers
+            pending += 1
+            for merge, seq in zip(node.merges, node.seqs):
+                if merge is not None:
+                    pending = walk(merge, pending)
+                pending = walk(seq, pending)
+            return pending
         if type(node) is Seq:
             pending += 1
             for child in node.children:

@@ -256,3 +256,26 @@ def test_guidelines_with_a_bad_profile_is_exit_2(tmp_path):
     res = runner.invoke(app, ["guidelines", "--profile", str(file), "-g", "G1", "--width", "1"])
     assert res.exit_code == 2
     assert "version" in res.stderr and str(file) in res.stderr
+
+
+def test_training_only_rows_cost_nothing_and_graph_blocks_are_one_call_each():
+    """An aux block is not run at inference: its rows predict 0 and open no module call. A
+    graph is one module call and each of its nodes another (the container overhead, on the
+    first row that runs inside: a node's merge runs before its module is called)."""
+    p = profile(classes={**PROFILE["classes"],
+                         "container": {"overhead_us": 7.0}})
+    aux = [{"type": "aux", "name": "aux", "layers": [{"type": "conv", "out": 8}, {"type": "relu"}]}]
+    plain = run_layers([{"type": "conv", "out": 8}, {"type": "relu"}])
+    with_aux = run_layers([{"type": "conv", "out": 8}, *aux, {"type": "relu"}])
+    ms, total = latency_ms(with_aux, p)
+    assert [ms[i] for i, r in enumerate(with_aux.rows) if r.training_only] == [0.0, 0.0]
+    assert total == pytest.approx(latency_ms(plain, p)[1])
+    relu = [{"type": "relu"}]
+    graph = run_layers([{"type": "graph", "name": "g", "nodes": [
+        {"name": "a", "layers": relu},
+        {"name": "b", "inputs": ["input", "a"], "merge": "add", "layers": relu}]}])
+    ms, total = latency_ms(graph, p)
+    a, merge, b = graph.rows  # g.a.relu, g.b.add, g.b.relu
+    assert ms[0] == pytest.approx(latency_ms(run_layers(relu), p)[1] + 2 * 7e-3)  # g and a
+    assert ms[1] == pytest.approx((4e-6 + merge.mac * 4 / 1e9) * 1e3)  # in g's forward
+    assert ms[2] == pytest.approx(latency_ms(run_layers(relu), p)[1] + 7e-3)  # b's module
