@@ -69,10 +69,9 @@ def calibrate(
         from costmodel.crosscheck import EXTRA_HINT
 
         raise fail(f"calibrate times layers in torch, which is not installed: {EXTRA_HINT}")
-    import torch
+    from costmodel.measure.bench import check_device
 
-    if device is Device.cuda and not torch.cuda.is_available():
-        raise fail("--device cuda: torch sees no CUDA device here")
+    check_device(device.value)
     from costmodel.latency.profile import dump_profile
     from costmodel.measure.calibrate import calibrate as run
 

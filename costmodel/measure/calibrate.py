@@ -27,7 +27,6 @@ relative error over all points is kept.
 from __future__ import annotations
 
 import contextlib
-import os
 import types
 import platform
 import time
@@ -464,18 +463,13 @@ def fit(points: list[Point], combine: str | None = None, power: float = 1.0
     return combine, forms[combine][0], summary
 
 
-def machine() -> dict[str, str]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {"host": platform.node() or "?", "cpu": cpu, "platform": platform.platform(),
-            "cores": str(os.cpu_count() or "?")}
+def machine(device: str = "cpu") -> dict[str, str]:
+    """The profile's ``machine``: bench's description of it (one in the package), as text,
+    with the host name."""
+    from costmodel.measure.bench import machine as describe
+
+    info = {k: str(v) for k, v in describe(device).items() if v is not None}
+    return {"host": platform.node() or "?", **info}
 
 
 METHODS = ("context", "layers")
@@ -518,7 +512,7 @@ def profile_of(points: list[Point], *, device: str = "cpu", threads: int = 1, ba
                               gmadds_per_s=round(1 / pm / 1e9, 6) if pm > 0 else None,
                               gbytes_per_s=round(1 / pb / 1e9, 6) if pb > 0 else None,
                               points=len(pts), median_error=round(float(np.median(errs)), 4))
-    return Profile(version=VERSION, machine=machine(), torch=torch.__version__, device=device,
+    return Profile(version=VERSION, machine=machine(device), torch=torch.__version__, device=device,
                    threads=threads, dtype="float32", batch=batch, combine=combine,
                    classes=classes, fit={"method": "layers", "points": len(points),
                                          "quick": quick, "forms": summary})
@@ -559,7 +553,7 @@ def profile_in_context(networks: list[Network], *, device: str = "cpu", threads:
                                   median_error=round(float(np.median(
                                       relative_errors(fits, pts, form))), 4))
         classes["container"] = ClassFit(overhead_us=0.0, points=len(networks))
-        profile = Profile(version=VERSION, machine=machine(), torch=torch.__version__,
+        profile = Profile(version=VERSION, machine=machine(device), torch=torch.__version__,
                           device=device, threads=threads, dtype="float32", batch=batch,
                           combine=form, classes=classes,
                           fit={"method": "context", "points": len(points),
