@@ -275,8 +275,9 @@ def capture_target(ref: str | Target, input: Any = None, in_channels: int = 3,
         doc = import_module(module, size, in_channels, name=model_name(target),
                             unknown=unknown)
         # the target as the user wrote it, not the synthetic module name a file is loaded under
-        doc["source"] = doc["source"].replace(
-            f"{type(module).__module__}.{type(module).__qualname__}", target.ref, 1)
+        if isinstance(doc.get("source"), str):
+            doc["source"] = doc["source"].replace(
+                f"{type(module).__module__}.{type(module).__qualname__}", target.ref, 1)
         spec = validate_spec(doc, target.ref)
         spec._file = target.ref  # errors while evaluating it name the target, as a file's do
     except CostModelError as e:
