@@ -247,6 +247,8 @@ class Namer:
     def item(self, it, prefix: str, spath: str, name: str) -> dict:
         if isinstance(it, Leaf):
             self.paths[spath] = it.op.where if it.op.module else it.op.scope
+            for row, module in (it.op.sub_paths or {}).items():  # an aux layer's rows
+                self.paths[_join(spath, row)] = _join(it.op.where, module)
             return {"name": name, **it.op.layer}
         if isinstance(it, Fork):
             return self.fork(it, spath, name)
