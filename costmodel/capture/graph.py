@@ -74,9 +74,17 @@ def _torchvision_layer_norm_2d(m: nn.LayerNorm, x: Shape) -> dict:
                                         bias=m.bias is not None), x)
 
 
+def _torchvision_permute(m: nn.Module, x: Shape) -> dict:
+    """torchvision.ops.misc.Permute (ConvNeXt's CNBlock): as the builder's Permute."""
+    from costmodel.crosscheck.builder import _read_permute
+
+    return _read_permute(m, x)
+
+
 TORCHVISION_BY_NAME: dict[str, Callable[[nn.Module, Shape], dict]] = {
     "StochasticDepth": lambda m, x: {"type": "identity"},  # nothing at inference
     "LayerNorm2d": _torchvision_layer_norm_2d,
+    "Permute": _torchvision_permute,
 }
 """torchvision classes read by name (torchvision need not be importable)."""
 
@@ -253,6 +261,12 @@ def _call_module(dag: Dag, gm: fx.GraphModule, node: fx.Node, env: dict, meta: A
     except CostModelError as e:
         e.path = path
         raise
+    if fields["type"] == "permute":  # the value after it is (or is no longer) channels-last
+        if (fields["to"] == "channels_last") == last:
+            raise Unmapped(f"module {type(sub).__name__} permutes a value that is "
+                           f"{'already' if last else 'not'} channels-last", path=path)
+        last = not last
+        out = _shape(meta, f"module {type(sub).__name__} at '{path}'", last)
     return dag.add("layer", ins, out, scope=scope, name=name, layer=fields, where=path,
                    module=True, last=last)
 
@@ -266,7 +280,7 @@ def _read_channels_last(sub: nn.Module, read: Callable, x: Shape, path: str) -> 
     if isinstance(sub, (nn.Linear, nn.LayerNorm)) and not isinstance(sub, LayerNorm2d):
         return {**read(sub, Shape(x.c, 1, 1, flat=True)), "channels_last": True}
     fields = read(sub, x)
-    if not elementwise(fields["type"]):
+    if not elementwise(fields["type"]) and fields["type"] != "permute":
         raise Unmapped(f"module {type(sub).__name__} on a channels-last (N×H×W×C) tensor: "
                        "only linear, layer norm and element-wise layers run between permutes",
                        path=path)

@@ -72,17 +72,24 @@ class Permute(nn.Module):  # torchvision.ops.misc.Permute (traced into: torch.pe
         return torch.permute(x, self.dims)
 
 
+class TorchvisionPermute(Permute):  # the same class under its own name: read as a module
+    pass
+
+
+TorchvisionPermute.__module__, TorchvisionPermute.__name__ = "torchvision.ops.misc", "Permute"
+
+
 class CNBlock(nn.Module):  # torchvision.models.convnext.CNBlock
-    def __init__(self, dim, layer_scale=1e-6, p=0.1):
+    def __init__(self, dim, layer_scale=1e-6, p=0.1, permute=TorchvisionPermute):
         super().__init__()
         self.block = nn.Sequential(
             nn.Conv2d(dim, dim, 7, padding=3, groups=dim, bias=True),
-            Permute([0, 2, 3, 1]),
+            permute([0, 2, 3, 1]),
             nn.LayerNorm(dim, eps=1e-6),
             nn.Linear(dim, 4 * dim),
             nn.GELU(),
             nn.Linear(4 * dim, dim),
-            Permute([0, 3, 1, 2]),
+            permute([0, 3, 1, 2]),
         )
         self.layer_scale = nn.Parameter(torch.ones(dim, 1, 1) * layer_scale)
         self.stochastic_depth = StochasticDepth(p)
@@ -94,8 +101,11 @@ class CNBlock(nn.Module):  # torchvision.models.convnext.CNBlock
         return result
 
 
-def test_convnext_cnblock():
-    model = nn.Sequential(nn.Conv2d(3, 8, 4, 4), CNBlock(8), CNBlock(8, p=0.2),
+@pytest.mark.parametrize("permute", [Permute, TorchvisionPermute])
+def test_convnext_cnblock(permute):
+    """torch.permute inside a module fx traces into, or torchvision's Permute read by name."""
+    model = nn.Sequential(nn.Conv2d(3, 8, 4, 4), CNBlock(8, permute=permute),
+                          CNBlock(8, p=0.2, permute=permute),
                           nn.AdaptiveAvgPool2d(1), nn.Flatten(1), nn.Linear(8, 5))
     doc = check(model, hw=(32, 32))
     layers = _layers(doc)
@@ -106,19 +116,22 @@ def test_convnext_cnblock():
     assert scale["init"] == 1e-6
 
 
-class ConvBetweenPermutes(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(4, 4, 1)
-
+class FlattenChannelsLast(nn.Module):
     def forward(self, x):
         return x.permute(0, 2, 3, 1).flatten(1)  # a flatten of H×W×C: another order
 
 
 def test_only_element_wise_ops_run_on_a_channels_last_value():
     with pytest.raises(CostModelError, match="channels-last") as e:
-        import_module(ConvBetweenPermutes(), (4, 4), 4, name="m")
+        import_module(FlattenChannelsLast(), (4, 4), 4, name="m")
     assert e.value.path == "flatten"
+    conv = nn.Sequential(TorchvisionPermute([0, 2, 3, 1]), nn.Conv2d(4, 4, 1))
+    with pytest.raises(CostModelError, match="Conv2d on a channels-last") as e:
+        import_module(conv, (4, 4), 4, name="m")
+    assert e.value.path == "1"
+    twice = nn.Sequential(TorchvisionPermute([0, 2, 3, 1]), TorchvisionPermute([0, 2, 3, 1]))
+    with pytest.raises(CostModelError, match="already channels-last"):
+        import_module(twice, (4, 4), 4, name="m")
 
 
 class ScaleByBuffer(nn.Module):
