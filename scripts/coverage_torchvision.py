@@ -7,8 +7,8 @@ and costmodel's own dependencies):
     python scripts/coverage_torchvision.py [--only resnet18,vgg11] [--markdown out.md]
 
 For every model (weights=None, eval mode, batch 1, input 299 for inception_v3, 224 otherwise;
-``--native``: the crop size of its default weights, 600 for efficientnet_b7) it imports the module into a spec (``costmodel.capture.import_module``),
-evaluates the spec in fvcore's scope, and compares with fvcore's FlopCountAnalysis on the real
+``--native``: the crop size of its default weights, 600 for efficientnet_b7) it imports the
+module into a spec (``costmodel.capture.import_module``), evaluates the spec in fvcore's scope, and compares with fvcore's FlopCountAnalysis on the real
 module — the total and every operator of by_operator() — and the params with sum(p.numel()).
 It times the import (trace + spec + validation + evaluation) and one fvcore pass. A model is
 "exact" only if all three agree to the integer. Nothing is downloaded.

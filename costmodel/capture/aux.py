@@ -23,26 +23,21 @@ def unreached(module: nn.Module, graph: fx.Graph) -> list[str]:
     leaves = {str(n.target) for n in graph.nodes if n.op == "call_module"}
     attrs = {str(n.target) for n in graph.nodes if n.op == "get_attr"}
 
-    def used(param: str) -> bool:
+    def prefixes(param: str) -> list[str]:
         parts = param.split(".")
-        return param in attrs or any(".".join(parts[:i]) in leaves for i in range(1, len(parts)))
+        return [".".join(parts[:i]) for i in range(1, len(parts))]
 
     names = [n for n, _ in module.named_parameters()]
-    missing = [n for n in names if not used(n)]
+    missing = [n for n in names if n not in attrs and not any(p in leaves for p in prefixes(n))]
     if not missing:
         return []
-    missing_set = set(missing)
-    found: list[str] = []
-    for name in missing:
-        parts = name.split(".")
-        for i in range(1, len(parts)):
-            prefix = ".".join(parts[:i])
-            under = [n for n in names if n.startswith(prefix + ".")]
-            if all(n in missing_set for n in under):
-                if prefix not in found:
-                    found.append(prefix)
-                break
-    return found
+    touched = {p for n in set(names) - set(missing) for p in prefixes(n)}  # hold a used one
+    found: dict[str, None] = {}
+    for name in missing:  # the shortest prefix holding no used parameter
+        top = next((p for p in prefixes(name) if p not in touched), None)
+        if top is not None:
+            found[top] = None
+    return list(found)
 
 
 def _in(node: fx.Node, path: str) -> bool:

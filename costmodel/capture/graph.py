@@ -218,9 +218,9 @@ def trace(module: nn.Module, x: torch.Tensor, unknown: str,
             if not isinstance(out, int):
                 raise Unmapped("the module's output is not one tensor")
     if missing:
+        sizes = [sum(p.numel() for p in module.get_submodule(m).parameters()) for m in missing]
         dag.notes.append("parameters of modules the trace never calls are not counted: "
-                         + ", ".join(f"{p} ({sum(q.numel() for q in module.get_submodule(p).parameters()):,})"
-                                     for p in missing))
+                         + ", ".join(f"{m} ({n:,})" for m, n in zip(missing, sizes)))
     _no_dead_ops(dag, out)
     return dag, out
 

@@ -189,7 +189,8 @@ def test_googlenet_aux_classifier_counts_params_not_flops():
     assert names == ["stem", "aux1", "body", "head"]  # placed where it taps the main path
     aux = doc["layers"][1]
     assert aux["type"] == "aux"
-    assert {"adaptive_pool", "conv", "linear"} <= {x["type"] for x in _layers({"layers": aux["layers"]})}
+    inside = {x["type"] for x in _layers({"layers": aux["layers"]})}
+    assert {"adaptive_pool", "conv", "linear"} <= inside
     result = evaluate(validate_spec(doc, "m"))
     aux_params = sum(p.numel() for p in model.aux1.parameters())
     assert result.aux_params == aux_params
