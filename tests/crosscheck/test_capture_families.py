@@ -318,3 +318,41 @@ def test_regnet_y_block():
     merges = {x.get("merge") for x in _layers(doc) if x["type"] == "parallel"}
     assert "multiply" in merges  # the SE scale
     assert sum(x["type"] == "residual" for x in _layers(doc)) == 2
+
+
+# --- repeats whose first copy differs ------------------------------------------------------
+
+
+def _conv(name, **extra):
+    return {"name": name, "type": "conv", "out": 8, "kernel": 3, **extra}
+
+
+def test_fold_first_copy_by_overrides_and_refusals():
+    from costmodel.capture.structure import fold
+
+    copies = [{"name": str(i), "type": "residual",
+               "layers": [_conv("a", **({"stride": 2} if i == 0 else {})), _conv("b")]}
+              for i in range(3)]
+    folded = fold({"name": "s", "type": "sequential", "layers": copies})
+    assert folded["type"] == "repeat" and folded["n"] == 3
+    assert folded["first"] == {"main.a.stride": 2}
+    assert folded["layers"] == [{"type": "residual", "layers": [_conv("a"), _conv("b")]}]
+    # a field the later copies set and the first leaves at its default: no override says that
+    later = [{**c, "layers": [_conv("a", stride=2), _conv("b")]} if c["name"] != "0" else
+             {**c, "layers": [_conv("a"), _conv("b")]} for c in copies]
+    assert fold({"name": "s", "type": "sequential", "layers": later})["type"] == "sequential"
+    # copies of another structure (a layer more): not a repeat
+    other = [copies[0] | {"layers": copies[0]["layers"] + [_conv("c")]}] + copies[1:]
+    assert fold({"name": "s", "type": "sequential", "layers": other})["type"] == "sequential"
+
+
+class Stage(nn.Sequential):  # a stage whose first block strides and widens (EfficientNet)
+    def __init__(self):
+        super().__init__(conv_bn(8, 16, 3, 2), conv_bn(16, 16, 3), conv_bn(16, 16, 3))
+
+
+def test_a_stage_whose_first_block_strides_is_a_repeat_and_exact():
+    doc = check(nn.Sequential(conv_bn(3, 8, 3), Stage()), hw=(16, 16))
+    stage = doc["layers"][1]
+    assert stage["type"] == "repeat" and stage["n"] == 3
+    assert stage["first"] == {"0.stride": 2}
