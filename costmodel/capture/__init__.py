@@ -28,6 +28,18 @@ anything that is not a nest of branches is a ``graph`` node. Layers are grouped 
 they run in, so names read as the module's own (``features.3.conv.0``), and a sequential of
 equal copies named 0…n−1 becomes a ``repeat``.
 
+*Channels-last values.* After ``x.permute(0, 2, 3, 1)`` (or torchvision's ``Permute``) a
+value is N×H×W×C while its spec shape stays C×H×W: nn.Linear and nn.LayerNorm on it become
+``linear``/``layer_norm`` with ``channels_last: true``, element-wise ops pass, anything else
+is refused until the permute back. A multiply by a C×1×1 parameter is a ``layer_scale``.
+
+*Training-only modules.* Modules whose parameters the eval trace never uses (GoogLeNet's and
+Inception v3's aux classifiers run only ``if self.training``) are found after the trace; a
+second fx trace in training mode shows the value each taps, and the module is imported on its
+own at that value's shape into an ``aux`` layer placed there (``costmodel.capture.aux``), so
+the params equal ``sum(p.numel())`` while the inference FLOPs stay fvcore's. A module not
+called in training either is listed in the spec's notes.
+
 *Exactness.* Each spec layer evaluates to fvcore's count of its module (the readers map only
 what the layer types count exactly); an op with no spec layer is an error naming it and its
 module path, or with ``unknown="allow"`` a ``type: unknown`` layer of unknown cost that

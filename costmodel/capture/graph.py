@@ -40,6 +40,8 @@ class Op:
     index: int = 0  # part: which part of its split
     where: str = ""  # the module path or op, for messages
     module: bool = False  # a leaf module's call (``where`` is its path), not a function's
+    last: bool = False  # its torch value is N×H×W×C (after a permute to channels-last)
+    sub_paths: dict[str, str] | None = None  # aux: its rows' module paths, relative
     users: list[int] = field(default_factory=list)
 
 
@@ -72,9 +74,17 @@ def _torchvision_layer_norm_2d(m: nn.LayerNorm, x: Shape) -> dict:
                                         bias=m.bias is not None), x)
 
 
+def _torchvision_permute(m: nn.Module, x: Shape) -> dict:
+    """torchvision.ops.misc.Permute (ConvNeXt's CNBlock): as the builder's Permute."""
+    from costmodel.crosscheck.builder import _read_permute
+
+    return _read_permute(m, x)
+
+
 TORCHVISION_BY_NAME: dict[str, Callable[[nn.Module, Shape], dict]] = {
     "StochasticDepth": lambda m, x: {"type": "identity"},  # nothing at inference
     "LayerNorm2d": _torchvision_layer_norm_2d,
+    "Permute": _torchvision_permute,
 }
 """torchvision classes read by name (torchvision need not be importable)."""
 
@@ -102,12 +112,14 @@ class LeafTracer(fx.Tracer):
 # --- the DAG ---------------------------------------------------------------------------------
 
 
-def _shape(meta: Any, where: str) -> Shape:
+def _shape(meta: Any, where: str, last: bool = False) -> Shape:
+    """The spec shape of a torch value; ``last``: an N×H×W×C value (channels-last), whose
+    spec shape stays C×H×W."""
     if meta is None or not hasattr(meta, "shape"):
         raise Unmapped(f"{where} does not return one tensor")
     dims = list(meta.shape)[1:]  # per sample
     if len(dims) == 3:
-        return Shape(*dims)
+        return Shape(dims[2], dims[0], dims[1]) if last else Shape(*dims)
     if len(dims) == 1:
         return Shape(dims[0], 1, 1, flat=True)
     raise Unmapped(f"{where} makes a {len(dims) + 1}-D tensor {tuple(meta.shape)}; the spec "
@@ -121,6 +133,7 @@ class Dag:
         self.ops: list[Op] = []
         self.unknown = unknown
         self.unknowns: list[str] = []
+        self.notes: list[str] = []
 
     def add(self, kind: str, inputs: list[int], out: Shape | None, **fields) -> int:
         op = Op(len(self.ops), kind, list(inputs), out, **fields)
@@ -150,8 +163,16 @@ def _scope(node: fx.Node) -> str:
     return next(reversed(stack.values()))[0] if stack else ""
 
 
-def trace(module: nn.Module, x: torch.Tensor, unknown: str) -> tuple[Dag, int]:
-    """The module's DAG at input ``x``, and the op its output is."""
+AuxReader = Callable[[nn.Module, Shape, str], tuple[list[dict], dict[str, str]]]
+"""Imports a training-only module at its input shape: (its layers, its rows' module paths)."""
+
+
+def trace(module: nn.Module, x: torch.Tensor, unknown: str,
+          aux: AuxReader | None = None) -> tuple[Dag, int]:
+    """The module's DAG at input ``x``, and the op its output is. With ``aux``, modules the
+    trace does not reach become ``aux`` layers where a training-mode trace shows they tap
+    the main path (``costmodel.capture.aux``)."""
+    from costmodel.capture.aux import taps, unreached
     from costmodel.capture.ops import map_call  # the function table
 
     try:
@@ -159,6 +180,8 @@ def trace(module: nn.Module, x: torch.Tensor, unknown: str) -> tuple[Dag, int]:
     except Exception as e:  # fx raises many kinds (TraceError, TypeError on control flow…)
         raise CostModelError(f"torch.fx cannot trace {type(module).__name__}: "
                              f"{type(e).__name__}: {e}") from None
+    missing = unreached(module, graph) if aux is not None else []
+    tapped = taps(module, missing, LeafTracer) if missing else {}
     gm = fx.GraphModule(module, graph)
     # one real forward pass for the shapes: ShapeProp's fake-tensor mode would skip the
     # arithmetic, but its first use in a process costs ~10 s of set-up (measured, torch 2.13)
@@ -185,12 +208,34 @@ def trace(module: nn.Module, x: torch.Tensor, unknown: str) -> tuple[Dag, int]:
             env[node] = _call_module(dag, gm, node, env, meta)
         elif node.op in ("call_function", "call_method"):
             env[node] = map_call(dag, node, env, meta, _scope(node))
-        elif node.op == "output":
+        if node.name in tapped and isinstance(env.get(node), int) and \
+                tapped[node.name][:2] == (node.op, node.target):
+            for path in tapped[node.name][2]:
+                env[node] = _add_aux(dag, env[node], module, path, aux)
+                missing.remove(path)
+        if node.op == "output":
             out = env.get(node.args[0]) if isinstance(node.args[0], fx.Node) else None
             if not isinstance(out, int):
                 raise Unmapped("the module's output is not one tensor")
+    if missing:
+        sizes = [sum(p.numel() for p in module.get_submodule(m).parameters()) for m in missing]
+        dag.notes.append("parameters of modules the trace never calls are not counted: "
+                         + ", ".join(f"{m} ({n:,})" for m, n in zip(missing, sizes)))
     _no_dead_ops(dag, out)
     return dag, out
+
+
+def _add_aux(dag: Dag, at: int, model: nn.Module, path: str, aux: AuxReader) -> int:
+    """An ``aux`` layer on value ``at`` holding the import of the training-only module
+    ``path``; the main path goes on from it unchanged."""
+    x = dag.ops[at].out
+    if x.flat or dag.ops[at].last:
+        raise Unmapped(f"training-only module '{path}' taps a {x} value; an aux branch taps "
+                       "a channels-first map", path=path)
+    layers, sub_paths = aux(model.get_submodule(path), x, path)
+    scope, _, name = path.rpartition(".")
+    return dag.add("layer", [at], x, scope=scope, name=name, where=path, module=True,
+                   layer={"type": "aux", "layers": layers}, sub_paths=sub_paths)
 
 
 def _call_module(dag: Dag, gm: fx.GraphModule, node: fx.Node, env: dict, meta: Any) -> int:
@@ -201,18 +246,55 @@ def _call_module(dag: Dag, gm: fx.GraphModule, node: fx.Node, env: dict, meta: A
     if len(ins) != 1 or not isinstance(ins[0], int) or node.kwargs:
         raise Unmapped(f"module {type(sub).__name__} is called with {len(node.args)} "
                        "arguments; a layer takes one tensor", path=path)
-    out = _shape(meta, f"module {type(sub).__name__} at '{path}'")
+    last = dag.ops[ins[0]].last
+    out = _shape(meta, f"module {type(sub).__name__} at '{path}'", last)
     read = reader_for(sub)
     if read is None:
         return dag.unmapped(f"module {type(sub).__name__}", path, ins, out, scope, name,
                             module=True)
+    x = dag.ops[ins[0]].out
     try:
-        fields = read(sub, dag.ops[ins[0]].out)
+        if last:
+            fields = _read_channels_last(sub, read, x, path)
+        else:
+            fields = read(sub, x)
     except CostModelError as e:
         e.path = path
         raise
+    if fields["type"] == "permute":  # the value after it is (or is no longer) channels-last
+        if (fields["to"] == "channels_last") == last:
+            raise Unmapped(f"module {type(sub).__name__} permutes a value that is "
+                           f"{'already' if last else 'not'} channels-last", path=path)
+        last = not last
+        out = _shape(meta, f"module {type(sub).__name__} at '{path}'", last)
     return dag.add("layer", ins, out, scope=scope, name=name, layer=fields, where=path,
-                   module=True)
+                   module=True, last=last)
+
+
+def _read_channels_last(sub: nn.Module, read: Callable, x: Shape, path: str) -> dict:
+    """A module on an N×H×W×C value (between permutes): nn.Linear and nn.LayerNorm act on
+    each position's C values (read as on a vector of C, then ``channels_last: true``); an
+    element-wise module is read as usual; anything else is refused."""
+    from costmodel.crosscheck.builder import LayerNorm2d
+
+    if isinstance(sub, (nn.Linear, nn.LayerNorm)) and not isinstance(sub, LayerNorm2d):
+        return {**read(sub, Shape(x.c, 1, 1, flat=True)), "channels_last": True}
+    fields = read(sub, x)
+    if not elementwise(fields["type"]) and fields["type"] != "permute":
+        raise Unmapped(f"module {type(sub).__name__} on a channels-last (N×H×W×C) tensor: "
+                       "only linear, layer norm and element-wise layers run between permutes",
+                       path=path)
+    return fields
+
+
+def elementwise(layer_type: str) -> bool:
+    """Whether a layer type acts on each element alone (so also on a channels-last value)."""
+    from costmodel.layers import type_names
+    from costmodel.layers.elementwise import Activation
+
+    cls = type_names().get(layer_type)
+    return layer_type in ("identity", "stochastic_depth") or (
+        cls is not None and issubclass(cls, Activation))
 
 
 def _no_dead_ops(dag: Dag, out: int) -> None:

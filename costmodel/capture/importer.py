@@ -42,7 +42,8 @@ def capture(module: nn.Module, input_hw: tuple[int, int], in_channels: int = 3, 
     was_training = module.training
     module.eval()
     try:
-        dag, out = trace(module, torch.zeros(1, in_channels, h, w), unknown)
+        dag, out = trace(module, torch.zeros(1, in_channels, h, w), unknown,
+                         aux=lambda sub, x, path: _aux(sub, x, path, unknown))
     finally:
         module.train(was_training)
     namer = Namer(dag)
@@ -58,8 +59,18 @@ def capture(module: nn.Module, input_hw: tuple[int, int], in_channels: int = 3, 
     last = dag.ops[out]
     if last.kind == "layer" and last.layer["type"] == "linear":
         doc["num_classes"] = last.layer["out"]
+    notes = list(dag.notes)
     if dag.unknowns:
-        doc["notes"] = [f"costs exclude {len(dag.unknowns)} unknown op(s): "
-                        + "; ".join(dag.unknowns)]
+        notes.insert(0, f"costs exclude {len(dag.unknowns)} unknown op(s): "
+                     + "; ".join(dag.unknowns))
+    if notes:
+        doc["notes"] = notes
     doc["layers"] = layers
     return doc, namer.paths
+
+
+def _aux(module: nn.Module, x, path: str, unknown: str) -> tuple[list[dict], dict[str, str]]:
+    """A training-only module imported on its own, at the shape of the value it taps (in
+    eval mode, as the rest: its dropout is then an identity, as the spec's rows say)."""
+    doc, paths = capture(module, (x.h, x.w), x.c, name=path, unknown=unknown)
+    return doc["layers"], paths

@@ -16,7 +16,7 @@ import torch
 import torch.fx as fx
 import torch.nn.functional as F
 
-from costmodel.capture.graph import NONTENSOR, Dag, Pending, Unmapped, _shape
+from costmodel.capture.graph import NONTENSOR, Dag, Pending, Unmapped, _shape, elementwise
 from costmodel.errors import CostModelError
 from costmodel.shape import Shape, pair
 
@@ -54,15 +54,22 @@ class Call:
             return f"Tensor.{t}"
         return getattr(t, "__module__", "") + "." + getattr(t, "__name__", str(t))
 
+    @property
+    def last(self) -> bool:
+        """Whether a tensor argument is channels-last (N×H×W×C, after a permute)."""
+        return any(self.dag.ops[t].last for t in self.tensors)
+
     def out(self) -> Shape:
-        return _shape(self.meta, self.what)
+        return _shape(self.meta, self.what, self.last)
 
     def x(self) -> Shape:
         return self.dag.ops[self.tensors[0]].out
 
-    def layer(self, fields: dict) -> int:
-        return self.dag.add("layer", self.tensors[:1], self.out(), scope=self.scope,
-                            name=self.node.name, layer=fields, where=self._path())
+    def layer(self, fields: dict, last: bool | None = None) -> int:
+        last = self.last if last is None else last
+        return self.dag.add("layer", self.tensors[:1], _shape(self.meta, self.what, last),
+                            scope=self.scope, name=self.node.name, layer=fields,
+                            where=self._path(), last=last)
 
     def _path(self) -> str:
         return f"{self.scope}.{self.node.name}" if self.scope else self.node.name
@@ -72,6 +79,15 @@ def _leaves(args: Any) -> list[fx.Node]:
     found: list[fx.Node] = []
     fx.node.map_arg(args, lambda n: found.append(n) or n)
     return found
+
+
+def _check_channels_last(op, call: Call) -> None:
+    """Only merges, element-wise layers and the permute back run on a channels-last value."""
+    if op.kind == "merge" or (op.kind == "layer" and (op.layer["type"] == "permute"
+                                                      or elementwise(op.layer["type"]))):
+        return
+    raise Unmapped(f"{call.what} on a channels-last (N×H×W×C) tensor: only linear, layer "
+                   "norm and element-wise layers run between permutes", path=call._path())
 
 
 # --- the entries --------------------------------------------------------------------------
@@ -96,8 +112,60 @@ def _merge(kind: str) -> Callable[[Call], int | None]:
         if len(ts) < 2 or others or any(not isinstance(a, fx.Node) for a in c.node.args[:2]):
             return None  # a tensor with a number or a parameter: no merge
         return c.dag.add("merge", ts, c.out(), scope=c.scope, name=c.node.name, merge=kind,
-                         where=c._path())
+                         where=c._path(), last=c.last)
     return merge
+
+
+def _mul(c: Call) -> int | None:
+    """A multiply of two tensors (a merge), or of a tensor by a parameter of C×1×1 (C on a
+    vector) read straight from its module: a ``layer_scale`` (ConvNeXt's CNBlock)."""
+    scale = _parameter_scale(c)
+    if scale is not None:
+        return c.layer({"type": "layer_scale", "init": scale})
+    return _merge("multiply")(c)
+
+
+def _parameter_scale(c: Call) -> float | None:
+    """The first value of a per-channel parameter multiplying the one tensor argument."""
+    attrs = [a for a in c.node.args if isinstance(a, fx.Node) and a.op == "get_attr"]
+    if len(attrs) != 1 or len(c.tensors) != 1 or len(c.node.args) != 2 or c.last:
+        return None
+    owner = c.node.graph.owning_module
+    try:
+        param = owner.get_parameter(str(attrs[0].target)) if owner is not None else None
+    except AttributeError:  # a buffer or plain tensor attribute: no parameter to count
+        return None
+    x = c.x()
+    if param is None or tuple(param.shape) != ((x.c,) if x.flat else (x.c, 1, 1)):
+        return None
+    return float(f"{float(param.detach().flatten()[0]):.7g}")  # float32's digits: 1e-06
+
+
+def _mean(c: Call) -> int | None:
+    """x.mean([2, 3]) / torch.mean(x, (2, 3), keepdim): the ``mean`` layer."""
+    axes = c.arg(1, "dim")
+    axes = [axes] if isinstance(axes, int) else list(axes or [])
+    if c.x().flat or c.last or sorted(a % 4 for a in axes) != [2, 3] or \
+            c.node.kwargs.get("dtype") is not None:
+        return None
+    keepdim = bool(c.arg(2, "keepdim", False))
+    return c.layer({"type": "mean", "axes": axes, "keepdim": keepdim})
+
+
+def _permute(c: Call) -> int | None:
+    """x.permute(0, 2, 3, 1) to channels-last, x.permute(0, 3, 1, 2) back: ``permute``."""
+    dims = c.node.args[1:] if c.node.op == "call_method" else (c.arg(1, "dims"),)
+    if len(dims) == 1 and isinstance(dims[0], (list, tuple)):
+        dims = dims[0]
+    dims = tuple(d % 4 if isinstance(d, int) else d for d in dims)
+    x = c.x()
+    if x.flat:
+        return None
+    if dims == (0, 2, 3, 1) and not c.last:
+        return c.layer({"type": "permute", "to": "channels_last"}, last=True)
+    if dims == (0, 3, 1, 2) and c.last:
+        return c.layer({"type": "permute", "to": "channels_first"}, last=False)
+    return None
 
 
 def _cat(c: Call) -> int | None:
@@ -242,7 +310,7 @@ FUNCTIONS: dict[Any, Callable[[Call], Any]] = {
     F.gelu: _gelu,
     # merges
     **{f: _merge("add") for f in (operator.add, operator.iadd, torch.add, "add", "add_")},
-    **{f: _merge("multiply") for f in (operator.mul, operator.imul, torch.mul, "mul", "mul_")},
+    **{f: _mul for f in (operator.mul, operator.imul, torch.mul, "mul", "mul_")},
     torch.cat: _cat, torch.concat: _cat, torch.concatenate: _cat,
     # views
     **{f: _to_flat for f in (torch.flatten, "flatten", "view", "reshape", torch.reshape)},
@@ -252,6 +320,9 @@ FUNCTIONS: dict[Any, Callable[[Call], Any]] = {
     F.adaptive_avg_pool2d: _global("avg"), F.adaptive_max_pool2d: _global("max"),
     F.max_pool2d: _pool("max_pool"), F.avg_pool2d: _pool("avg_pool"),
     torch.max_pool2d: _pool("max_pool"),
+    **{f: _permute for f in (torch.permute, "permute")},
+    # reductions
+    **{f: _mean for f in (torch.mean, "mean")},
     # splits
     **{f: _split for f in (torch.chunk, "chunk", torch.split, "split")},
     operator.getitem: _getitem,
@@ -274,6 +345,9 @@ def map_call(dag: Dag, node: fx.Node, env: dict, meta: Any, scope: str) -> Any:
         raise
     except (TypeError, ValueError, IndexError):  # an argument known only at run time (a size
         found = None  # read from the tensor): not a call the table can read
+    if isinstance(found, int) and call.last and found >= len(dag.ops) - 1 \
+            and found not in call.tensors:
+        _check_channels_last(dag.ops[found], call)
     if found is None:
         if any(isinstance(v, Pending) for v in values):
             raise Unmapped(f"{call.what} on a reshaped tensor that is not a channel shuffle "
@@ -286,3 +360,12 @@ def map_call(dag: Dag, node: fx.Node, env: dict, meta: Any, scope: str) -> Any:
             raise
         return dag.unmapped(call.what, call._path(), call.tensors, out, scope, node.name)
     return found
+
+
+def _check_channels_last(op, call: Call) -> None:
+    """Only merges, element-wise layers and the permute back run on a channels-last value."""
+    if op.kind == "merge" or (op.kind == "layer" and (op.layer["type"] == "permute"
+                                                      or elementwise(op.layer["type"]))):
+        return
+    raise Unmapped(f"{call.what} on a channels-last (N×H×W×C) tensor: only linear, layer "
+                   "norm and element-wise layers run between permutes", path=call._path())

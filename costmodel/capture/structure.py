@@ -17,6 +17,7 @@ module are grouped into a ``sequential`` named after it, so ``features.0.conv`` 
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from dataclasses import dataclass
 
@@ -247,6 +248,8 @@ class Namer:
     def item(self, it, prefix: str, spath: str, name: str) -> dict:
         if isinstance(it, Leaf):
             self.paths[spath] = it.op.where if it.op.module else it.op.scope
+            for row, module in (it.op.sub_paths or {}).items():  # an aux layer's rows
+                self.paths[_join(spath, row)] = _join(it.op.where, module)
             return {"name": name, **it.op.layer}
         if isinstance(it, Fork):
             return self.fork(it, spath, name)
@@ -349,13 +352,87 @@ def _without_name(layer: dict) -> dict:
 
 
 def fold(seq: dict) -> dict:
-    """A sequential whose layers are n ≥ 2 equal copies named 0…n−1 → ``repeat: n``."""
+    """A sequential whose layers are n ≥ 2 copies named 0…n−1 → ``repeat: n``: where all are
+    equal, or where copies 1…n−1 are equal and copy 0 differs from them only in fields a
+    ``first:`` override can set (the first block of a stage: a stride, a shortcut)."""
     layers = seq["layers"]
     if len(layers) < 2 or [x["name"] for x in layers] != [str(i) for i in range(len(layers))]:
         return seq
-    first = _without_name(layers[0])
-    if any(_without_name(x) != first for x in layers[1:]):
+    head, rest = _without_name(layers[0]), _without_name(layers[1])
+    if any(_without_name(x) != rest for x in layers[2:]):
         return seq
-    body = first["layers"] if first.get("type") == "sequential" and \
-        len(first["layers"]) > 1 else [first]
-    return {"name": seq["name"], "type": "repeat", "n": len(layers), "layers": body}
+    body = _body(rest)
+    first = {} if head == rest else _first(_body(head), body)
+    if first is None:
+        return seq
+    return {"name": seq["name"], "type": "repeat", "n": len(layers),
+            **({"first": first} if first else {}), "layers": body}
+
+
+def _body(copy: dict) -> list[dict]:
+    """The layers one copy of a repeat holds."""
+    return copy["layers"] if copy.get("type") == "sequential" and len(copy["layers"]) > 1 \
+        else [copy]
+
+
+def _first(head: list[dict], body: list[dict]) -> dict | None:
+    """The ``first:`` overrides that make ``body`` into ``head`` (dotted paths as the repeat
+    reads them: through a residual's main/shortcut, a parallel's branch, a sequential's
+    layer, the last part a field), or None where none do. Checked by applying them."""
+    names = [x.get("name") for x in body]
+    if [x.get("name") for x in head] != names or (len(body) > 1 and not all(names)):
+        return None
+    found: dict = {}
+    for a, b in zip(head, body):
+        prefix = [a["name"]] if len(body) > 1 else []
+        if not _diff(a, b, prefix, found):
+            return None
+    applied = [json.loads(json.dumps(x)) for x in body]
+    for key, value in found.items():
+        parts = key.split(".")
+        target = applied[0] if len(body) == 1 else applied[names.index(parts.pop(0))]
+        _apply(target, parts, value)
+    return found if applied == head else None
+
+
+def _diff(a: dict, b: dict, prefix: list[str], found: dict) -> bool:
+    """Adds to ``found`` the overrides that turn layer ``b`` into ``a``; False where a field
+    of ``b`` is missing from ``a`` (its default cannot be written), the types differ, or a
+    main path or branch would be replaced whole (another structure: clearer written out)."""
+    if a.get("type") != b.get("type") or a.get("name") != b.get("name") or set(b) - set(a):
+        return False
+    for key in a:
+        if key == "name" or a[key] == b.get(key):
+            continue
+        parts = _parts(a, key)
+        if parts is not None and isinstance(b.get(key), list) and len(a[key]) == len(b[key]) \
+                and all(isinstance(x, dict) for x in a[key] + b[key]) \
+                and [x.get("name") for x in a[key]] == [x.get("name") for x in b[key]] \
+                and all(x.get("name") for x in a[key]):
+            if all(_diff(x, y, prefix + parts + [x["name"]], found)
+                   for x, y in zip(a[key], b[key])):
+                continue
+            return False
+        if key in ("layers", "branches"):  # another structure: clearer written out
+            return False
+        found[".".join(prefix + [key])] = a[key]
+    return True
+
+
+def _parts(layer: dict, key: str) -> list[str] | None:
+    """The path parts naming the list ``key`` of ``layer`` (before a layer's name in it)."""
+    if layer.get("type") == "residual":
+        return {"layers": ["main"], "shortcut": ["shortcut"]}.get(key)
+    if key == "layers" and layer.get("type") in ("sequential", "stage"):
+        return []
+    return None
+
+
+def _apply(node: dict, parts: list[str], value) -> None:
+    """Sets the field at ``parts`` inside ``node`` (as ``Repeat.first`` does)."""
+    for part in parts[:-1]:
+        if node.get("type") == "residual" and part in ("main", "shortcut"):
+            node = {"layers": node.setdefault("layers" if part == "main" else "shortcut", [])}
+        else:
+            node = next(x for x in node["layers"] if x.get("name") == part)
+    node[parts[-1]] = value

@@ -800,7 +800,8 @@ def _layer_scale(row: Row) -> nn.Module:
 
 @reads(LayerScale)
 def _read_layer_scale(module: LayerScale, x: Shape) -> dict:
-    return {"type": "layer_scale", "init": float(module.layer_scale.detach().flatten()[0])}
+    init = float(module.layer_scale.detach().flatten()[0])
+    return {"type": "layer_scale", "init": float(f"{init:.7g}")}  # float32's digits: 1e-06
 
 
 class Mean(nn.Module):
