@@ -42,6 +42,10 @@ def op_class(row) -> str:
         if getattr(layer, "groups", 1) > 1:
             return "grouped_conv"
         return "conv1x1" if row.category == "conv1x1" else "conv"
+    if kind == "linear" and not row.inputs[0].flat and row.inputs[0].hw > 1:
+        # a product at each of H·W positions (a channels-last linear, attention's products of
+        # tokens): the GEMM of a 1×1 conv, not the thin one of a classifier on a vector
+        return "conv1x1"
     if kind == "elementwise" and row.type in _RELUS:
         return "relu"  # a clamp: cheaper per element than the activations with exp or division
     if kind == "pooling" and row.type in _GLOBAL:
