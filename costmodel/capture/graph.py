@@ -267,6 +267,8 @@ def _call_module(dag: Dag, gm: fx.GraphModule, node: fx.Node, env: dict, meta: A
                            f"{'already' if last else 'not'} channels-last", path=path)
         last = not last
         out = _shape(meta, f"module {type(sub).__name__} at '{path}'", last)
+    elif last and out.flat:  # a token selected (ViT's x[:, 0]): a vector has no layout
+        last = False
     return dag.add("layer", ins, out, scope=scope, name=name, layer=fields, where=path,
                    module=True, last=last)
 
@@ -280,21 +282,29 @@ def _read_channels_last(sub: nn.Module, read: Callable, x: Shape, path: str) -> 
     if isinstance(sub, (nn.Linear, nn.LayerNorm)) and not isinstance(sub, LayerNorm2d):
         return {**read(sub, Shape(x.c, 1, 1, flat=True)), "channels_last": True}
     fields = read(sub, x)
-    if not elementwise(fields["type"]) and fields["type"] != "permute":
+    if not (elementwise(fields["type"]) or fields["type"] == "permute"
+            or _runs_channels_last(fields["type"])):
         raise Unmapped(f"module {type(sub).__name__} on a channels-last (N×H×W×C) tensor: "
-                       "only linear, layer norm and element-wise layers run between permutes",
-                       path=path)
+                       "only linear, layer norm, element-wise layers and the token and "
+                       "attention layers run between permutes", path=path)
     return fields
+
+
+def _runs_channels_last(layer_type: str) -> bool:
+    """Whether a layer type's torch module runs on N×H×W×C (its ``runs_channels_last``)."""
+    from costmodel.layers import type_names
+
+    return bool(getattr(type_names().get(layer_type), "runs_channels_last", False))
 
 
 def elementwise(layer_type: str) -> bool:
     """Whether a layer type acts on each element alone (so also on a channels-last value)."""
     from costmodel.layers import type_names
-    from costmodel.layers.elementwise import Activation
+    from costmodel.layers.elementwise import Activation, Identity
 
-    cls = type_names().get(layer_type)
-    return layer_type in ("identity", "stochastic_depth") or (
-        cls is not None and issubclass(cls, Activation))
+    cls = type_names().get(layer_type)  # identity's tags include dropout
+    return cls is not None and issubclass(cls, (Activation, Identity)) or \
+        layer_type == "stochastic_depth"
 
 
 def _no_dead_ops(dag: Dag, out: int) -> None:

@@ -124,6 +124,7 @@ class Attend(_AttentionFields, Primitive):
 
     type: Literal["attend"] = "attend"
     operator = "linear"  # matrix products
+    runs_channels_last = True
 
     def cost(self, x: Shape, ctx: Context) -> Cost:
         return attend_cost(x, self.heads, self.window, self.relative_position_bias, self.impl)

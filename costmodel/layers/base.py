@@ -274,6 +274,9 @@ class Primitive(LayerSpec):
     category: ClassVar[str] = "other"
     operator: ClassVar[Operator]
     elementwise: ClassVar[ElementwiseGroup | None] = None
+    runs_channels_last: ClassVar[bool] = False
+    """Its torch module runs on an N×H×W×C tensor, after a ``permute`` to channels_last (the
+    token and attention layers): the builder, verify and the importer read this."""
 
     def cost(self, x: Shape, ctx: Context) -> Cost:  # pragma: no cover - abstract
         raise NotImplementedError

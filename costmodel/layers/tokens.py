@@ -59,6 +59,7 @@ class ClassToken(Primitive):
 
     type: Literal["class_token"] = "class_token"
     operator = "data_movement"
+    runs_channels_last = True
 
     def cost(self, x: Shape, ctx: Context) -> Cost:
         require_tokens(x)
@@ -83,6 +84,7 @@ class PosEmbed(Primitive):
 
     type: Literal["pos_embed", "pos_embedding"] = "pos_embed"
     operator = "elementwise"
+    runs_channels_last = True
 
     def cost(self, x: Shape, ctx: Context) -> Cost:
         require_map(x)
@@ -96,6 +98,7 @@ class SelectToken(Primitive):
     type: Literal["select_token"] = "select_token"
     index: NonNegInt = 0
     operator = "view"
+    runs_channels_last = True
 
     def cost(self, x: Shape, ctx: Context) -> Cost:
         require_tokens(x)
@@ -122,6 +125,7 @@ class PatchMerge(Primitive):
 
     type: Literal["patch_merge"] = "patch_merge"
     operator = "data_movement"
+    runs_channels_last = True
 
     def cost(self, x: Shape, ctx: Context) -> Cost:
         require_map(x)
@@ -149,6 +153,7 @@ class WindowPad(Primitive):
     type: Literal["window_pad"] = "window_pad"
     window: PosInt
     operator = "data_movement"
+    runs_channels_last = True
 
     def cost(self, x: Shape, ctx: Context) -> Cost:
         require_map(x)
@@ -163,6 +168,7 @@ class Crop(Primitive):
     h: PosInt
     w: PosInt
     operator = "data_movement"
+    runs_channels_last = True
 
     def cost(self, x: Shape, ctx: Context) -> Cost:
         require_map(x)

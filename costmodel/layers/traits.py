@@ -8,6 +8,8 @@ Every :class:`~costmodel.layers.base.Primitive` subclass declares:
 - ``elementwise``: the group of ShuffleNet V2's G4 (element-wise operators, heavy in memory
   access for their FLOPs) its MAC counts in, or None (the default). A conv counts as
   ``depthwise`` by its category, per instance (groups = C_in).
+- ``runs_channels_last``: its torch module runs on an N×H×W×C tensor (between permutes: the
+  token and attention layers); default False.
 - ``describe(x)``: the layer in a few words for the data-flow tables ('conv 3×3/2', 'dw 1×3');
   the default is its row label.
 

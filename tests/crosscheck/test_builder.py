@@ -38,8 +38,6 @@ NEEDS = {"conv": {"out": 4}, "deconv": {"out": 4}, "conv_transpose": {"out": 4},
          "attend": {"heads": 1}, "window_pad": {"window": 3}, "crop": {"h": 2, "w": 3}}
 INPUTS = {"lstm": (4, 1, 1), "rnn_gate": (4, 1, 1), "gate_decision": (2, 1, 1),
           "class_token": (4, 3, 1), "select_token": (4, 3, 1), "attend": (6, 4, 2)}
-CHANNELS_LAST_ONLY = {"class_token", "pos_embed", "pos_embedding", "select_token",
-                      "patch_merge", "attend", "window_pad", "crop"}  # after a permute
 
 
 @pytest.mark.parametrize("tag", sorted(t for t, cls in type_names().items()
@@ -50,7 +48,8 @@ def test_every_tag_and_alias_builds_its_class_module(tag):
     layers = [{"type": tag, **NEEDS.get(tag, {})}]
     if tag == "linear":
         layers.insert(0, {"type": "flatten"})
-    if tag in CHANNELS_LAST_ONLY:
+    last = type_names()[tag].runs_channels_last  # its module runs after a permute
+    if last:
         layers.insert(0, {"type": "permute"})
     c, h, w = INPUTS.get(tag, (4, 4, 4))
     result = run_layers(layers, input=(h, w), in_channels=c)
@@ -58,7 +57,7 @@ def test_every_tag_and_alias_builds_its_class_module(tag):
     with torch.no_grad():
         y = model(torch.randn(1, c, h, w))
     out = result.rows[-1].out
-    assert list(y.shape[1:]) == torch_shape(out, tag in CHANNELS_LAST_ONLY)
+    assert list(y.shape[1:]) == torch_shape(out, last)
     assert type(dict(model.named_children())[result.rows[-1].path]) is \
         type(torch_layer(result.rows[-1]).module(result.rows[-1], SharedWeights()))
 
