@@ -17,7 +17,7 @@ from costmodel.cli import app
 from costmodel.latency import latency_ms, load_profile, op_class
 from costmodel.latency.profile import ProfileError, validate_profile
 from costmodel.options import Options
-from tests.conftest import run_layers
+from conftest import run_layers
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
