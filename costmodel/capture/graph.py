@@ -100,9 +100,14 @@ TORCHVISION_BY_NAME: dict[str, Callable[[nn.Module, Shape], dict]] = {
 def reader_for(module: nn.Module) -> Callable[[nn.Module, Shape], dict] | None:
     """The reader of ``module``'s class, or of a class it derives from without changing its
     forward (a subclass with its own forward is traced into instead)."""
+    from costmodel.crosscheck.builder import TORCH_READERS_BY_NAME
+
     cls = type(module)
     if cls.__module__.startswith("torchvision") and cls.__name__ in TORCHVISION_BY_NAME:
         return TORCHVISION_BY_NAME[cls.__name__]
+    by_name = TORCH_READERS_BY_NAME.get(f"{cls.__module__}.{cls.__qualname__}")
+    if by_name is not None:  # the class itself only: a subclass (Swin v2's) has its own forward
+        return by_name
     for base in cls.__mro__:
         if base in TORCH_READERS:
             return TORCH_READERS[base] if cls.forward is base.forward else None

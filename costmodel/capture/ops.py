@@ -402,6 +402,13 @@ FUNCTIONS: dict[Any, Callable[[Call], Any]] = {
 }
 """Every function and method (by name) the importer maps."""
 
+FUNCTIONS_BY_NAME: dict[str, Callable[[Call], Any]] = {
+    # Swin's PatchMerging pads and gathers the 2×2 neighbours (fx.wrap'd: one call)
+    "torchvision.models.swin_transformer._patch_merging_pad":
+        lambda c: c.layer({"type": "patch_merge"}) if c.last else None,
+}
+"""Functions of packages that need not be importable here (torchvision), by qualified name."""
+
 
 def map_call(dag: Dag, node: fx.Node, env: dict, meta: Any, scope: str) -> Any:
     call = Call(dag, node, env, meta, scope)
@@ -410,6 +417,9 @@ def map_call(dag: Dag, node: fx.Node, env: dict, meta: Any, scope: str) -> Any:
                for v in values):
         return NONTENSOR  # arithmetic on sizes, attributes of parameters
     entry = FUNCTIONS.get(node.target)
+    if entry is None and callable(node.target):
+        entry = FUNCTIONS_BY_NAME.get(f"{getattr(node.target, '__module__', '')}."
+                                      f"{getattr(node.target, '__qualname__', '')}")
     try:
         found = entry(call) if entry is not None else None
     except CostModelError as e:
