@@ -261,8 +261,10 @@ def _call_module(dag: Dag, gm: fx.GraphModule, node: fx.Node, env: dict, meta: A
     if isinstance(sub, nn.MultiheadAttention):
         return Packed(_self_attention(dag, sub, node, ins, path, scope, name))
     if len(ins) != 1 or not isinstance(ins[0], int) or node.kwargs:
-        raise Unmapped(f"module {type(sub).__name__} is called with {len(node.args)} "
-                       "arguments; a layer takes one tensor", path=path)
+        how = "on a parameter or buffer, not on a value of the input" if ins == [NONTENSOR] \
+            else f"with {len(node.args)} arguments"
+        raise Unmapped(f"module {type(sub).__name__} is called {how}; a layer takes one "
+                       "tensor", path=path)
     last = dag.ops[ins[0]].last
     out = _shape(meta, f"module {type(sub).__name__} at '{path}'", last)
     read = reader_for(sub)
