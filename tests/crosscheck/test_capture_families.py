@@ -2,7 +2,8 @@
 newer vocabulary (torchvision itself is not needed): MNASNet's mean head, ConvNeXt's CNBlock
 (permute, channels-last LayerNorm and Linear, layer scale), GoogLeNet's training-only aux
 classifier, DenseNet's dense block (a graph), EfficientNetV2's FusedMBConv and RegNet Y's
-block with squeeze-excitation. Each: import → exact against fvcore module by module, params
+block with squeeze-excitation; ViT's encoder (nn.MultiheadAttention, class token, position
+embedding), Swin's window attention and patch merging, MaxViT's partition attention. Each: import → exact against fvcore module by module, params
 = Σ numel, and FlopCounterMode in the paper scope (``check``)."""
 
 from __future__ import annotations
