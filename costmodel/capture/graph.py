@@ -59,6 +59,14 @@ class Pending:
     transposed: bool = False
 
 
+@dataclass
+class Packed:
+    """The (output, weights) pair nn.MultiheadAttention returns: ``[0]`` is the op ``out``,
+    ``[1]`` no tensor (``need_weights=False``)."""
+
+    out: int
+
+
 NONTENSOR = object()
 """The value of a node that is no tensor (x.size(0), a shape): it can feed view/reshape only."""
 
@@ -92,9 +100,14 @@ TORCHVISION_BY_NAME: dict[str, Callable[[nn.Module, Shape], dict]] = {
 def reader_for(module: nn.Module) -> Callable[[nn.Module, Shape], dict] | None:
     """The reader of ``module``'s class, or of a class it derives from without changing its
     forward (a subclass with its own forward is traced into instead)."""
+    from costmodel.crosscheck.builder import TORCH_READERS_BY_NAME
+
     cls = type(module)
     if cls.__module__.startswith("torchvision") and cls.__name__ in TORCHVISION_BY_NAME:
         return TORCHVISION_BY_NAME[cls.__name__]
+    by_name = TORCH_READERS_BY_NAME.get(f"{cls.__module__}.{cls.__qualname__}")
+    if by_name is not None:  # the class itself only: a subclass (Swin v2's) has its own forward
+        return by_name
     for base in cls.__mro__:
         if base in TORCH_READERS:
             return TORCH_READERS[base] if cls.forward is base.forward else None
@@ -120,10 +133,12 @@ def _shape(meta: Any, where: str, last: bool = False) -> Shape:
     dims = list(meta.shape)[1:]  # per sample
     if len(dims) == 3:
         return Shape(dims[2], dims[0], dims[1]) if last else Shape(*dims)
+    if len(dims) == 2:  # a sequence of L tokens: N×L×D channels-last, N×D×L before (ViT)
+        return Shape(dims[1], dims[0], 1) if last else Shape(dims[0], dims[1], 1)
     if len(dims) == 1:
         return Shape(dims[0], 1, 1, flat=True)
     raise Unmapped(f"{where} makes a {len(dims) + 1}-D tensor {tuple(meta.shape)}; the spec "
-                   "language has N×C×H×W maps and N×F vectors")
+                   "language has N×C×H×W maps, N×L×D token sequences and N×F vectors")
 
 
 class Dag:
@@ -243,9 +258,13 @@ def _call_module(dag: Dag, gm: fx.GraphModule, node: fx.Node, env: dict, meta: A
     scope, _, name = path.rpartition(".")
     sub = gm.get_submodule(path)
     ins = [env[a] for a in node.args if isinstance(a, fx.Node)]
+    if isinstance(sub, nn.MultiheadAttention):
+        return Packed(_self_attention(dag, sub, node, ins, path, scope, name))
     if len(ins) != 1 or not isinstance(ins[0], int) or node.kwargs:
-        raise Unmapped(f"module {type(sub).__name__} is called with {len(node.args)} "
-                       "arguments; a layer takes one tensor", path=path)
+        how = "on a parameter or buffer, not on a value of the input" if ins == [NONTENSOR] \
+            else f"with {len(node.args)} arguments"
+        raise Unmapped(f"module {type(sub).__name__} is called {how}; a layer takes one "
+                       "tensor", path=path)
     last = dag.ops[ins[0]].last
     out = _shape(meta, f"module {type(sub).__name__} at '{path}'", last)
     read = reader_for(sub)
@@ -271,6 +290,28 @@ def _call_module(dag: Dag, gm: fx.GraphModule, node: fx.Node, env: dict, meta: A
         last = False
     return dag.add("layer", ins, out, scope=scope, name=name, layer=fields, where=path,
                    module=True, last=last)
+
+
+def _self_attention(dag: Dag, sub: nn.MultiheadAttention, node: fx.Node, ins: list,
+                    path: str, scope: str, name: str) -> int:
+    """``attn(x, x, x, need_weights=False)`` on an N×L×D sequence (torchvision's ViT
+    EncoderBlock): the ``attention`` block, its output the input's shape."""
+    kwargs = {k: v for k, v in node.kwargs.items() if v is not None}
+    if len(ins) != 3 or len(set(map(id, node.args))) != 1 or not isinstance(ins[0], int) \
+            or kwargs.get("need_weights", True) or set(kwargs) - {"need_weights"}:
+        raise Unmapped("nn.MultiheadAttention is known as self-attention only: attn(x, x, x, "
+                       "need_weights=False), no mask", path=path)
+    x = dag.ops[ins[0]]
+    if not sub.batch_first or not x.last or x.out.w != 1:
+        raise Unmapped("nn.MultiheadAttention is known on a batch-first N×L×D token sequence "
+                       "(batch_first=True, after a permute to channels-last)", path=path)
+    try:
+        fields = reader_for(sub)(sub, x.out)
+    except CostModelError as e:
+        e.path = path
+        raise
+    return dag.add("layer", ins[:1], x.out, scope=scope, name=name, layer=fields, where=path,
+                   module=True, last=True)
 
 
 def _read_channels_last(sub: nn.Module, read: Callable, x: Shape, path: str) -> dict:

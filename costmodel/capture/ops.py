@@ -16,7 +16,8 @@ import torch
 import torch.fx as fx
 import torch.nn.functional as F
 
-from costmodel.capture.graph import NONTENSOR, Dag, Pending, Unmapped, _shape, elementwise
+from costmodel.capture.graph import (NONTENSOR, Dag, Packed, Pending, Unmapped, _runs_channels_last,
+                                     _shape, elementwise)
 from costmodel.errors import CostModelError
 from costmodel.shape import Shape, pair
 
@@ -65,10 +66,11 @@ class Call:
     def x(self) -> Shape:
         return self.dag.ops[self.tensors[0]].out
 
-    def layer(self, fields: dict, last: bool | None = None) -> int:
+    def layer(self, fields: dict, last: bool | None = None, name: str | None = None) -> int:
+        """A layer on the first tensor argument, named ``name`` (else the fx node's name)."""
         last = self.last if last is None else last
         return self.dag.add("layer", self.tensors[:1], _shape(self.meta, self.what, last),
-                            scope=self.scope, name=self.node.name, layer=fields,
+                            scope=self.scope, name=name or self.node.name, layer=fields,
                             where=self._path(), last=last)
 
     def _path(self) -> str:
@@ -79,15 +81,6 @@ def _leaves(args: Any) -> list[fx.Node]:
     found: list[fx.Node] = []
     fx.node.map_arg(args, lambda n: found.append(n) or n)
     return found
-
-
-def _check_channels_last(op, call: Call) -> None:
-    """Only merges, element-wise layers and the permute back run on a channels-last value."""
-    if op.kind == "merge" or (op.kind == "layer" and (op.layer["type"] == "permute"
-                                                      or elementwise(op.layer["type"]))):
-        return
-    raise Unmapped(f"{call.what} on a channels-last (N×H×W×C) tensor: only linear, layer "
-                   "norm and element-wise layers run between permutes", path=call._path())
 
 
 # --- the entries --------------------------------------------------------------------------
@@ -125,20 +118,58 @@ def _mul(c: Call) -> int | None:
     return _merge("multiply")(c)
 
 
+def _parameter(c: Call, a: Any) -> torch.nn.Parameter | None:
+    """The parameter node ``a`` reads (get_attr), or expands (ViT's
+    ``class_token.expand(n, -1, -1)``); None for anything else, a buffer included."""
+    while isinstance(a, fx.Node) and a.op == "call_method" and a.target == "expand":
+        a = a.args[0]
+    owner = c.node.graph.owning_module
+    if not isinstance(a, fx.Node) or a.op != "get_attr" or owner is None:
+        return None
+    try:
+        return owner.get_parameter(str(a.target))
+    except AttributeError:  # a buffer or plain tensor attribute: no parameter to count
+        return None
+
+
+def _attr_name(a: fx.Node) -> str:
+    """The attribute name of the parameter node ``a`` reads (through an expand)."""
+    while a.op == "call_method":
+        a = a.args[0]
+    return str(a.target).rpartition(".")[2]
+
+
+def _ndim(a: Any) -> int | None:
+    """How many dims the torch value of node ``a`` has (batch included)."""
+    meta = a.meta.get("tensor_meta") if isinstance(a, fx.Node) else None
+    return len(meta.shape) if hasattr(meta, "shape") else None
+
+
 def _parameter_scale(c: Call) -> float | None:
     """The first value of a per-channel parameter multiplying the one tensor argument."""
     attrs = [a for a in c.node.args if isinstance(a, fx.Node) and a.op == "get_attr"]
     if len(attrs) != 1 or len(c.tensors) != 1 or len(c.node.args) != 2 or c.last:
         return None
-    owner = c.node.graph.owning_module
-    try:
-        param = owner.get_parameter(str(attrs[0].target)) if owner is not None else None
-    except AttributeError:  # a buffer or plain tensor attribute: no parameter to count
-        return None
+    param = _parameter(c, attrs[0])
     x = c.x()
     if param is None or tuple(param.shape) != ((x.c,) if x.flat else (x.c, 1, 1)):
         return None
     return float(f"{float(param.detach().flatten()[0]):.7g}")  # float32's digits: 1e-06
+
+
+def _add(c: Call) -> int | None:
+    """A sum of tensors (a merge), or a token sequence plus a parameter of its own shape
+    (ViT's ``x + self.pos_embedding``): ``pos_embed``."""
+    attrs = [a for a in c.node.args if isinstance(a, fx.Node) and a.op == "get_attr"]
+    if len(attrs) == 1 and len(c.tensors) == 1 and len(c.node.args) == 2 and c.last:
+        param = _parameter(c, attrs[0])
+        src = next(a for a in c.node.args if a is not attrs[0])
+        shape = src.meta["tensor_meta"].shape if isinstance(src, fx.Node) else None
+        if param is not None and shape is not None and param.dim() == len(shape) \
+                and param.shape[0] == 1 and tuple(param.shape[1:]) == tuple(shape[1:]):
+            return c.layer({"type": "pos_embed"}, name=_attr_name(attrs[0]))
+        return None
+    return _merge("add")(c)
 
 
 def _mean(c: Call) -> int | None:
@@ -157,10 +188,13 @@ def _permute(c: Call) -> int | None:
     dims = c.node.args[1:] if c.node.op == "call_method" else (c.arg(1, "dims"),)
     if len(dims) == 1 and isinstance(dims[0], (list, tuple)):
         dims = dims[0]
-    dims = tuple(d % 4 if isinstance(d, int) else d for d in dims)
+    n = _ndim(c.node.args[0])
+    dims = tuple(d % n if isinstance(d, int) and n else d for d in dims)
     x = c.x()
     if x.flat:
         return None
+    if n == 3 and dims == (0, 2, 1):  # a token sequence N×D×L ⇄ N×L×D (ViT)
+        return _sequence_permute(c)
     if dims == (0, 2, 3, 1) and not c.last:
         return c.layer({"type": "permute", "to": "channels_last"}, last=True)
     if dims == (0, 3, 1, 2) and c.last:
@@ -168,9 +202,32 @@ def _permute(c: Call) -> int | None:
     return None
 
 
+def _sequence_permute(c: Call) -> int:
+    """N×D×L → N×L×D (to channels-last) or back: ``permute`` of the D×L×1 tokens."""
+    to = "channels_first" if c.last else "channels_last"
+    return c.layer({"type": "permute", "to": to}, last=not c.last)
+
+
+def _class_token(c: Call, items: list, dim: Any) -> int | None:
+    """``torch.cat([class_token.expand(n, -1, -1), x], dim=1)`` on an N×L×D sequence (ViT):
+    a learned token of D prepended, ``class_token``."""
+    if len(items) != 2 or not isinstance(c.value(items[1]), int) or not isinstance(dim, int):
+        return None
+    x, param = c.dag.ops[c.value(items[1])], _parameter(c, items[0])
+    n = _ndim(items[1])
+    if param is None or not x.last or x.out.w != 1 or not n or dim % n != 1 \
+            or param.numel() != x.out.c:
+        return None
+    return c.layer({"type": "class_token"}, name=_attr_name(items[0]))
+
+
 def _cat(c: Call) -> int | None:
     dim = c.arg(1, "dim", 0)
     ts = c.tensors
+    items = c.node.args[0] if c.node.args else c.node.kwargs.get("tensors")
+    if isinstance(items, (list, tuple)) and \
+            any(not isinstance(c.value(a), int) for a in items):
+        return _class_token(c, list(items), dim)
     if len(ts) == 1:
         return ts[0]
     x = c.dag.ops[ts[0]].out
@@ -200,6 +257,9 @@ def _to_flat(c: Call) -> int | Pending | None:
             and out_meta[3:] == [x.h, x.w]:
         return Pending(src, out_meta[1])
     out = c.out()
+    if len(out_meta) == 3 and _ndim(c.node.args[0]) == 4 and not c.last \
+            and out_meta[1:] == [x.c, x.h * x.w]:  # N×C×H×W → N×C×(H·W) (ViT)
+        return c.layer({"type": "tokens"})
     if out == x:
         return src
     if out.flat and out.c == x.numel:
@@ -207,8 +267,12 @@ def _to_flat(c: Call) -> int | Pending | None:
     return None
 
 
-def _transpose(c: Call) -> Pending | None:
+def _transpose(c: Call) -> int | Pending | None:
     src = c.value(c.node.args[0])
+    if isinstance(src, int) and _ndim(c.node.args[0]) == 3 and c.dag.ops[src].out.w == 1:
+        if sorted(d % 3 for d in (c.arg(1, "dim0"), c.arg(2, "dim1"))) == [1, 2]:
+            return _sequence_permute(c)  # x.flatten(2).transpose(1, 2): to tokens
+        return None
     dims = sorted(d % 5 for d in (c.arg(1, "dim0"), c.arg(2, "dim1")))
     if isinstance(src, Pending) and not src.transposed and dims == [1, 2]:
         return Pending(src.source, src.groups, transposed=True)
@@ -278,6 +342,8 @@ def _split(c: Call) -> int | None:
 
 def _getitem(c: Call) -> Any:
     src, index = c.value(c.node.args[0]), c.node.args[1]
+    if isinstance(src, Packed):  # nn.MultiheadAttention's (output, None)
+        return src.out if index == 0 else NONTENSOR
     if src is NONTENSOR or not isinstance(src, int):
         return NONTENSOR if src is NONTENSOR else None
     op = c.dag.ops[src]
@@ -286,6 +352,11 @@ def _getitem(c: Call) -> Any:
         return c.dag.add("part", [src], part, scope=c.scope, name=c.node.name, index=index,
                          where=c._path())
     x = op.out
+    if op.last and x.w == 1 and isinstance(index, tuple) and len(index) == _ndim(
+            c.node.args[0]) - 1 and index[0] == slice(None) and isinstance(index[1], int) \
+            and all(i == 0 for i in index[2:]) and -x.h <= index[1] < x.h:
+        # x[:, 0] of an N×L×D sequence (N×L×1×D: x[:, 0, 0]): one token, a vector of D
+        return c.layer({"type": "select_token", "index": index[1] % x.h}, last=False)
     if isinstance(index, tuple) and len(index) == 2 and index[0] == slice(None) \
             and isinstance(index[1], slice) and index[1].step in (None, 1) and not x.flat:
         start, stop, _ = index[1].indices(x.c)
@@ -309,7 +380,7 @@ FUNCTIONS: dict[Any, Callable[[Call], Any]] = {
     F.leaky_relu: _leaky,
     F.gelu: _gelu,
     # merges
-    **{f: _merge("add") for f in (operator.add, operator.iadd, torch.add, "add", "add_")},
+    **{f: _add for f in (operator.add, operator.iadd, torch.add, "add", "add_")},
     **{f: _mul for f in (operator.mul, operator.imul, torch.mul, "mul", "mul_")},
     torch.cat: _cat, torch.concat: _cat, torch.concatenate: _cat,
     # views
@@ -331,13 +402,24 @@ FUNCTIONS: dict[Any, Callable[[Call], Any]] = {
 }
 """Every function and method (by name) the importer maps."""
 
+FUNCTIONS_BY_NAME: dict[str, Callable[[Call], Any]] = {
+    # Swin's PatchMerging pads and gathers the 2×2 neighbours (fx.wrap'd: one call)
+    "torchvision.models.swin_transformer._patch_merging_pad":
+        lambda c: c.layer({"type": "patch_merge"}) if c.last else None,
+}
+"""Functions of packages that need not be importable here (torchvision), by qualified name."""
+
 
 def map_call(dag: Dag, node: fx.Node, env: dict, meta: Any, scope: str) -> Any:
     call = Call(dag, node, env, meta, scope)
     values = call.values()
-    if not any(isinstance(v, (int, Pending)) and not isinstance(v, bool) for v in values):
+    if not any(isinstance(v, (int, Pending, Packed)) and not isinstance(v, bool)
+               for v in values):
         return NONTENSOR  # arithmetic on sizes, attributes of parameters
     entry = FUNCTIONS.get(node.target)
+    if entry is None and callable(node.target):
+        entry = FUNCTIONS_BY_NAME.get(f"{getattr(node.target, '__module__', '')}."
+                                      f"{getattr(node.target, '__qualname__', '')}")
     try:
         found = entry(call) if entry is not None else None
     except CostModelError as e:
@@ -364,8 +446,10 @@ def map_call(dag: Dag, node: fx.Node, env: dict, meta: Any, scope: str) -> Any:
 
 def _check_channels_last(op, call: Call) -> None:
     """Only merges, element-wise layers and the permute back run on a channels-last value."""
-    if op.kind == "merge" or (op.kind == "layer" and (op.layer["type"] == "permute"
-                                                      or elementwise(op.layer["type"]))):
+    if op.kind == "merge" or (op.kind == "layer" and (
+            op.layer["type"] == "permute" or elementwise(op.layer["type"])
+            or _runs_channels_last(op.layer["type"]))):
         return
     raise Unmapped(f"{call.what} on a channels-last (N×H×W×C) tensor: only linear, layer "
-                   "norm and element-wise layers run between permutes", path=call._path())
+                   "norm, element-wise, token and attention layers run between permutes",
+                   path=call._path())

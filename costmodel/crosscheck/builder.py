@@ -1172,8 +1172,46 @@ def _read_shifted_window_attention(module: nn.Module, x: Shape) -> dict:
             "qkv_bias": module.qkv.bias is not None, "proj_bias": module.proj.bias is not None}
 
 
+def _read_partition_attention(module: nn.Module, x: Shape) -> dict:
+    """torchvision's PartitionAttentionLayer (MaxViT): on an N×C×H×W map, a pre-norm
+    attention residual and a pre-norm MLP residual over 7×7 partitions (window: neighbours;
+    grid: tokens H/7, W/7 apart), einsum products with a relative position bias. torchvision
+    runs them on the partitioned tokens; each per-token layer costs the same on the map
+    (channels last), so only the attention partitions it (as specs/maxvit_t.yaml says)."""
+    norm, attn, drop = module.attn_layer
+    mlp = list(module.mlp_layer)
+    kinds = [type(m).__name__ for m in mlp]
+    if kinds[:2] != ["LayerNorm", "Linear"] or kinds[-2:] != ["Linear", "Dropout"] \
+            or len(mlp) != 5 or type(attn).__name__ != "RelativePositionalMultiHeadAttention":
+        raise CostModelError(f"a PartitionAttentionLayer of {kinds} is not torchvision's MaxViT "
+                             "layer", field="mlp_layer")
+    window = module.p if module.partition_type == "window" else module.g
+    token = Shape(x.c, 1, 1, flat=True)
+
+    def per_token(m: nn.Module, at: Shape = token) -> dict:
+        fields = reader_for(m)(m, at)
+        return {**fields, "channels_last": True} if fields["type"] in ("linear", "layer_norm") \
+            else fields
+
+    hidden = Shape(mlp[1].out_features, 1, 1, flat=True)
+    return {"type": "sequential", "layers": [
+        {"name": "to_channels_last", "type": "permute", "to": "channels_last"},
+        {"name": "attn_layer", "type": "residual", "layers": [
+            {"name": "0", **per_token(norm)},
+            {"name": "1", "type": "attention", "heads": attn.n_heads, "window": window,
+             "partition": module.partition_type, "relative_position_bias": True,
+             "impl": "einsum", "pad": False, "qkv_bias": attn.to_qkv.bias is not None,
+             "proj_bias": attn.merge.bias is not None},
+            {"name": "2", **per_token(drop)}]},
+        {"name": "mlp_layer", "type": "residual", "layers": [
+            {"name": str(i), **per_token(m, hidden if i in (2, 3) else token)}
+            for i, m in enumerate(mlp)]},
+        {"name": "to_channels_first", "type": "permute", "to": "channels_first"}]}
+
+
 TORCH_READERS_BY_NAME: dict[str, Callable[[nn.Module, Shape], dict]] = {
     "torchvision.models.swin_transformer.ShiftedWindowAttention": _read_shifted_window_attention,
+    "torchvision.models.maxvit.PartitionAttentionLayer": _read_partition_attention,
 }
 """Readers of torch module classes from packages that need not be importable here
 (torchvision), by ``module.qualname`` of the class: looked up like TORCH_READERS

@@ -24,7 +24,7 @@ products always, exactly: they are multiply-adds like any other.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import model_validator
 
@@ -158,6 +158,7 @@ class Attention(_AttentionFields, Block):
     pad: bool = True
     """Pad a map that is not whole windows (Swin); false: refuse it (MaxViT asserts)."""
     parts = {"qkv": "qkv", "attend": "attend", "proj": "proj"}
+    runs_channels_last: ClassVar[bool] = True  # its torch module (and its parts) too
 
     @property
     def spatial_expansion(self) -> bool:  # type: ignore[override]

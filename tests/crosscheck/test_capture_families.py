@@ -2,7 +2,8 @@
 newer vocabulary (torchvision itself is not needed): MNASNet's mean head, ConvNeXt's CNBlock
 (permute, channels-last LayerNorm and Linear, layer scale), GoogLeNet's training-only aux
 classifier, DenseNet's dense block (a graph), EfficientNetV2's FusedMBConv and RegNet Y's
-block with squeeze-excitation. Each: import → exact against fvcore module by module, params
+block with squeeze-excitation; ViT's encoder (nn.MultiheadAttention, class token, position
+embedding), Swin's window attention and patch merging, MaxViT's partition attention. Each: import → exact against fvcore module by module, params
 = Σ numel, and FlopCounterMode in the paper scope (``check``)."""
 
 from __future__ import annotations
@@ -356,3 +357,280 @@ def test_a_stage_whose_first_block_strides_is_a_repeat_and_exact():
     stage = doc["layers"][1]
     assert stage["type"] == "repeat" and stage["n"] == 3
     assert stage["first"] == {"0.stride": 2}
+
+
+# --- transformers: ViT (nn.MultiheadAttention), Swin, MaxViT ------------------------------
+
+
+def check_tokens(model: nn.Module, hw=(32, 32)) -> dict:
+    """Import ``model`` and compare with fvcore: total, every operator, params, output shape.
+    fvcore runs without torch.no_grad(): under it nn.MultiheadAttention takes its fused fast
+    path (aten::_native_multi_head_attention), which fvcore does not count at all."""
+    import warnings
+
+    from costmodel.crosscheck.builder import torch_layer
+    from costmodel.crosscheck.verify import FVCORE_SCOPE
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fvcore.nn import FlopCountAnalysis
+    model.eval()
+    doc = import_module(model, hw, name="imported")
+    result = evaluate(validate_spec(doc, "imported"), options=FVCORE_SCOPE)
+    x = torch.randn(1, 3, *hw)
+    fca = FlopCountAnalysis(model, x)
+    fca.unsupported_ops_warnings(False)
+    fca.uncalled_modules_warnings(False)
+    ours: dict[str, int] = {}
+    for row in result.rows:
+        if row.flops:
+            op = torch_layer(row).fvcore_op(row) or f"({row.type})"
+            ours[op] = ours.get(op, 0) + row.flops
+    assert result.totals.flops == fca.total()
+    assert ours == {k: v for k, v in fca.by_operator().items() if v}
+    assert result.totals.params == sum(p.numel() for p in model.parameters())
+    with torch.no_grad():
+        assert result.output.as_list() == list(model(x).shape[1:])
+    return doc
+
+
+class MLPBlock(nn.Sequential):  # torchvision.models.vision_transformer.MLPBlock
+    def __init__(self, d, mlp):
+        super().__init__(nn.Linear(d, mlp), nn.GELU(), nn.Dropout(0.0), nn.Linear(mlp, d),
+                         nn.Dropout(0.0))
+
+
+class EncoderBlock(nn.Module):  # torchvision.models.vision_transformer.EncoderBlock
+    def __init__(self, heads, d, mlp, need_weights=False):
+        super().__init__()
+        self.need_weights = need_weights
+        self.ln_1 = nn.LayerNorm(d, eps=1e-6)
+        self.self_attention = nn.MultiheadAttention(d, heads, dropout=0.0, batch_first=True)
+        self.dropout = nn.Dropout(0.0)
+        self.ln_2 = nn.LayerNorm(d, eps=1e-6)
+        self.mlp = MLPBlock(d, mlp)
+
+    def forward(self, input):
+        torch._assert(input.dim() == 3, "Expected (batch_size, seq_length, hidden_dim)")
+        x = self.ln_1(input)
+        x, _ = self.self_attention(x, x, x, need_weights=self.need_weights)
+        x = self.dropout(x)
+        x = x + input
+        y = self.ln_2(x)
+        y = self.mlp(y)
+        return x + y
+
+
+class Encoder(nn.Module):  # torchvision.models.vision_transformer.Encoder
+    def __init__(self, seq, layers, heads, d, mlp, **block):
+        super().__init__()
+        self.pos_embedding = nn.Parameter(torch.empty(1, seq, d).normal_(std=0.02))
+        self.dropout = nn.Dropout(0.0)
+        self.layers = nn.Sequential(*[EncoderBlock(heads, d, mlp, **block)
+                                      for _ in range(layers)])
+        self.ln = nn.LayerNorm(d, eps=1e-6)
+
+    def forward(self, input):
+        input = input + self.pos_embedding
+        return self.ln(self.layers(self.dropout(input)))
+
+
+class VisionTransformer(nn.Module):  # torchvision.models.vision_transformer.VisionTransformer
+    def __init__(self, image=32, patch=8, layers=2, heads=4, d=32, mlp=64, classes=10,
+                 transpose=False, **block):
+        super().__init__()
+        self.image_size, self.patch_size, self.hidden_dim = image, patch, d
+        self.transpose = transpose  # timm's flatten(2).transpose(1, 2) instead
+        self.conv_proj = nn.Conv2d(3, d, kernel_size=patch, stride=patch)
+        self.class_token = nn.Parameter(torch.zeros(1, 1, d))
+        self.encoder = Encoder((image // patch) ** 2 + 1, layers, heads, d, mlp, **block)
+        self.heads = nn.Sequential()
+        self.heads.add_module("head", nn.Linear(d, classes))
+
+    def _process_input(self, x):
+        n, c, h, w = x.shape
+        p = self.patch_size
+        torch._assert(h == self.image_size, "Wrong image height!")
+        n_h, n_w = h // p, w // p
+        x = self.conv_proj(x)
+        if self.transpose:
+            return x.flatten(2).transpose(1, 2)
+        x = x.reshape(n, self.hidden_dim, n_h * n_w)
+        return x.permute(0, 2, 1)
+
+    def forward(self, x):
+        x = self._process_input(x)
+        n = x.shape[0]
+        batch_class_token = self.class_token.expand(n, -1, -1)
+        x = torch.cat([batch_class_token, x], dim=1)
+        x = self.encoder(x)
+        x = x[:, 0]
+        return self.heads(x)
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+def test_vit_encoder_with_multihead_attention(transpose):
+    doc = check_tokens(VisionTransformer(transpose=transpose))
+    top = [(x["name"], x["type"]) for x in doc["layers"]]
+    assert top[:4] == [("conv_proj", "conv"), ("flatten" if transpose else "reshape", "tokens"),
+                       ("transpose" if transpose else "permute", "permute"),
+                       ("class_token", "class_token")]
+    assert top[-2:] == [("getitem", "select_token"), ("heads", "sequential")]
+    encoder = doc["layers"][4]["layers"]
+    assert encoder[0] == {"name": "pos_embedding", "type": "pos_embed"}
+    attention = next(x for x in _layers(doc) if x["type"] == "attention")
+    assert attention == {"name": "self_attention", "type": "attention", "heads": 4,
+                         "qkv_bias": True, "proj_bias": True, "impl": "sdpa"}
+    assert encoder[2]["type"] == "repeat" and encoder[2]["n"] == 2
+
+
+def test_vit_linear_flops_by_hand():
+    """17 tokens of 32, 2 blocks: qkv 17·32·96, proj 17·32·32, MLP 2·17·32·64; head 32·10.
+    fvcore counts no attention product (aten::scaled_dot_product_attention)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fvcore.nn import FlopCountAnalysis
+    model = VisionTransformer().eval()
+    fca = FlopCountAnalysis(model, torch.randn(1, 3, 32, 32))
+    fca.unsupported_ops_warnings(False)
+    assert fca.by_operator()["linear"] == \
+        2 * (17 * 32 * 96 + 17 * 32 * 32 + 2 * 17 * 32 * 64) + 32 * 10
+
+
+def test_multihead_attention_returning_weights_is_refused_by_path():
+    with pytest.raises(CostModelError, match="need_weights=False") as e:
+        import_module(VisionTransformer(need_weights=True).eval(), (32, 32), name="m")
+    assert e.value.path == "encoder.layers.0.self_attention"
+
+
+class BufferToken(VisionTransformer):  # a class "token" that is a buffer: no parameter
+    def __init__(self):
+        super().__init__()
+        del self.class_token
+        self.register_buffer("token", torch.zeros(1, 1, 32))
+
+    def forward(self, x):
+        x = torch.cat([self.token, self._process_input(x)], dim=1)
+        return self.heads(self.encoder(x)[:, 0])
+
+
+def test_a_cat_with_a_buffer_is_no_class_token():
+    with pytest.raises(CostModelError, match="torch.cat"):
+        import_module(BufferToken().eval(), (32, 32), name="m")
+
+
+def _patch_merging_pad(x):  # torchvision.models.swin_transformer._patch_merging_pad
+    h, w = x.shape[-3:-1]
+    x = F.pad(x, (0, 0, 0, w % 2, 0, h % 2))
+    return torch.cat([x[..., 0::2, 0::2, :], x[..., 1::2, 0::2, :], x[..., 0::2, 1::2, :],
+                      x[..., 1::2, 1::2, :]], -1)
+
+
+_patch_merging_pad.__module__ = "torchvision.models.swin_transformer"
+torch.fx.wrap("_patch_merging_pad")
+
+
+class ShiftedWindowAttention(nn.Module):  # torchvision's, read by its qualified name
+    def __init__(self, dim, window, shift, heads):
+        from costmodel.crosscheck.builder import Attend
+
+        super().__init__()
+        self.window_size, self.shift_size, self.num_heads = [window] * 2, [shift] * 2, heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.attend = Attend(heads, window, shift, relative_bias=True, impl="matmul")
+
+    def forward(self, x):
+        return self.proj(self.attend(self.qkv(x)))
+
+
+ShiftedWindowAttention.__module__ = "torchvision.models.swin_transformer"
+
+
+class SwinBlock(nn.Module):  # torchvision.models.swin_transformer.SwinTransformerBlock
+    def __init__(self, dim, heads, window, shift):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = ShiftedWindowAttention(dim, window, shift, heads)
+        self.stochastic_depth = StochasticDepth(0.1)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = MLPBlock(dim, 4 * dim)
+
+    def forward(self, x):
+        x = x + self.stochastic_depth(self.attn(self.norm1(x)))
+        return x + self.stochastic_depth(self.mlp(self.norm2(x)))
+
+
+class PatchMerging(nn.Module):  # torchvision.models.swin_transformer.PatchMerging
+    def __init__(self, dim):
+        super().__init__()
+        self.reduction = nn.Linear(4 * dim, 2 * dim, bias=False)
+        self.norm = nn.LayerNorm(4 * dim)
+
+    def forward(self, x):
+        return self.reduction(self.norm(_patch_merging_pad(x)))
+
+
+def test_swin_window_attention_and_patch_merging():
+    model = nn.Sequential(
+        nn.Conv2d(3, 16, 4, 4), TorchvisionPermute([0, 2, 3, 1]), nn.LayerNorm(16),
+        SwinBlock(16, 2, 4, 0), SwinBlock(16, 2, 4, 2), PatchMerging(16), nn.LayerNorm(32),
+        TorchvisionPermute([0, 3, 1, 2]), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        nn.Linear(32, 10))
+    doc = check_tokens(model)
+    attention = [x for x in _layers(doc) if x["type"] == "attention"]
+    assert [(a["window"], a["shift"], a["impl"], a["relative_position_bias"])
+            for a in attention] == [(4, 0, "matmul", True), (4, 2, "matmul", True)]
+    assert "patch_merge" in _types(doc)
+
+
+class RelativePositionalMultiHeadAttention(nn.Module):  # torchvision.models.maxvit's (names)
+    def __init__(self, dim, heads, window, partition):
+        from costmodel.crosscheck.builder import Attend
+
+        super().__init__()
+        self.n_heads = heads
+        self.to_qkv = nn.Linear(dim, 3 * dim)
+        self.merge = nn.Linear(dim, dim)
+        self.attend = Attend(heads, window, 0, relative_bias=True, impl="einsum",
+                             partition=partition)
+
+    def forward(self, x):
+        return self.merge(self.attend(self.to_qkv(x)))
+
+
+class PartitionAttentionLayer(nn.Module):  # torchvision.models.maxvit's, read by name
+    """As torchvision's on an N×C×H×W map, but on the map channels-last (the same counts)."""
+
+    def __init__(self, dim, heads, window, partition, grid):
+        super().__init__()
+        self.partition_type = partition
+        self.p, self.g = (window, grid // window) if partition == "window" else \
+            (grid // window, window)
+        self.attn_layer = nn.Sequential(
+            nn.LayerNorm(dim), RelativePositionalMultiHeadAttention(dim, heads, window,
+                                                                    partition),
+            nn.Dropout(0.0))
+        self.mlp_layer = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, 4 * dim), nn.GELU(),
+                                       nn.Linear(4 * dim, dim), nn.Dropout(0.0))
+
+    def forward(self, x):
+        x = x.permute(0, 2, 3, 1)
+        x = x + self.attn_layer(x)
+        x = x + self.mlp_layer(x)
+        return x.permute(0, 3, 1, 2)
+
+
+PartitionAttentionLayer.__module__ = "torchvision.models.maxvit"
+
+
+def test_maxvit_partition_attention_layers():
+    model = nn.Sequential(conv_bn(3, 16, 3, 2), PartitionAttentionLayer(16, 2, 4, "window", 16),
+                          PartitionAttentionLayer(16, 2, 4, "grid", 16),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
+    doc = check_tokens(model)
+    attention = [x for x in _layers(doc) if x["type"] == "attention"]
+    assert [(a["window"], a["partition"], a["impl"]) for a in attention] == \
+        [(4, "window", "einsum"), (4, "grid", "einsum")]
