@@ -103,11 +103,21 @@ def is_spec_path(ref: str) -> bool:
             or _VARIANT_PATH.fullmatch(ref) is not None)
 
 
-@lru_cache(maxsize=256)
 def resolve(ref: str) -> ModelSpec:
-    """A zoo name (with variant suffixes) or a spec file path → a validated ModelSpec."""
+    """A zoo name (with variant suffixes) or a spec file path → a validated ModelSpec.
+
+    Zoo specs are kept in memory (they do not change while a process runs); a spec file is
+    loaded each time — through the disk cache, keyed by the file's bytes — so that the same
+    relative path in another folder, or a file edited since, is never served stale."""
     file, variants = locate(ref)
+    if is_zoo_file(file):
+        return _load_zoo(file, tuple(variants))
     return load_spec(file, variants)
+
+
+@lru_cache(maxsize=256)
+def _load_zoo(file: Path, variants: tuple[str, ...]) -> ModelSpec:
+    return load_spec(file, list(variants))
 
 
 def locate(ref: str) -> tuple[Path, list[str]]:

@@ -348,3 +348,21 @@ def test_resnet50_written_with_blocks_and_first_paths_is_the_zoo_resnet50(tmp_pa
     assert ours.totals == zoo.totals
     assert (ours.totals.params, ours.totals.flops) == (25_557_032, 4_089_184_256)
     assert [r.out for r in ours.rows] == [r.out for r in zoo.rows]
+
+
+def test_the_same_relative_path_in_another_folder_is_another_spec(tmp_path, monkeypatch):
+    """resolve() keeps zoo specs in memory, never a spec file: `net.yaml` in another folder,
+    or edited since, is read again (it was once served from an in-process cache by name)."""
+    from costmodel.spec.zoo import resolve
+
+    monkeypatch.setenv("COSTMODEL_CACHE_DIR", str(tmp_path / "cache"))
+    for out, folder in ((4, tmp_path / "a"), (6, tmp_path / "b")):
+        folder.mkdir()
+        (folder / "net.yaml").write_text(
+            f"name: net\ninput: 8\nlayers: [{{type: conv, out: {out}, kernel: 3}}]\n")
+        monkeypatch.chdir(folder)
+        assert resolve("net.yaml").layers[0].out == out
+    (tmp_path / "b" / "net.yaml").write_text(
+        "name: net\ninput: 8\nlayers: [{type: conv, out: 9, kernel: 3}]\n")
+    assert resolve("net.yaml").layers[0].out == 9
+    assert resolve("mobilenet") is resolve("mobilenet")
