@@ -311,16 +311,24 @@ def time_layers(result: Result, model: torch.nn.Module, x: torch.Tensor, *,
         for path, (start, end) in spans.items():
             samples[path].append(clock.seconds(stamps[start], stamps[end]))
 
-    handles = [h for path in hooked for h in (modules[path].register_forward_pre_hook(pre(path)),
-                                              modules[path].register_forward_hook(post(path)))]
+    passes = _hooked_passes(run, [(modules[p], pre(p), post(p)) for p in hooked], clock,
+                            min_time)
+    # time_callable's warm-up passes come first: the last `runs` samples are the timed ones
+    return {r.path: summarize(samples[r.path][-passes.runs:]) for r in result.rows}, passes
+
+
+def _hooked_passes(run: Callable[[], None], hooks: list[tuple[torch.nn.Module, Any, Any]],
+                   clock: "_Clock", min_time: float) -> Timing:
+    """The Timing of whole passes ``run``, each (module, pre-hook, hook) registered while they
+    run and removed after, whatever happens."""
+    handles = [h for m, pre, post in hooks
+               for h in (m.register_forward_pre_hook(pre), m.register_forward_hook(post))]
     try:
-        passes = time_callable(run, min_time=min_time,
-                               sync=torch.cuda.synchronize if clock.cuda else None)
+        return time_callable(run, min_time=min_time,
+                             sync=torch.cuda.synchronize if clock.cuda else None)
     finally:
         for h in handles:
             h.remove()
-    # time_callable's warm-up passes come first: the last `runs` samples are the timed ones
-    return {r.path: summarize(samples[r.path][-passes.runs:]) for r in result.rows}, passes
 
 
 def time_leaves(result: Result, model: torch.nn.Module, x: torch.Tensor, *,
@@ -354,13 +362,6 @@ def time_leaves(result: Result, model: torch.nn.Module, x: torch.Tensor, *,
         for path, calls in spans.items():
             samples.setdefault(path, []).append(sum(clock.seconds(a, b) for a, b in calls))
 
-    handles = [h for path, m in leaves for h in (m.register_forward_pre_hook(pre(path)),
-                                                 m.register_forward_hook(post(path)))]
-    try:
-        passes = time_callable(run, min_time=min_time,
-                               sync=torch.cuda.synchronize if clock.cuda else None)
-    finally:
-        for h in handles:
-            h.remove()
+    passes = _hooked_passes(run, [(m, pre(p), post(p)) for p, m in leaves], clock, min_time)
     # time_callable's warm-up passes come first: the last `runs` samples are the timed ones
     return {path: summarize(times[-passes.runs:]) for path, times in samples.items()}, passes
