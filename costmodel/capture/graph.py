@@ -84,7 +84,7 @@ def _torchvision_layer_norm_2d(m: nn.LayerNorm, x: Shape) -> dict:
 
 def _torchvision_permute(m: nn.Module, x: Shape) -> dict:
     """torchvision.ops.misc.Permute (ConvNeXt's CNBlock): as the builder's Permute."""
-    from costmodel.crosscheck.builder import _read_permute
+    from costmodel.crosscheck.modern_cnn import _read_permute
 
     return _read_permute(m, x)
 
