@@ -17,7 +17,7 @@ import torch.fx as fx
 from torch import nn
 from torch.fx.passes.shape_prop import ShapeProp
 
-from costmodel.crosscheck.builder import TORCH_READERS
+from costmodel.crosscheck.builder import reader_for
 from costmodel.errors import CostModelError
 from costmodel.shape import Shape
 
@@ -72,47 +72,6 @@ NONTENSOR = object()
 
 
 # --- which modules are leaves, and how one is read --------------------------------------
-
-def _torchvision_layer_norm_2d(m: nn.LayerNorm, x: Shape) -> dict:
-    """torchvision.models.convnext.LayerNorm2d: nn.LayerNorm over the channels of each pixel,
-    as the builder's own LayerNorm2d."""
-    from costmodel.crosscheck.builder import LayerNorm2d, _read_layer_norm
-
-    return _read_layer_norm(LayerNorm2d(m.normalized_shape, m.eps, m.elementwise_affine,
-                                        bias=m.bias is not None), x)
-
-
-def _torchvision_permute(m: nn.Module, x: Shape) -> dict:
-    """torchvision.ops.misc.Permute (ConvNeXt's CNBlock): as the builder's Permute."""
-    from costmodel.crosscheck.modern_cnn import _read_permute
-
-    return _read_permute(m, x)
-
-
-TORCHVISION_BY_NAME: dict[str, Callable[[nn.Module, Shape], dict]] = {
-    "StochasticDepth": lambda m, x: {"type": "identity"},  # nothing at inference
-    "LayerNorm2d": _torchvision_layer_norm_2d,
-    "Permute": _torchvision_permute,
-}
-"""torchvision classes read by name (torchvision need not be importable)."""
-
-
-def reader_for(module: nn.Module) -> Callable[[nn.Module, Shape], dict] | None:
-    """The reader of ``module``'s class, or of a class it derives from without changing its
-    forward (a subclass with its own forward is traced into instead)."""
-    from costmodel.crosscheck.builder import TORCH_READERS_BY_NAME
-
-    cls = type(module)
-    if cls.__module__.startswith("torchvision") and cls.__name__ in TORCHVISION_BY_NAME:
-        return TORCHVISION_BY_NAME[cls.__name__]
-    by_name = TORCH_READERS_BY_NAME.get(f"{cls.__module__}.{cls.__qualname__}")
-    if by_name is not None:  # the class itself only: a subclass (Swin v2's) has its own forward
-        return by_name
-    for base in cls.__mro__:
-        if base in TORCH_READERS:
-            return TORCH_READERS[base] if cls.forward is base.forward else None
-    return None
-
 
 class LeafTracer(fx.Tracer):
     """Stops at every module a reader knows, and at torch.nn's own modules (whose forward

@@ -314,14 +314,17 @@ def reads_by_name(*qualnames: str):
 
 
 def reader_for(module: nn.Module) -> Callable[[nn.Module, Shape], dict] | None:
-    """The reader of ``module``: by its class or a class it derives from, in TORCH_READERS
-    or, by name, in TORCH_READERS_BY_NAME; None if there is none."""
-    for cls in type(module).__mro__:
-        if cls in TORCH_READERS:
-            return TORCH_READERS[cls]
-        found = TORCH_READERS_BY_NAME.get(f"{cls.__module__}.{cls.__qualname__}")
-        if found is not None:
-            return found
+    """The reader of ``module``: of its class, in TORCH_READERS or by name in
+    TORCH_READERS_BY_NAME, or of a class it derives from without changing its forward (a
+    subclass with its own forward, as Swin v2's attention, is not that module: the importer
+    traces into it); None if there is none."""
+    cls = type(module)
+    by_name = TORCH_READERS_BY_NAME.get(f"{cls.__module__}.{cls.__qualname__}")
+    if by_name is not None:
+        return by_name
+    for base in cls.__mro__:
+        if base in TORCH_READERS:
+            return TORCH_READERS[base] if cls.forward is base.forward else None
     return None
 
 

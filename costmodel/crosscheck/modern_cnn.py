@@ -8,7 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from costmodel.crosscheck.builder import _op, reads, torch_module
+from costmodel.crosscheck.builder import (LayerNorm2d, _op, _read_layer_norm, reads,
+                                          reads_by_name, torch_module)
 from costmodel.engine import Result, Row, Seq, nodes
 from costmodel.errors import CostModelError
 from costmodel.shape import Shape
@@ -77,6 +78,7 @@ def _permute(row: Row) -> nn.Module:
     return Permute(CHANNELS_LAST if row.layer.to == "channels_last" else CHANNELS_FIRST)
 
 
+@reads_by_name("torchvision.ops.misc.Permute")  # ConvNeXt's CNBlock
 @reads(Permute)
 def _read_permute(module: nn.Module, x: Shape) -> dict:
     dims = tuple(module.dims)
@@ -166,3 +168,15 @@ def _stochastic_depth(row: Row) -> nn.Module:
 @reads(StochasticDepth)
 def _read_stochastic_depth(module: StochasticDepth, x: Shape) -> dict:
     return {"type": "stochastic_depth", "p": float(module.p), "mode": module.mode}
+
+
+@reads_by_name("torchvision.ops.stochastic_depth.StochasticDepth")
+def _read_torchvision_stochastic_depth(module: nn.Module, x: Shape) -> dict:
+    return {"type": "identity"}  # nothing at inference
+
+
+@reads_by_name("torchvision.models.convnext.LayerNorm2d")
+def _read_torchvision_layer_norm_2d(m: nn.LayerNorm, x: Shape) -> dict:
+    """nn.LayerNorm over the channels of each pixel, as the builder's own LayerNorm2d."""
+    return _read_layer_norm(LayerNorm2d(m.normalized_shape, m.eps, m.elementwise_affine,
+                                        bias=m.bias is not None), x)

@@ -779,7 +779,7 @@ class TorchvisionLayerNorm2d(nn.LayerNorm):  # torchvision.models.convnext.Layer
 
 
 TorchvisionLayerNorm2d.__module__ = "torchvision.models.convnext"
-TorchvisionLayerNorm2d.__name__ = "LayerNorm2d"
+TorchvisionLayerNorm2d.__name__ = TorchvisionLayerNorm2d.__qualname__ = "LayerNorm2d"
 
 
 def test_convnext_downsample_layer_norm_2d_by_name():

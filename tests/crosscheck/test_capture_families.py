@@ -77,7 +77,8 @@ class TorchvisionPermute(Permute):  # the same class under its own name: read as
     pass
 
 
-TorchvisionPermute.__module__, TorchvisionPermute.__name__ = "torchvision.ops.misc", "Permute"
+TorchvisionPermute.__module__ = "torchvision.ops.misc"
+TorchvisionPermute.__name__ = TorchvisionPermute.__qualname__ = "Permute"
 
 
 class CNBlock(nn.Module):  # torchvision.models.convnext.CNBlock
