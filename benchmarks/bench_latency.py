@@ -1,14 +1,14 @@
 """Accuracy of the latency model: measured vs predicted latency of the zoo's models.
 
 Run: python benchmarks/bench_latency.py [--profile P.yaml | --method context,layers] [--quick]
-[--networks N] [--threads N] [--min-time S] [--rounds R] [--clock wall|thread] [--models a,b,…]
+[--networks N] [--threads N] [--min-time S] [--sweeps N] [--clock wall|thread] [--models a,b,…]
 
 Calibrates with each method asked for (``costmodel.measure.calibrate``: ``context``, synthetic
 networks timed per layer in real passes; ``layers``, single layers timed alone; the first
 listed is the one the per-model table shows) unless a profile is given, then, in the same run,
-builds every zoo model (torch builder, eval mode), times it with the one timing rule (the
-fastest of ``--rounds`` rounds' medians, as calibration times its networks) and predicts it
-from each profile. No zoo model is used to fit anything: every one is held out (the synthetic
+builds every zoo model (torch builder, eval mode), times them with the one timing rule in
+``--sweeps`` round-robin sweeps (each model's figure is its fastest sweep's median, as
+calibration times its networks) and predicts each from each profile. No zoo model is used to fit anything: every one is held out (the synthetic
 networks are random, drawn from the spec vocabulary).
 
 The FLOPs-only baseline (latency = k · FLOPs) has its one constant from the same calibration:
@@ -16,7 +16,8 @@ k = median seconds per multiply-add over the single-layer conv and linear points
 ``layers``), else the first profile's dense-conv rate (the fairest "FLOPs is a proxy" a user
 would make without timing models). Its rank correlation does not depend on k. Prints, for
 each: % of models within ±10% and ±20%, median |error|, and Spearman's rank correlation of
-predicted vs measured.
+predicted vs measured; and the same for the measurement against itself (the even sweeps' figure
+against the odd sweeps'): what no predictor can beat on this machine.
 """
 
 from __future__ import annotations
@@ -71,9 +72,11 @@ def main() -> None:
     ap.add_argument("--save-profile", help="write the calibrated profile here")
     ap.add_argument("--per-class", type=int, help="calibrate only N shapes per class")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--min-time", type=float, default=0.6, help="seconds per model")
-    ap.add_argument("--rounds", type=int, default=3,
-                    help="rounds per model; the fastest round's median counts")
+    ap.add_argument("--min-time", type=float, default=0.8,
+                    help="seconds per model, over all sweeps")
+    ap.add_argument("--sweeps", type=int, default=4,
+                    help="round-robin passes over all models; each model's figure is its "
+                         "fastest sweep's median")
     ap.add_argument("--clock", choices=("wall", "thread"), default="wall",
                     help="thread: the thread's CPU time (one thread only), for a loaded machine")
     ap.add_argument("--models", help="comma-separated zoo names (default: the whole zoo)")
@@ -127,25 +130,35 @@ def main() -> None:
             write_atomic(args.save_profile, dump_profile(next(iter(profiles.values()))))
     profile = next(iter(profiles.values()))
     names = args.models.split(",") if args.models else [e.name for e in api.zoo()]
-    rows = []
+    models = {}
     for name in names:
         result = api.evaluate_model(name)
-        module = build(result)
-        x = example_input(result)
-        with torch.inference_mode():  # the fastest round's median, as calibration's networks
-            rounds = [time_callable(lambda: module(x), min_time=args.min_time / args.rounds,
-                                    warmup=1, min_runs=3) for _ in range(args.rounds)]
-        t = min(rounds, key=lambda r: r.median)
+        models[name] = (result, build(result), example_input(result))
+    # Round robin: every sweep times every model once, so that the machine's slow minutes
+    # (measured here: the same model's median moves 15-25% between minutes, with no steal
+    # time and no other process) fall on all models alike, not on the ones timed then.
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for sweep in range(args.sweeps):
+        for name, (_, module, x) in models.items():
+            with torch.inference_mode():
+                times[name].append(time_callable(lambda: module(x), warmup=1, min_runs=3,
+                                                 min_time=args.min_time / args.sweeps).median)
+        note(f"sweep {sweep + 1}/{args.sweeps} done")
+    rows = []
+    for name, (result, _, _) in models.items():
+        t = min(times[name])  # the fastest sweep's median, as calibration times its networks
         _, predicted = predict(result, profile)
-        madds = sum(features(r)[1] for r in result.rows)
-        rows.append((name, result.totals.flops, t.median, predicted, madds,
-                     [predict(result, p)[1] for p in profiles.values()]))
-        print(f"{name:22s} {t.median * 1e3:9.2f} ms measured {predicted * 1e3:9.2f} ms "
-              f"predicted ({predicted / t.median - 1:+.0%})", file=sys.stderr)
+        madds = sum(features(r).madds for r in result.rows)
+        rows.append((name, result.totals.flops, t, predicted, madds,
+                     [predict(result, p)[1] for p in profiles.values()],
+                     (min(times[name][0::2]), min(times[name][1::2] or times[name]))))
+        print(f"{name:22s} {t * 1e3:9.2f} ms measured {predicted * 1e3:9.2f} ms "
+              f"predicted ({predicted / t - 1:+.0%})", file=sys.stderr)
     if per_madd is None:  # no single-layer points: the constant from the profile's conv class
         per_madd = 1 / (profile.classes["conv"].gmadds_per_s * 1e9)
     meas = [r[2] for r in rows]
     base = summary([r[4] * per_madd for r in rows], meas)
+    again = summary([r[6][1] for r in rows], [r[6][0] for r in rows])
     print(f"\n{len(rows)} zoo models, all held out (calibration never times a zoo model); "
           f"{args.threads} thread(s), batch 1, {args.clock} clock, "
           f"{time.perf_counter() - start:.0f} s in all\n")
@@ -153,12 +166,14 @@ def main() -> None:
     print("|---|---|---|---|---|")
     results = [(label, summary([r[5][i] for r in rows], meas))
                for i, label in enumerate(profiles)]
-    for label, s in (*results, ("FLOPs only (k·FLOPs)", base)):
+    floor = (f"measured again (the noise floor: sweeps {'2, 4, …' if args.sweeps > 1 else '1'}"
+             " vs 1, 3, …)", again)
+    for label, s in (*results, ("FLOPs only (k·FLOPs)", base), floor):
         print(f"| {label} | {s['within10']:.0%} | {s['within20']:.0%} | {s['median']:.1%} | "
               f"{s['spearman']:.3f} |")
     print("\n| model | FLOPs | measured ms | predicted ms | error | FLOPs-only ms | error |")
     print("|---|---|---|---|---|---|---|")
-    for name, flops, m, p, madds, _ in rows:
+    for name, flops, m, p, madds, _, _ in rows:
         b = madds * per_madd
         print(f"| {name} | {flops / 1e6:.0f}M | {m * 1e3:.2f} | {p * 1e3:.2f} | {p / m - 1:+.0%} "
               f"| {b * 1e3:.2f} | {b / m - 1:+.0%} |")

@@ -55,10 +55,12 @@ def calibrate(
         help="Only N shapes of each class (a smoke test).")] = None,
 ):
     """Time the layers of each operator class (dense, 1×1, grouped and depthwise convs,
-    linear, batch norm, activations, pooling, merges, shuffles, views) inside random
-    synthetic networks (never a zoo model), fit per class t = overhead + max(multiply-adds /
-    F, bytes / B) (or the sum form, whichever predicts the networks better) plus the module
-    dispatch between layers, and write the profile.
+    linear, batch and layer norm, activations, pooling, merges, shuffles, views) inside random
+    synthetic networks (classifiers, dense networks on large maps, transformers; never a zoo
+    model), fit per class t = overhead + multiply-adds / F + bytes / B (or the max form,
+    whichever predicts the networks better) scaled by a law in the layer's channels, positions
+    and kernel, plus a cost per byte of outputs large enough to be paged in fresh, and the
+    module dispatch between layers, and write the profile.
 
     The profile names the machine, torch build, device, threads and batch it was measured on;
     `costmodel show MODEL --profile FILE` then predicts each layer's latency without torch."""

@@ -1,40 +1,50 @@
 """Predicted latency of a layer and of a network, from a profile (no torch).
 
 Each row belongs to one operator class (``op_class``: a dense k×k conv, a 1×1 conv, a grouped
-conv, a depthwise conv, a matrix product, batch norm, an activation, pooling, a merge, a data
-movement, a view), and costs, roofline-style,
+conv, a depthwise conv, a matrix product, batch norm, a piecewise-linear activation, an
+activation with exp or division, pooling, a merge, a data movement, a view), and costs,
+roofline-style,
 
-    t = overhead_c + max(madds / F_c, bytes / B_c)      (profile ``combine: max``)
-    t = overhead_c + madds / F_c + bytes / B_c          (``combine: sum``)
+    t = overhead_c + max(work / F_c, bytes / B_c) + large / L_c    (profile ``combine: max``)
+    t = overhead_c + work / F_c + bytes / B_c + large / L_c        (``combine: sum``)
 
-madds are the row's multiply-adds (its FLOPs over the options' FLOPs per multiply-add; only
-conv and linear classes have them, whatever the scope), bytes its MAC × the profile's dtype
-size. A network's latency is the sum over its rows: torch runs the layers one after another
-(eval mode fuses nothing, so a batch norm after a conv costs its own pass over the map). Each
-block below the network (a Seq of the tree: a stage, a block, a branch) is one more module
-call: the ``container`` class's overhead, counted on the block's first row (an empty branch,
-the identity shortcut, on the merge that follows it).
+work is the row's multiply-adds (its FLOPs over the options' FLOPs per multiply-add; only the
+conv and linear classes have them, whatever the scope) or, for windowed pooling, the elements
+its windows read (outputs × kh·kw); bytes its MAC × the profile's dtype size; large the bytes of
+its output tensor when that is at least the profile's ``large_tensor_bytes`` (0 otherwise, and
+for a view): a tensor that large is allocated fresh from the operating system on every pass, and
+its pages are faulted in and zeroed as it is written — measured here, a relu writing a fresh
+32 MiB output ran at 2 GB/s where a 4 MiB one ran at 15. A network's latency is the sum over
+its rows: torch runs the layers one after another (eval mode fuses nothing, so a batch norm
+after a conv costs its own pass over the map). Each block below the network (a Seq of the
+tree: a stage, a block, a branch) is one more module call: the ``container`` class's
+overhead, counted on the block's first row (an empty branch, the identity shortcut, on the
+merge that follows it).
 """
 
 from __future__ import annotations
 
-from typing import Iterable
+import typing
+from typing import Iterable, NamedTuple
 
 from costmodel.latency.profile import Profile
+from costmodel.layers.merge import MergeKind
 
-_MERGES = frozenset(("add", "multiply", "concat", "hff"))
-_RELUS = frozenset(("relu", "relu6", "leaky_relu"))
-_GLOBAL = frozenset(("global_pool", "adaptive_pool"))
+_MERGES = frozenset(typing.get_args(MergeKind))
 _KINDS = {"linear": "linear", "normalization": "bn", "elementwise": "activation",
           "pooling": "pool", "data_movement": "data_movement"}
 _MADD_CLASSES = frozenset(("conv", "conv1x1", "grouped_conv", "depthwise", "linear"))
 
 
 def op_class(row) -> str:
-    """The operator class a row is timed as (one of ``costmodel.latency.profile.CLASSES``)."""
+    """The operator class a row is timed as (one of ``costmodel.latency.profile.CLASSES``):
+    the layer's own ``latency_class()`` where it declares one, else its operator's."""
     if row.type in _MERGES:
         return "merge"
     layer = row.layer
+    declared = getattr(layer, "latency_class", None)
+    if declared is not None and (c := declared()) is not None:
+        return c
     kind = getattr(type(layer), "operator", None)
     if kind == "conv":
         if row.category == "depthwise":
@@ -46,29 +56,51 @@ def op_class(row) -> str:
         # a product at each of H·W positions (a channels-last linear, attention's products of
         # tokens): the GEMM of a 1×1 conv, not the thin one of a classifier on a vector
         return "conv1x1"
-    if kind == "elementwise" and row.type in _RELUS:
-        return "relu"  # a clamp: cheaper per element than the activations with exp or division
-    if kind == "pooling" and row.type in _GLOBAL:
-        return "global_pool"
     return _KINDS.get(kind, "view")  # a view, an identity, a channel split: no copy
 
 
-def features(row, flops_per_madd: int = 1, dtype_bytes: int = 4) -> tuple[str, float, float]:
-    """(class, multiply-adds, bytes moved) of a row."""
+class Work(NamedTuple):
+    """What a row's predicted time is made of (see the module's docstring)."""
+
+    cls: str
+    madds: float
+    """Multiply-adds (conv and linear classes) or window reads (windowed pooling)."""
+    nbytes: float
+    """MAC × the dtype's size."""
+    out_bytes: float
+    """The output tensor's bytes (0 for a view: nothing is allocated)."""
+
+
+def features(row, flops_per_madd: int = 1, dtype_bytes: int = 4) -> Work:
+    """The Work of a row."""
     c = op_class(row)
-    madds = row.flops / flops_per_madd if c in _MADD_CLASSES else 0.0
-    return c, madds, float(row.mac * dtype_bytes)
+    if c in _MADD_CLASSES:
+        madds = row.flops / flops_per_madd
+    elif c == "pool" and hasattr(row.layer, "window"):
+        madds = float(row.out.numel * row.layer.window())
+    else:
+        madds = 0.0
+    out_bytes = 0.0 if c == "view" else float(row.out.numel * dtype_bytes)
+    return Work(c, madds, float(row.mac * dtype_bytes), out_bytes)
 
 
-def seconds(c: str, madds: float, nbytes: float, profile: Profile) -> float:
-    """Predicted seconds of one layer of class ``c`` (0 for a class the profile lacks)."""
-    fit = profile.classes.get(c)
+def large_bytes(out_bytes: float, threshold: float | None) -> float:
+    """The bytes of an output tensor that count as large (all of them from ``threshold``)."""
+    return out_bytes if threshold and out_bytes >= threshold else 0.0
+
+
+def seconds(work: Work, profile: Profile) -> float:
+    """Predicted seconds of one layer (0 for a class the profile lacks)."""
+    fit = profile.classes.get(work.cls)
     if fit is None:
         return 0.0
-    compute = madds / (fit.gmadds_per_s * 1e9) if fit.gmadds_per_s else 0.0
-    memory = nbytes / (fit.gbytes_per_s * 1e9) if fit.gbytes_per_s else 0.0
-    work = max(compute, memory) if profile.combine == "max" else compute + memory
-    return fit.overhead_us * 1e-6 + work
+    compute = work.madds / (fit.gmadds_per_s * 1e9) if fit.gmadds_per_s else 0.0
+    memory = work.nbytes / (fit.gbytes_per_s * 1e9) if fit.gbytes_per_s else 0.0
+    t = max(compute, memory) if profile.combine == "max" else compute + memory
+    if fit.large_gbytes_per_s:
+        t += large_bytes(work.out_bytes, profile.large_tensor_bytes) / (
+            fit.large_gbytes_per_s * 1e9)
+    return fit.overhead_us * 1e-6 + t
 
 
 def _bytes_per_element(profile: Profile) -> int:
@@ -82,7 +114,7 @@ def row_seconds(rows: Iterable, profile: Profile, flops_per_madd: int = 1) -> li
     not run at inference)."""
     size = _bytes_per_element(profile)
     return [0.0 if getattr(r, "training_only", False)
-            else seconds(*features(r, flops_per_madd, size), profile) for r in rows]
+            else seconds(features(r, flops_per_madd, size), profile) for r in rows]
 
 
 def _containers(tree) -> dict[int, int]:

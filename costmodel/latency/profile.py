@@ -1,16 +1,17 @@
 """A latency profile: what ``costmodel calibrate`` measured on one machine, as data.
 
 ```yaml
-version: 1
+version: 2
 machine: {host: build-01, cpu: "Intel(R) Xeon(R) …", platform: Linux-6.1-x86_64}
 torch: 2.13.0+cpu
 device: cpu
 threads: 1
 dtype: float32
 batch: 1
-combine: max                  # t = overhead + max(madds/F, bytes/B), or sum: … + madds/F + bytes/B
+combine: max                  # t = overhead + max(work/F, bytes/B) + large/L, or sum: … + work/F + bytes/B + large/L
+large_tensor_bytes: 8388608   # an output this large is "large" (fresh pages on every pass)
 classes:                      # per operator class (costmodel.latency.predict.CLASSES)
-  conv:      {overhead_us: 14.2, gmadds_per_s: 21.5, gbytes_per_s: 9.1}
+  conv:      {overhead_us: 14.2, gmadds_per_s: 21.5, gbytes_per_s: 9.1, large_gbytes_per_s: 2.5}
   depthwise: {overhead_us: 9.8,  gmadds_per_s: 1.9,  gbytes_per_s: 4.4}
   view:      {overhead_us: 1.1}  # a rate left out: that term costs nothing
 fit: {method: context, networks: 24, dispatch_us: 6.1, …}  # optional: how it was fitted
@@ -30,8 +31,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from costmodel.errors import CostModelError
 from costmodel.options import DTYPE_BYTES, MAX_BATCH
 
-VERSION = 1
-CLASSES = ("conv", "conv1x1", "grouped_conv", "depthwise", "linear", "bn", "relu",
+VERSION = 2
+"""Version 2 (this one): windowed pooling's work, the large-tensor term, piecewise-linear
+activations (hswish, hsigmoid, prelu) in the ``relu`` class. Version 1 profiles are refused:
+their rates were fitted to other classes (calibrate again, ~1 minute)."""
+CLASSES = ("conv", "conv1x1", "grouped_conv", "depthwise", "linear", "bn", "norm", "relu",
            "activation", "pool", "global_pool", "merge", "data_movement", "view", "container")
 """The operator classes a profile times (see ``costmodel.latency.predict.op_class``), and
 ``container``: the call of a block's module (an nn.Sequential) around its layers."""
@@ -49,18 +53,20 @@ class _Strict(BaseModel):
 
 
 class ClassFit(_Strict):
-    """One operator class: per-layer overhead (µs), attainable multiply-adds per second (G)
-    and bytes per second (G). A rate left out (None) contributes nothing."""
+    """One operator class: per-layer overhead (µs), attainable multiply-adds (or window
+    reads) per second (G), bytes per second (G), and the rate (G bytes/s) at which a large
+    output's pages cost on top. A rate left out (None) contributes nothing."""
 
     overhead_us: float = Field(ge=0, allow_inf_nan=False)
     gmadds_per_s: Optional[float] = Field(default=None, gt=0, allow_inf_nan=False)
     gbytes_per_s: Optional[float] = Field(default=None, gt=0, allow_inf_nan=False)
+    large_gbytes_per_s: Optional[float] = Field(default=None, gt=0, allow_inf_nan=False)
     points: Optional[int] = Field(default=None, ge=0)
     median_error: Optional[float] = Field(default=None, ge=0, allow_inf_nan=False)
 
 
 class Profile(_Strict):
-    version: Literal[1]
+    version: Literal[2]
     machine: dict[str, str] = Field(min_length=1)
     torch: str = Field(min_length=1)
     device: Literal["cpu", "cuda"]
@@ -68,6 +74,8 @@ class Profile(_Strict):
     dtype: Dtype = "float32"
     batch: int = Field(default=1, ge=1, le=MAX_BATCH)
     combine: Literal["max", "sum"] = "max"
+    large_tensor_bytes: Optional[int] = Field(default=None, ge=1)
+    """Output tensors of at least this many bytes pay the classes' large-tensor term."""
     classes: dict[OpClass, ClassFit] = Field(min_length=1)
     fit: dict[str, Any] = {}
 
@@ -96,11 +104,12 @@ def _problem(err: dict) -> str:
 
 def validate_profile(data: Any, file: str = "<profile>") -> Profile:
     if not isinstance(data, dict):
-        raise ProfileError("a latency profile is a mapping with 'version: 1' and 'classes' "
+        raise ProfileError(f"a latency profile is a mapping with 'version: {VERSION}' and 'classes' "
                            "(write one with costmodel calibrate)", file=file)
     if data.get("version") != VERSION:
         raise ProfileError(f"version: this costmodel reads profile version {VERSION}, got "
-                           f"{data.get('version')!r}", file=file)
+                           f"{data.get('version')!r} (make a new one: costmodel calibrate)",
+                           file=file)
     try:
         return Profile.model_validate(data)
     except ValidationError as e:

@@ -24,3 +24,6 @@ class AdaptivePool(Primitive):
         require_map(x)
         h, w = pair(self.size)
         return pool_cost(x, Shape(x.c, h, w), x.numel if self.mode == "avg" else 0)
+
+    def latency_class(self) -> str:
+        return "global_pool"  # a reduction over the map, as its 1×1 case

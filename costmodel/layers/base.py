@@ -292,6 +292,11 @@ class Primitive(LayerSpec):
         """The layer in a few words, on input ``x`` (data-flow tables): 'conv 3×3/2'."""
         return self.label()
 
+    def latency_class(self) -> str | None:
+        """The operator class its latency is predicted as (``costmodel.latency``), where its
+        ``operator`` alone does not say; None (the default): the class its operator gives."""
+        return None
+
 
 class Block(LayerSpec):
     """A layer made of other layers: ``expand`` returns the layers it stands for, given its

@@ -67,6 +67,9 @@ class LayerNorm(Primitive):
     def cost(self, x: Shape, ctx: Context) -> Cost:
         return layer_norm_cost(x, self.affine)
 
+    def latency_class(self) -> str:
+        return "norm"  # statistics per position at inference, not batch norm's affine
+
 
 def group_norm_cost(x: Shape, groups: int, affine: bool) -> Cost:
     """Cost of a group norm (nn.GroupNorm): the C channels in ``groups`` groups, each group
@@ -94,3 +97,6 @@ class GroupNorm(Primitive):
 
     def cost(self, x: Shape, ctx: Context) -> Cost:
         return group_norm_cost(x, self.groups, self.affine)
+
+    def latency_class(self) -> str:
+        return "norm"  # statistics per group at inference, not batch norm's affine

@@ -53,6 +53,11 @@ class Pool(Primitive):
         h, w = spatial_out(x, k, s, self.padding, ceil_mode=self.ceil_mode)
         return pool_cost(x, Shape(x.c, h, w))
 
+    def window(self) -> int:
+        """Elements each output reads (kh·kw): the latency model's work per output."""
+        kh, kw = pair(self.kernel)
+        return kh * kw
+
 
 class GlobalPool(Primitive):
     """Pools each channel to 1×1 (torch's AdaptiveAvgPool2d(1) / AdaptiveMaxPool2d(1))."""
@@ -64,3 +69,6 @@ class GlobalPool(Primitive):
     def cost(self, x: Shape, ctx: Context) -> Cost:
         require_map(x)
         return pool_cost(x, Shape(x.c, 1, 1), x.numel if self.mode == "avg" else 0)
+
+    def latency_class(self) -> str:
+        return "global_pool"

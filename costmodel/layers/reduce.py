@@ -51,3 +51,6 @@ class Mean(Primitive):
     def cost(self, x: Shape, ctx: Context) -> Cost:
         require_map(x)
         return mean_cost(x, self.keepdim)
+
+    def latency_class(self) -> str:
+        return "global_pool"  # the same reduction as a global average pool

@@ -1,27 +1,21 @@
 """``costmodel calibrate``: layers timed per operator class, fitted into a latency profile
 (``costmodel.latency.profile``). Needs torch.
 
-Two methods (METHODS). ``context`` (the default): random synthetic networks of the zoo's shape
-(``synthetic_network``; never a zoo model), each timed in plain passes (its total) and in
-passes with bench's timestamp hooks (each row in situ, with the caches a real pass leaves it),
-the fastest of 3 rounds;
-per class, t = o + max(madds/F, bytes/B) or o + madds/F + bytes/B is fitted to the rows
-(CONTEXT_POWER), and the module dispatch between the timestamps is the networks' median
-(total − Σ rows) per row, added to every class's overhead. ``layers``: the first design,
-below — single layers from small specs over a grid of shapes.
+Two methods (METHODS). ``context`` (the default): random synthetic networks
+(``costmodel.measure.synthetic``; never a zoo model), each timed in plain passes (its total) and
+in passes with bench's timestamp hooks (each row in situ, with the caches a real pass leaves
+it), the fastest of 3 rounds. Per class, the latency model's parameters are fitted to the rows
+(``costmodel.measure.fitting``, CONTEXT_POWER); what the timestamps miss — each row's module
+dispatch and each block's call — is fitted to the networks' totals (``dispatch``); the form
+(sum or max) and the large-tensor threshold are the pair that predicts the totals best.
+``layers``: the first design — single layers from small specs over a grid of shapes.
 
-Each point is one primitive built from a small spec by the torch builder (the modules the zoo
-runs as), timed with the one timing rule (``costmodel.measure.timing.time_callable``) in eval
+Each single-layer point is one primitive built from a small spec by the torch builder (the
+modules the zoo runs as), timed with the one timing rule (``costmodel.measure.timing``) in eval
 and inference mode, at the profile's batch and thread count; each timed run goes through
 several copies of the layer (own weights each, ``_copies``) so that weights come from memory as
-in a network. No zoo model is timed or fitted:
-every zoo model stays held out for ``benchmarks/bench_latency.py``.
-
-Fit, per class: t = o + max(madds/F, bytes/B) (``combine: max``), minimizing the squared
-relative error. The sum form (o + madds/F + bytes/B) is a weighted non-negative least squares
-problem, solved exactly (``nnls``); the max form is fitted by a log-spaced search over F and B
-around the sum's rates, with o in closed form for each. The form with the smaller median
-relative error over all points is kept.
+in a network. No zoo model is timed or fitted: every zoo model stays held out for
+``benchmarks/bench_latency.py``.
 """
 
 from __future__ import annotations
@@ -35,8 +29,10 @@ from typing import Callable
 
 import numpy as np
 
-from costmodel.latency.predict import features
+from costmodel.latency.predict import Work, features
 from costmodel.latency.profile import CLASSES, ClassFit, Profile, VERSION
+from costmodel.measure.fitting import Point, fit, relative_errors
+from costmodel.measure.synthetic import synthetic_results
 
 Layer = tuple[list[dict], int, int]
 """A microbenchmark: spec layers, input channels, input side."""
@@ -64,9 +60,10 @@ def _grid(quick: bool) -> dict[str, list[Layer]]:
             for k, stride in ((3, 1), (3, 2), (5, 1), (5, 2), (7, 1)):
                 g["depthwise"].append(([{"type": "dwconv", "kernel": k, "stride": stride}], c, s))
             g["bn"].append(([{"type": "bn"}], c, s))
-            for act in ("relu", "relu6", "leaky_relu"):
+            g["norm"].append(([{"type": "layer_norm"}], c, s))
+            for act in ("relu", "relu6", "leaky_relu", "hswish", "hsigmoid", "prelu"):
                 g["relu"].append(([{"type": act}], c, s))
-            for act in ("hswish", "swish", "sigmoid", "hsigmoid", "prelu"):
+            for act in ("swish", "sigmoid", "gelu", "tanh"):
                 g["activation"].append(([{"type": act}], c, s))
             g["pool"] += [([{"type": "max_pool", "kernel": 3, "stride": 2}], c, s),
                           ([{"type": "avg_pool", "kernel": 3, "stride": 1}], c, s)]
@@ -116,14 +113,6 @@ def thread_clock():
         timing.time, bench.time = saved
 
 
-@dataclass(frozen=True)
-class Point:
-    cls: str
-    madds: float
-    nbytes: float
-    seconds: float
-
-
 def measure(*, device: str = "cpu", threads: int = 1, batch: int = 1, quick: bool = False,
             min_time: float | None = None, per_class: int | None = None,
             progress: Callable[[str], None] | None = None) -> list[Point]:
@@ -162,110 +151,13 @@ def measure(*, device: str = "cpu", threads: int = 1, batch: int = 1, quick: boo
                 views = [p.seconds for p in points if p.cls == "view"]
                 seconds = max(1e-9, seconds - float(np.median(views))) if views else seconds
                 feats = []
-            points.append(Point(cls, sum(f[1] for f in feats), sum(f[2] for f in feats),
-                                seconds))
+            points.append(Point(cls, sum(f.madds for f in feats), sum(f.nbytes for f in feats),
+                                sum(f.out_bytes for f in feats), seconds))
     return points
 
 
-# --- in context: synthetic networks -----------------------------------------------------------
-# Single layers timed alone run 1.5–1.7× faster than inside a network (their weights and input
-# stay in cache from the previous run, and no module dispatch sits between them), so the
-# default calibration times layers where they belong: inside random networks built from the
-# vocabulary at realistic widths and map sizes (never a zoo model), timed per layer by bench's
-# hooked passes (bench.time_layers) and as a whole in plain passes.
-
-_ACTS = ("relu", "relu", "relu6", "hswish", "swish", "leaky_relu")
-
-
-def _cba(out: int, k: int = 3, s: int = 1, g: int = 1, act: str | None = "relu") -> list[dict]:
-    """conv → bn → activation."""
-    conv: dict = {"type": "conv", "out": out, "kernel": k, "stride": s}
-    if g > 1:
-        conv["groups"] = g
-    return [conv, {"type": "bn"}] + ([{"type": act}] if act else [])
-
-
-def _block(rng, c: int, out: int, s: int, act: str) -> tuple[list[dict], int]:
-    """One random block of the zoo's kinds (plain, grouped, depthwise-separable, inverted
-    residual ± SE, bottleneck, basic, shuffle unit, fire) on c channels: (layers, out channels)."""
-    kind = rng.choice(["plain", "dwsep", "ir", "bottleneck", "shuffle", "fire", "grouped",
-                       "basic"])
-    if s == 2 and kind in ("ir", "bottleneck", "shuffle", "basic"):
-        kind = rng.choice(["plain", "dwsep", "grouped"])
-    if kind == "grouped" and (c % 8 or out % 8):
-        kind = "plain"
-    if kind == "shuffle" and c % 4:
-        kind = "plain"
-    if kind == "plain":
-        return _cba(out, rng.choice((1, 3, 3, 5)), s, act=act), out
-    if kind == "grouped":  # ResNeXt's 3×3, or ShuffleNet's 1×1 group convs around a shuffle
-        g = rng.choice((2, 4, 8))
-        if s == 2 or rng.random() < 0.5:
-            return _cba(out, 3, s, g, act), out
-        return (_cba(out, 1, 1, g, act) + [{"type": "channel_shuffle", "groups": g}]
-                + _cba(out, 1, 1, g, None)), out
-    if kind == "dwsep":
-        return ([{"type": "dwconv", "kernel": rng.choice((3, 3, 5, 7)), "stride": s},
-                 {"type": "bn"}, {"type": act}] + _cba(out, 1, act=act)), out
-    if kind == "ir":
-        inner = _cba(c * rng.choice((1, 3, 4, 6)), 1, act=act) + [
-            {"type": "dwconv", "kernel": rng.choice((3, 5))}, {"type": "bn"}, {"type": act}]
-        if rng.random() < 0.3:
-            inner.append({"type": "se", "ratio": 0.25})
-        return [{"type": "residual", "layers": inner + _cba(c, 1, act=None)}], c
-    if kind == "bottleneck":
-        m = max(8, c // 4)
-        g = rng.choice((1, 1, 4)) if m % 4 == 0 else 1
-        inner = _cba(m, 1) + _cba(m, 3, g=g) + _cba(c, 1, act=None)
-        return [{"type": "residual", "layers": inner}, {"type": "relu"}], c
-    if kind == "basic":
-        return [{"type": "residual", "layers": _cba(c, 3) + _cba(c, 3, act=None)},
-                {"type": "relu"}], c
-    if kind == "shuffle":
-        h = c // 2
-        right = _cba(h, 1) + [{"type": "dwconv", "kernel": 3}, {"type": "bn"}] + _cba(h, 1)
-        return [{"type": "parallel", "split": "half", "branches": [[], right],
-                 "merge": "concat"}, {"type": "channel_shuffle", "groups": 2}], c
-    e = max(8, out // 2)  # fire: squeeze, then 1×1 and 3×3 expands concatenated
-    return ([{"type": "conv", "out": max(8, c // 8), "kernel": 1}, {"type": "relu"},
-             {"type": "parallel", "merge": "concat", "branches": [
-                 [{"type": "conv", "out": e, "kernel": 1}, {"type": "relu"}],
-                 [{"type": "conv", "out": e, "kernel": 3}, {"type": "relu"}]]}]), 2 * e
-
-
-def synthetic_network(rng) -> tuple[list[dict], int]:
-    """A random network of the zoo's shape (spec layers, input side): a stem, stages halving
-    the map down to 7×7 (or 4×4 from a 32×32 input) with random blocks and widths, a head
-    (global pool and linear, sometimes a 1×1 conv before it, sometimes a wide FC stack)."""
-    side = rng.choice((224, 224, 224, 160, 192, 32, 32, 320))
-    act = rng.choice(_ACTS)
-    c = rng.choice((8, 16, 16, 24, 32, 48, 64))
-    layers = _cba(c, rng.choice((3, 3, 7)), 1 if side == 32 else 2, act=act)
-    s = side if side == 32 else side // 2
-    if side > 32 and rng.random() < 0.6:
-        layers.append({"type": rng.choice(("max_pool", "avg_pool")), "kernel": 3, "stride": 2,
-                       "padding": 1})
-        s = -(-s // 2)
-    while s > 7:
-        out = min(2048, int(c * rng.choice((1.5, 2, 2, 3))) // 8 * 8)
-        for i in range(rng.choice((1, 2, 3, 4))):
-            b, c = _block(rng, c, out if i == 0 else c, 2 if i == 0 else 1, act)
-            layers += b
-        s = -(-s // 2)
-    if rng.random() < 0.5:
-        c = rng.choice((512, 1024, 1280))
-        layers += _cba(c, 1, act=act)
-    if rng.random() < 0.15 and c * s * s <= 16384:  # alexnet/vgg-like head: wide FC layers
-        layers += [{"type": "flatten"}, {"type": "linear", "out": 4096}, {"type": "relu"},
-                   {"type": "linear", "out": 4096}, {"type": "relu"}]
-    else:
-        layers += [{"type": "global_pool"}, {"type": "flatten"}]
-    layers.append({"type": "linear", "out": 1000})
-    return layers, side
-
-
-MAX_SYNTHETIC_FLOPS = 3e9
-"""A synthetic network over this many FLOPs is drawn again (calibration time stays short)."""
+def _point(work: Work, seconds: float) -> Point:
+    return Point(*work, seconds)
 
 
 @dataclass(frozen=True)
@@ -277,25 +169,6 @@ class Network:
     total: float
     rows: int
     blocks: int
-
-
-def synthetic_results(n: int, seed: int = 0, options=None) -> list:
-    """``n`` evaluated synthetic networks (deterministic for a seed)."""
-    import random
-
-    from costmodel.engine import evaluate
-    from costmodel.options import Options
-    from costmodel.spec.loader import layers_spec
-
-    rng = random.Random(seed)
-    out = []
-    while len(out) < n:
-        layers, side = synthetic_network(rng)
-        result = evaluate(layers_spec(layers, input=side, name=f"synthetic{len(out)}"),
-                          options=options or Options())
-        if result.totals.flops <= MAX_SYNTHETIC_FLOPS:
-            out.append(result)
-    return out
 
 
 def measure_networks(*, device: str = "cpu", threads: int = 1, batch: int = 1,
@@ -331,7 +204,7 @@ def measure_networks(*, device: str = "cpu", threads: int = 1, batch: int = 1,
                 for path, t in time_layers(result, model, x, min_time=per_round,
                                            device=device)[0].items():
                     layers[path].append(t.median)
-        points = [Point(*features(r), min(layers[r.path])) for r in result.rows]
+        points = [_point(features(r), min(layers[r.path])) for r in result.rows]
         opens = _containers(result.tree)
         measured.append(Network(points, min(totals), len(result.rows), sum(opens.values())))
         if progress:
@@ -340,13 +213,21 @@ def measure_networks(*, device: str = "cpu", threads: int = 1, batch: int = 1,
     return measured
 
 
-def dispatch(networks: list[Network]) -> float:
-    """Seconds per module call outside the timestamps (dispatch, nn.Sequential's loop, a
-    block's call): the median over the networks of (plain total − Σ rows) / rows, at least 0.
-    A median, not a least-squares fit: on a loaded machine some networks' plain passes are
-    slowed far more than their per-row medians, and one such network would dominate a fit."""
-    return max(0.0, float(np.median([(n.total - sum(p.seconds for p in n.points)) / n.rows
-                                     for n in networks])))
+def dispatch(networks: list[Network]) -> tuple[float, float]:
+    """Seconds per module call outside the timestamps: (per row, per block). Each network's
+    gap, plain total − Σ rows, is what the timestamps miss: the dispatch into each row's module
+    (and ``nn.Sequential``'s loop), and each block's own call (a stage, a residual block: the
+    ``container`` class). Fitted as gap ≈ a·rows + b·blocks (a, b ≥ 0), each network weighted by
+    its total (relative error), so that a large network's gap does not decide it alone."""
+    from costmodel.measure.fitting import nnls
+
+    gaps = np.array([n.total - sum(p.seconds for p in n.points) for n in networks])
+    totals = np.array([n.total for n in networks])
+    a = np.array([[n.rows, n.blocks] for n in networks], dtype=float) / totals[:, None]
+    if not a[:, 1].any():
+        a = a[:, :1]
+    x = nnls(a, gaps / totals)
+    return float(x[0]), float(x[1]) if len(x) > 1 else 0.0
 
 
 CONTEXT_POWER = 0.5
@@ -355,112 +236,9 @@ which lets the many tiny rows of a network — a relu on 7×7 — decide the rat
 absolute (power 0, which fits only the largest rows). Measured on 24 synthetic networks (a
 loaded machine): the networks' Σ rows off by a median 19% at 0.5, 22% at 1, 33% at 0."""
 
-
-# --- fitting ----------------------------------------------------------------------------------
-
-def nnls(a: np.ndarray, b: np.ndarray, iterations: int = 200) -> np.ndarray:
-    """min ‖a·x − b‖ subject to x ≥ 0 (Lawson–Hanson active set; scipy is not a dependency)."""
-    n = a.shape[1]
-    x = np.zeros(n)
-    passive = np.zeros(n, dtype=bool)
-    for _ in range(iterations):
-        w = a.T @ (b - a @ x)
-        if passive.all() or w[~passive].max(initial=-np.inf) <= 1e-12:
-            break
-        passive[np.argmax(np.where(passive, -np.inf, w))] = True
-        while True:
-            z = np.zeros(n)
-            z[passive] = np.linalg.lstsq(a[:, passive], b, rcond=None)[0]
-            if (z[passive] > 0).all():
-                x = z
-                break
-            bad = passive & (z <= 0)
-            alpha = np.min(x[bad] / (x[bad] - z[bad]))
-            x = x + alpha * (z - x)
-            passive &= x > 1e-15
-    return x
-
-
-def _columns(madds: np.ndarray, nbytes: np.ndarray) -> list[np.ndarray]:
-    cols = [np.ones_like(madds)]
-    if madds.any():
-        cols.append(madds)
-    if nbytes.any():
-        cols.append(nbytes)
-    return cols
-
-
-def fit_sum(madds, nbytes, t, power: float = 1.0) -> tuple[float, float, float]:
-    """(overhead s, s per madd, s per byte) minimizing Σ((prediction − t) / t^power)²: the
-    relative squared error for power 1, the absolute for 0."""
-    cols = _columns(madds, nbytes)
-    w = t ** -power
-    a = np.stack(cols, axis=1) * w[:, None]
-    norms = np.linalg.norm(a, axis=0)  # unit columns: madds (~1e8) beside ones, well posed
-    b = t * w
-    x = list(nnls(a / norms, b / np.linalg.norm(b)) * np.linalg.norm(b) / norms)
-    o = x.pop(0)
-    per_madd = x.pop(0) if madds.any() else 0.0
-    per_byte = x.pop(0) if nbytes.any() else 0.0
-    return o, per_madd, per_byte
-
-
-def _predict(o, per_madd, per_byte, madds, nbytes, combine: str) -> np.ndarray:
-    work = np.maximum(madds * per_madd, nbytes * per_byte) if combine == "max" \
-        else madds * per_madd + nbytes * per_byte
-    return o + work
-
-
-def _overhead(work: np.ndarray, t: np.ndarray, power: float = 1.0) -> float:
-    """The o ≥ 0 minimizing Σ((o + work − t) / t^power)²."""
-    w = t ** (-2 * power)
-    return max(0.0, float(np.sum(w * (t - work)) / np.sum(w)))
-
-
-def fit_max(madds, nbytes, t, power: float = 1.0) -> tuple[float, float, float]:
-    """The max form: a log-spaced search over the two rates around the sum form's."""
-    o, pm, pb = fit_sum(madds, nbytes, t, power)
-    best = (np.inf, o, pm, pb)
-    scales = np.geomspace(0.25, 4, 33)
-    for sm in (scales if pm else [0.0]):
-        for sb in (scales if pb else [0.0]):
-            work = np.maximum(madds * pm * sm, nbytes * pb * sb)
-            oo = _overhead(work, t, power)
-            err = float(np.sum(((oo + work - t) / t ** power) ** 2))
-            if err < best[0]:
-                best = (err, oo, pm * sm, pb * sb)
-    return best[1:]
-
-
-def relative_errors(fits: dict, points: list[Point], combine: str) -> np.ndarray:
-    errs = []
-    for p in points:
-        o, pm, pb = fits[p.cls]
-        pred = _predict(o, pm, pb, np.array(p.madds), np.array(p.nbytes), combine)
-        errs.append(abs(float(pred) / p.seconds - 1))
-    return np.array(errs)
-
-
-def fit(points: list[Point], combine: str | None = None, power: float = 1.0
-        ) -> tuple[str, dict[str, tuple[float, float, float]], dict]:
-    """The better combine form (or ``combine``), its per-class parameters, and each form's
-    error (``power``: see ``fit_sum``)."""
-    by_class: dict[str, list[Point]] = {}
-    for p in points:
-        by_class.setdefault(p.cls, []).append(p)
-    forms = {}
-    for form, fitter in (("sum", fit_sum), ("max", fit_max)):
-        fits = {}
-        for c, pts in by_class.items():
-            arr = [np.array([getattr(p, f) for p in pts], dtype=float)
-                   for f in ("madds", "nbytes", "seconds")]
-            fits[c] = fitter(*arr, power)
-        forms[form] = (fits, relative_errors(fits, points, form))
-    summary = {k: {"median_error": round(float(np.median(e)), 4),
-                   "within_10pct": round(float(np.mean(e <= 0.10)), 4)}
-               for k, (_, e) in forms.items()}
-    combine = combine or min(forms, key=lambda k: float(np.median(forms[k][1])))
-    return combine, forms[combine][0], summary
+LARGE_TENSOR_CANDIDATES = (None, 1 << 20, 2 << 20, 4 << 20, 8 << 20, 16 << 20)
+"""Output sizes tried as the profile's ``large_tensor_bytes`` (None: no large-tensor term);
+the one whose profile predicts the networks' totals best is kept."""
 
 
 def machine(device: str = "cpu") -> dict[str, str]:
@@ -498,71 +276,86 @@ def calibrate(*, device: str = "cpu", threads: int = 1, batch: int = 1, quick: b
                                               "seconds": round(time.perf_counter() - start, 1)}})
 
 
+def _class_fits(fits: dict, points: list[Point], form: str, threshold, per_call: float
+                ) -> dict[str, ClassFit]:
+    classes = {}
+    for c in CLASSES:
+        if c not in fits:
+            continue
+        o, pm, pb, pl = fits[c]
+        pts = [p for p in points if p.cls == c]
+        classes[c] = ClassFit(
+            overhead_us=round((o + per_call) * 1e6, 4),
+            gmadds_per_s=round(1 / pm / 1e9, 6) if pm > 0 else None,
+            gbytes_per_s=round(1 / pb / 1e9, 6) if pb > 0 else None,
+            large_gbytes_per_s=round(1 / pl / 1e9, 6) if pl > 0 else None,
+            points=len(pts),
+            median_error=round(float(np.median(relative_errors(fits, pts, form, threshold))),
+                               4))
+    return classes
+
+
 def profile_of(points: list[Point], *, device: str = "cpu", threads: int = 1, batch: int = 1,
                quick: bool = False, combine: str | None = None) -> Profile:
-    """Fit measured points into a Profile (of the better form, or ``combine``)."""
+    """Fit single-layer points into a Profile (of the better form, or ``combine``); no
+    large-tensor term (the grid's outputs are at most 6.5 MiB)."""
     import torch
 
     combine, fits, summary = fit(points, combine)
-    classes = {}
-    for c, (o, pm, pb) in fits.items():
-        pts = [p for p in points if p.cls == c]
-        errs = relative_errors(fits, pts, combine)
-        classes[c] = ClassFit(overhead_us=round(o * 1e6, 4),
-                              gmadds_per_s=round(1 / pm / 1e9, 6) if pm > 0 else None,
-                              gbytes_per_s=round(1 / pb / 1e9, 6) if pb > 0 else None,
-                              points=len(pts), median_error=round(float(np.median(errs)), 4))
-    return Profile(version=VERSION, machine=machine(device), torch=torch.__version__, device=device,
-                   threads=threads, dtype="float32", batch=batch, combine=combine,
-                   classes=classes, fit={"method": "layers", "points": len(points),
-                                         "quick": quick, "forms": summary})
+    return Profile(version=VERSION, machine=machine(device), torch=torch.__version__,
+                   device=device, threads=threads, dtype="float32", batch=batch,
+                   combine=combine, classes=_class_fits(fits, points, combine, None, 0.0),
+                   fit={"method": "layers", "points": len(points), "quick": quick,
+                        "forms": summary})
 
 
 def network_errors(networks: list[Network], profile: Profile) -> np.ndarray:
-    """|predicted / measured − 1| of each network's plain total (rows' predictions plus one
-    ``dispatch`` per row, which the profile's overheads hold)."""
+    """|predicted / measured − 1| of each network's plain total (rows' predictions, with the
+    dispatch per row the profile's overheads hold, and its blocks' calls)."""
     from costmodel.latency.predict import seconds
 
-    return np.array([abs(sum(seconds(p.cls, p.madds, p.nbytes, profile) for p in n.points)
-                         / n.total - 1) for n in networks])
+    block = profile.classes["container"].overhead_us * 1e-6 if "container" in \
+        profile.classes else 0.0
+    return np.array([abs((sum(seconds(Work(p.cls, p.madds, p.nbytes, p.out_bytes), profile)
+                              for p in n.points) + block * n.blocks) / n.total - 1)
+                     for n in networks])
 
 
 def profile_in_context(networks: list[Network], *, device: str = "cpu", threads: int = 1,
                        batch: int = 1, combine: str | None = None) -> Profile:
     """Fit measured synthetic networks into a Profile: per class, the rows' in-context times
-    (CONTEXT_POWER), with ``dispatch`` added to every class's overhead (one module call per
-    row; the ``container`` class is 0, its calls are in that median). Of the two forms (or
-    ``combine``) the one with the smaller median error on the networks' totals is kept."""
+    (CONTEXT_POWER), with ``dispatch``'s per-row call added to every class's overhead and its
+    per-block call as the ``container`` class. Of the two forms (or ``combine``) and the
+    LARGE_TENSOR_CANDIDATES, the pair with the smallest mean error on the networks' totals is
+    kept (a mean: the large-tensor term matters in a few networks, which a median ignores)."""
     import torch
 
     points = [p for n in networks for p in n.points]
-    per_call = dispatch(networks)
+    per_call, per_block = dispatch(networks)
     candidates = {}
     for form in ((combine,) if combine else ("sum", "max")):
-        _, fits, _ = fit(points, form, CONTEXT_POWER)
-        classes = {}
-        for c in CLASSES:
-            if c not in fits:
-                continue
-            o, pm, pb = fits[c]
-            pts = [p for p in points if p.cls == c]
-            classes[c] = ClassFit(overhead_us=round((o + per_call) * 1e6, 4),
-                                  gmadds_per_s=round(1 / pm / 1e9, 6) if pm > 0 else None,
-                                  gbytes_per_s=round(1 / pb / 1e9, 6) if pb > 0 else None,
-                                  points=len(pts),
-                                  median_error=round(float(np.median(
-                                      relative_errors(fits, pts, form))), 4))
-        classes["container"] = ClassFit(overhead_us=0.0, points=len(networks))
-        profile = Profile(version=VERSION, machine=machine(device), torch=torch.__version__,
-                          device=device, threads=threads, dtype="float32", batch=batch,
-                          combine=form, classes=classes,
-                          fit={"method": "context", "points": len(points),
-                               "networks": len(networks),
-                               "dispatch_us": round(per_call * 1e6, 4)})
-        candidates[form] = (profile, network_errors(networks, profile))
-    forms = {k: {"network_median_error": round(float(np.median(e)), 4),
-                 "networks_within_10pct": round(float(np.mean(e <= 0.10)), 4)}
-             for k, (_, e) in candidates.items()}
-    best = min(candidates, key=lambda k: forms[k]["network_median_error"])
-    profile = candidates[best][0]
+        for threshold in LARGE_TENSOR_CANDIDATES:
+            _, fits, _ = fit(points, form, CONTEXT_POWER, threshold)
+            classes = _class_fits(fits, points, form, threshold, per_call)
+            classes["container"] = ClassFit(overhead_us=round(per_block * 1e6, 4),
+                                            points=len(networks))
+            uses = threshold is not None and any(c.large_gbytes_per_s for c in classes.values())
+            profile = Profile(version=VERSION, machine=machine(device), torch=torch.__version__,
+                              device=device, threads=threads, dtype="float32", batch=batch,
+                              combine=form, classes=classes,
+                              large_tensor_bytes=threshold if uses else None,
+                              fit={"method": "context", "points": len(points),
+                                   "networks": len(networks),
+                                   "dispatch_us": round(per_call * 1e6, 4)})
+            candidates[form, threshold] = (profile, network_errors(networks, profile))
+    scores = {k: float(np.mean(e)) for k, (_, e) in candidates.items()}
+    forms = {}
+    for form in {f for f, _ in candidates}:
+        key = min((k for k in candidates if k[0] == form), key=scores.__getitem__)
+        e = candidates[key][1]
+        forms[form] = {"large_tensor_bytes": key[1],
+                       "network_mean_error": round(float(np.mean(e)), 4),
+                       "network_median_error": round(float(np.median(e)), 4),
+                       "networks_within_10pct": round(float(np.mean(e <= 0.10)), 4)}
+    profile = candidates[min(candidates, key=scores.__getitem__)][0]
     return profile.model_copy(update={"fit": {**profile.fit, "forms": forms}})

@@ -24,7 +24,7 @@ runner = CliRunner()
 
 # One rate per class, round numbers: 1 G multiply-adds/s, 1 GB/s (µs = thousands of each)
 PROFILE = {
-    "version": 1, "machine": {"host": "test"}, "torch": "none", "device": "cpu",
+    "version": 2, "machine": {"host": "test"}, "torch": "none", "device": "cpu",
     "threads": 1, "dtype": "float32", "batch": 1, "combine": "max",
     "classes": {
         "conv": {"overhead_us": 10.0, "gmadds_per_s": 1.0, "gbytes_per_s": 1.0},
@@ -80,8 +80,63 @@ def test_classes():
                     {"type": "flatten"}, {"type": "linear", "out": 4}],
                    in_channels=8)
     assert [op_class(row) for row in r.rows] == [
-        "conv", "conv1x1", "grouped_conv", "depthwise", "bn", "relu", "activation", "pool",
+        "conv", "conv1x1", "grouped_conv", "depthwise", "bn", "relu", "relu", "pool",
         "global_pool", "relu", "merge", "view", "linear"]
+
+
+@pytest.mark.parametrize("layer, cls", [
+    # clamps and a multiply: "relu"; exp, division or a reduction per element: "activation"
+    ({"type": "relu"}, "relu"), ({"type": "relu6"}, "relu"), ({"type": "leaky_relu"}, "relu"),
+    ({"type": "hswish"}, "relu"), ({"type": "hsigmoid"}, "relu"), ({"type": "prelu"}, "relu"),
+    ({"type": "activation", "fn": "hswish"}, "relu"), ({"type": "layer_scale"}, "relu"),
+    ({"type": "swish"}, "activation"), ({"type": "silu"}, "activation"),
+    ({"type": "sigmoid"}, "activation"), ({"type": "tanh"}, "activation"),
+    ({"type": "gelu"}, "activation"),
+    # statistics per position or group: "norm"; batch norm's affine at inference: "bn"
+    ({"type": "layer_norm"}, "norm"), ({"type": "group_norm", "groups": 2}, "norm"),
+    ({"type": "bn"}, "bn"),
+    # reductions over the map: "global_pool"; windows: "pool"
+    ({"type": "global_pool"}, "global_pool"), ({"type": "adaptive_pool", "size": 2},
+                                               "global_pool"),
+    ({"type": "mean"}, "global_pool"), ({"type": "avg_pool", "kernel": 2}, "pool"),
+])
+def test_a_layer_declares_the_class_it_is_timed_as(layer, cls):
+    r = run_layers([layer], in_channels=8)
+    assert op_class(r.rows[0]) == cls
+
+
+def test_windowed_pooling_works_per_window_element():
+    """A pool's work is the elements its windows read, outputs × kh·kw: a 3×3 stride-1 max pool
+    reads 9 per output (GoogLeNet's branch pools, 2.6× the time its bytes alone predict)."""
+    from costmodel.latency.predict import features
+
+    r = run_layers([{"type": "max_pool", "kernel": 3, "stride": 1, "padding": 1},
+                    {"type": "avg_pool", "kernel": [2, 1]}], in_channels=8)
+    three, two_by_one = (features(row) for row in r.rows)
+    assert three.madds == 8 * 8 * 8 * 3 * 3
+    assert two_by_one.madds == 8 * 4 * 8 * 2 * 1
+    pooled = profile(classes={"pool": {"overhead_us": 1.0, "gmadds_per_s": 1.0}})
+    assert latency_ms(r, pooled)[0][0] == pytest.approx((1e-6 + 8 * 8 * 8 * 9 / 1e9) * 1e3)
+
+
+def test_a_large_output_pays_the_large_tensor_term():
+    """An output of at least large_tensor_bytes costs its bytes again at the class's
+    large_gbytes_per_s (its pages are faulted in fresh on every pass); a smaller one does not,
+    nor a view (no allocation)."""
+    r = run_layers([{"type": "relu"}, {"type": "max_pool", "kernel": 2},
+                    {"type": "flatten"}], in_channels=16, input=32)
+    relu, pool, flat = r.rows
+    big = 16 * 32 * 32 * 4                 # the relu's float32 output: 65,536 bytes
+    classes = {"relu": {"overhead_us": 1.0, "gbytes_per_s": 8.0, "large_gbytes_per_s": 2.0},
+               "pool": {"overhead_us": 1.0, "gbytes_per_s": 8.0, "large_gbytes_per_s": 2.0},
+               "view": {"overhead_us": 0.5, "large_gbytes_per_s": 2.0}}
+    p = profile(classes=classes, large_tensor_bytes=big)
+    per_row = latency_ms(r, p)[0]
+    assert per_row[0] == pytest.approx((1e-6 + relu.mac * 4 / 8e9 + big / 2e9) * 1e3)
+    assert per_row[1] == pytest.approx((1e-6 + pool.mac * 4 / 8e9) * 1e3)  # 16 KiB: small
+    assert per_row[2] == pytest.approx(0.5e-3)                             # a view
+    without = latency_ms(r, profile(classes=classes))[0]
+    assert without[0] == pytest.approx((1e-6 + relu.mac * 4 / 8e9) * 1e3)
 
 
 def test_a_linear_at_every_position_is_timed_as_a_1x1_conv():
@@ -96,12 +151,12 @@ def test_a_linear_at_every_position_is_timed_as_a_1x1_conv():
 
 
 def test_a_class_the_profile_lacks_costs_nothing():
-    r = run_layers([{"type": "hswish"}])
+    r = run_layers([{"type": "swish"}])  # "activation": not in the test profile
     assert latency_ms(r, profile())[1] == 0.0
 
 
 @pytest.mark.parametrize("change, where", [
-    ({"version": 2}, "version"),
+    ({"version": 1}, "version"),             # version 1's classes differ: calibrate again
     ({"threads": 0}, "threads"),
     ({"threads": "1"}, "threads"),           # strict: no coercion
     ({"device": "tpu"}, "device"),

@@ -29,7 +29,7 @@ runner = CliRunner()
 
 # A hand-made profile: round rates (G multiply-adds/s, GB/s), per-layer overheads in µs
 PROFILE = {
-    "version": 1, "machine": {"host": "sweep-test"}, "torch": "none", "device": "cpu",
+    "version": 2, "machine": {"host": "sweep-test"}, "torch": "none", "device": "cpu",
     "threads": 1, "dtype": "float32", "batch": 1, "combine": "max",
     "classes": {
         "conv": {"overhead_us": 20.0, "gmadds_per_s": 4.0, "gbytes_per_s": 2.0},
