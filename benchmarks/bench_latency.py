@@ -67,16 +67,17 @@ def main() -> None:
                     help="calibration methods to compare, comma-separated (first: the table's)")
     ap.add_argument("--quick", action="store_true",
                     help="the single-layer method's quick grid (a third of the shapes)")
-    ap.add_argument("--networks", type=int, default=24,
-                    help="synthetic networks the context method times")
+    ap.add_argument("--networks", type=int, default=None,
+                    help="synthetic networks the context method times (calibrate's default)")
     ap.add_argument("--save-profile", help="write the calibrated profile here")
     ap.add_argument("--per-class", type=int, help="calibrate only N shapes per class")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--min-time", type=float, default=0.8,
                     help="seconds per model, over all sweeps")
     ap.add_argument("--sweeps", type=int, default=4,
-                    help="round-robin passes over all models; each model's figure is its "
-                         "fastest sweep's median")
+                    help="round-robin passes over all models (with --method context, the "
+                         "calibration's rounds); each model's figure is its fastest sweep's "
+                         "median")
     ap.add_argument("--clock", choices=("wall", "thread"), default="wall",
                     help="thread: the thread's CPU time (one thread only), for a loaded machine")
     ap.add_argument("--models", help="comma-separated zoo names (default: the whole zoo)")
@@ -100,6 +101,13 @@ def main() -> None:
             sys.exit("--clock thread needs --threads 1")
         cal.thread_clock().__enter__()  # for the whole run: calibration and models alike
     start = time.perf_counter()
+    names = args.models.split(",") if args.models else [e.name for e in api.zoo()]
+    models = {}
+    for name in names:
+        result = api.evaluate_model(name)
+        models[name] = (result, build(result), example_input(result))
+    calls = {name: (lambda m=module, x=x: m(x)) for name, (_, module, x) in models.items()}
+    times: dict[str, list[float]] | None = None  # per zoo model, its median in each sweep
     per_madd = None
     if args.profile:
         profiles = {"profile (given)": load_profile(args.profile)}
@@ -118,8 +126,14 @@ def main() -> None:
                 # the baseline's constant: seconds per multiply-add of single conv/linear layers
                 per_madd = statistics.median(p.seconds / p.madds for p in points if p.madds)
             else:
-                profile = cal.calibrate(method=method, threads=args.threads,
-                                        networks=args.networks, progress=note)
+                # the zoo is timed in the calibration's own sweeps: the machine's slow
+                # minutes fall on both alike
+                nets, swept = cal.measure_networks(
+                    threads=args.threads, networks=args.networks, rounds=args.sweeps,
+                    min_time=cal.MIN_TIME * args.sweeps / cal.ROUNDS, progress=note,
+                    also=calls if times is None else None)
+                times = times or swept
+                profile = cal.profile_in_context(nets, threads=args.threads)
                 profiles[f"in context ({profile.combine} form)"] = profile
             note(f"{method}: calibrated in {time.perf_counter() - began:.0f} s: "
                  f"{profile.fit.get('forms')}")
@@ -129,21 +143,18 @@ def main() -> None:
 
             write_atomic(args.save_profile, dump_profile(next(iter(profiles.values()))))
     profile = next(iter(profiles.values()))
-    names = args.models.split(",") if args.models else [e.name for e in api.zoo()]
-    models = {}
-    for name in names:
-        result = api.evaluate_model(name)
-        models[name] = (result, build(result), example_input(result))
-    # Round robin: every sweep times every model once, so that the machine's slow minutes
-    # (measured here: the same model's median moves 15-25% between minutes, with no steal
-    # time and no other process) fall on all models alike, not on the ones timed then.
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for sweep in range(args.sweeps):
-        for name, (_, module, x) in models.items():
-            with torch.inference_mode():
-                times[name].append(time_callable(lambda: module(x), warmup=1, min_runs=3,
-                                                 min_time=args.min_time / args.sweeps).median)
-        note(f"sweep {sweep + 1}/{args.sweeps} done")
+    if times is None:
+        # Round robin: every sweep times every model once, so that the machine's slow minutes
+        # (measured here: the same model's median moves 15-25% between minutes, with no
+        # steal time and no other process) fall on all models alike.
+        times = {name: [] for name in names}
+        for sweep in range(args.sweeps):
+            for name, fn in calls.items():
+                with torch.inference_mode():
+                    times[name].append(time_callable(fn, warmup=1, min_runs=3,
+                                                     min_time=args.min_time / args.sweeps
+                                                     ).median)
+            note(f"sweep {sweep + 1}/{args.sweeps} done")
     rows = []
     for name, (result, _, _) in models.items():
         t = min(times[name])  # the fastest sweep's median, as calibration times its networks

@@ -44,11 +44,11 @@ def calibrate(
                         "about a third of the time.")] = False,
     networks: Annotated[Optional[int], typer.Option(
         "--networks", min=1, max=200,
-        help="Synthetic networks to time with --method context (default 24; 8 with "
+        help="Synthetic networks to time with --method context (default 48; 8 with "
              "--quick).")] = None,
     min_time: Annotated[Optional[float], typer.Option(
         "--min-time", min=0.001, max=10.0,
-        help="Seconds of runs per network (default 0.15; 0.05 with --quick) or per shape "
+        help="Seconds of runs per network (default 0.2; 0.05 with --quick) or per shape "
              "(--method layers: 0.05; 0.02 with --quick).")] = None,
     per_class: Annotated[Optional[int], typer.Option(
         "--shapes-per-class", min=3, max=1000, hidden=True,

@@ -11,10 +11,12 @@ roofline-style,
 work is the row's multiply-adds (its FLOPs over the options' FLOPs per multiply-add; only the
 conv and linear classes have them, whatever the scope) or, for windowed pooling, the elements
 its windows read (outputs × kh·kw); bytes its MAC × the profile's dtype size; large the bytes of
-its output tensor when that is at least the profile's ``large_tensor_bytes`` (0 otherwise, and
-for a view): a tensor that large is allocated fresh from the operating system on every pass, and
-its pages are faulted in and zeroed as it is written — measured here, a relu writing a fresh
-32 MiB output ran at 2 GB/s where a 4 MiB one ran at 15. A network's latency is the sum over
+its output and input tensors that are each at least the profile's ``large_tensor_bytes`` (none
+for a view): an output that large is allocated fresh from the operating system on every pass,
+its pages faulted in and zeroed as it is written, and an input that large was evicted from the
+cache by the layers since — measured here, a relu writing a fresh 32 MiB output ran at 2 GB/s
+where a 4 MiB one ran at 15, and ESPNet's 131→25 3×3 conv on a 17 MiB input took 2.4× as long
+inside the network as alone. A network's latency is the sum over
 its rows: torch runs the layers one after another (eval mode fuses nothing, so a batch norm
 after a conv costs its own pass over the map). Each block below the network (a Seq of the
 tree: a stage, a block, a branch) is one more module call: the ``container`` class's
@@ -67,8 +69,8 @@ class Work(NamedTuple):
     """Multiply-adds (conv and linear classes) or window reads (windowed pooling)."""
     nbytes: float
     """MAC × the dtype's size."""
-    out_bytes: float
-    """The output tensor's bytes (0 for a view: nothing is allocated)."""
+    tensors: tuple[float, ...]
+    """The bytes of its output and of each input tensor (none for a view: it moves nothing)."""
 
 
 def features(row, flops_per_madd: int = 1, dtype_bytes: int = 4) -> Work:
@@ -80,13 +82,14 @@ def features(row, flops_per_madd: int = 1, dtype_bytes: int = 4) -> Work:
         madds = float(row.out.numel * row.layer.window())
     else:
         madds = 0.0
-    out_bytes = 0.0 if c == "view" else float(row.out.numel * dtype_bytes)
-    return Work(c, madds, float(row.mac * dtype_bytes), out_bytes)
+    tensors = () if c == "view" else tuple(
+        float(t.numel * dtype_bytes) for t in (row.out, *row.inputs))
+    return Work(c, madds, float(row.mac * dtype_bytes), tensors)
 
 
-def large_bytes(out_bytes: float, threshold: float | None) -> float:
-    """The bytes of an output tensor that count as large (all of them from ``threshold``)."""
-    return out_bytes if threshold and out_bytes >= threshold else 0.0
+def large_bytes(tensors: tuple[float, ...], threshold: float | None) -> float:
+    """Σ of the tensors' bytes, of those of at least ``threshold`` bytes (0 without one)."""
+    return sum(b for b in tensors if b >= threshold) if threshold else 0.0
 
 
 def seconds(work: Work, profile: Profile) -> float:
@@ -98,7 +101,7 @@ def seconds(work: Work, profile: Profile) -> float:
     memory = work.nbytes / (fit.gbytes_per_s * 1e9) if fit.gbytes_per_s else 0.0
     t = max(compute, memory) if profile.combine == "max" else compute + memory
     if fit.large_gbytes_per_s:
-        t += large_bytes(work.out_bytes, profile.large_tensor_bytes) / (
+        t += large_bytes(work.tensors, profile.large_tensor_bytes) / (
             fit.large_gbytes_per_s * 1e9)
     return fit.overhead_us * 1e-6 + t
 

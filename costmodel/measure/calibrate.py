@@ -152,12 +152,21 @@ def measure(*, device: str = "cpu", threads: int = 1, batch: int = 1, quick: boo
                 seconds = max(1e-9, seconds - float(np.median(views))) if views else seconds
                 feats = []
             points.append(Point(cls, sum(f.madds for f in feats), sum(f.nbytes for f in feats),
-                                sum(f.out_bytes for f in feats), seconds))
+                                tuple(b for f in feats for b in f.tensors), seconds))
     return points
 
 
 def _point(work: Work, seconds: float) -> Point:
     return Point(*work, seconds)
+
+
+NETWORKS = 48
+"""Synthetic networks the default calibration times (about 2 minutes here): measured, the
+held-out zoo's median error was 12.8% fitted on 64 networks and 20.2% on their first 32."""
+ROUNDS = 4
+"""Round-robin sweeps over the networks (see ``measure_networks``)."""
+MIN_TIME = 0.2
+"""Seconds of plain passes per network over all rounds, and as much again of hooked ones."""
 
 
 @dataclass(frozen=True)
@@ -172,14 +181,19 @@ class Network:
 
 
 def measure_networks(*, device: str = "cpu", threads: int = 1, batch: int = 1,
-                     networks: int = 24, seed: int = 0, min_time: float = 0.15,
-                     rounds: int = 3, progress: Callable[[str], None] | None = None
-                     ) -> list[Network]:
+                     networks: int | None = None, seed: int = 0, min_time: float = MIN_TIME,
+                     rounds: int = ROUNDS, progress: Callable[[str], None] | None = None,
+                     also: dict[str, Callable[[], object]] | None = None
+                     ) -> tuple[list[Network], dict[str, list[float]]]:
     """Time ``networks`` synthetic networks: plain passes for the total, hooked passes for
-    every row (bench.time_layers), in ``rounds`` alternating rounds of ``min_time / rounds``
-    seconds each; each figure is the fastest round's median (the total's, and each row's), as
-    ``guidelines --measure`` does: on a shared machine the load changes from second to second,
-    and the fastest round is the nearest to an idle machine's (on an idle one, rounds agree)."""
+    every row (bench.time_layers), ``min_time / rounds`` seconds each per round, in ``rounds``
+    round-robin sweeps over all the networks; each figure is the fastest round's median (the
+    total's, and each row's). On a shared machine the speed changes from minute to minute
+    (measured here: one network's median 15-25% apart a minute later, with no steal time and
+    nothing else running); sweeping over all networks each round spreads those minutes over
+    all of them, and the fastest round is the nearest to an idle machine's. ``also``: other
+    callables timed once per round in the same sweeps (the benchmark's held-out models, so that
+    they meet the same minutes): their medians per round are returned beside the networks."""
     import torch
 
     from costmodel.crosscheck.builder import build, example_input
@@ -191,26 +205,33 @@ def measure_networks(*, device: str = "cpu", threads: int = 1, batch: int = 1,
     torch.set_num_threads(threads)
     sync = torch.cuda.synchronize if device == "cuda" else None
     per_round = min_time / rounds
-    measured = []
-    for i, result in enumerate(synthetic_results(networks, seed, Options(batch=batch))):
+    built = []
+    for result in synthetic_results(networks or NETWORKS, seed, Options(batch=batch)):
         check_memory(result, batch, device)  # a large --batch: refused before allocating
-        model = build(result).to(device)
-        x = example_input(result, batch).to(device)
-        totals, layers = [], {r.path: [] for r in result.rows}
-        with torch.inference_mode():
-            for _ in range(rounds):
-                totals.append(time_callable(lambda: model(x), min_time=per_round, warmup=2,
-                                            sync=sync).median)
+        built.append((result, build(result).to(device), example_input(result, batch).to(device)))
+    totals = [[] for _ in built]
+    layers = [{r.path: [] for r in result.rows} for result, _, _ in built]
+    others: dict[str, list[float]] = {name: [] for name in also or {}}
+    with torch.inference_mode():
+        for k in range(rounds):
+            for i, (result, model, x) in enumerate(built):
+                totals[i].append(time_callable(lambda: model(x), min_time=per_round, warmup=1,
+                                               min_runs=3, sync=sync).median)
                 for path, t in time_layers(result, model, x, min_time=per_round,
                                            device=device)[0].items():
-                    layers[path].append(t.median)
-        points = [_point(features(r), min(layers[r.path])) for r in result.rows]
-        opens = _containers(result.tree)
-        measured.append(Network(points, min(totals), len(result.rows), sum(opens.values())))
-        if progress:
-            progress(f"network {i + 1}/{networks}: {len(points)} layers, "
-                     f"{result.totals.flops / 1e6:.0f} MFLOPs, {min(totals) * 1e3:.1f} ms")
-    return measured
+                    layers[i][path].append(t.median)
+            for name, fn in (also or {}).items():
+                others[name].append(time_callable(fn, min_time=per_round, warmup=1, min_runs=3,
+                                                  sync=sync).median)
+            if progress:
+                progress(f"round {k + 1}/{rounds}: {len(built)} networks"
+                         + (f" and {len(others)} other models" if others else ""))
+    measured = []
+    for (result, _, _), total, rows in zip(built, totals, layers):
+        points = [_point(features(r), min(rows[r.path])) for r in result.rows]
+        blocks = sum(_containers(result.tree).values())
+        measured.append(Network(points, min(total), len(result.rows), blocks))
+    return measured, others
 
 
 def dispatch(networks: list[Network]) -> tuple[float, float]:
@@ -263,10 +284,10 @@ def calibrate(*, device: str = "cpu", threads: int = 1, batch: int = 1, quick: b
     size the context run, ``per_class`` and ``quick`` the layers run)."""
     start = time.perf_counter()
     if method == "context":
-        nets = measure_networks(device=device, threads=threads, batch=batch,
-                                networks=networks or (8 if quick else 24),
-                                min_time=min_time or (0.05 if quick else 0.15),
-                                progress=progress)
+        nets, _ = measure_networks(device=device, threads=threads, batch=batch,
+                                   networks=networks or (8 if quick else NETWORKS),
+                                   min_time=min_time or (0.05 if quick else MIN_TIME),
+                                   progress=progress)
         profile = profile_in_context(nets, device=device, threads=threads, batch=batch)
     else:
         points = measure(device=device, threads=threads, batch=batch, quick=quick,
@@ -316,7 +337,7 @@ def network_errors(networks: list[Network], profile: Profile) -> np.ndarray:
 
     block = profile.classes["container"].overhead_us * 1e-6 if "container" in \
         profile.classes else 0.0
-    return np.array([abs((sum(seconds(Work(p.cls, p.madds, p.nbytes, p.out_bytes), profile)
+    return np.array([abs((sum(seconds(Work(p.cls, p.madds, p.nbytes, p.tensors), profile)
                               for p in n.points) + block * n.blocks) / n.total - 1)
                      for n in networks])
 

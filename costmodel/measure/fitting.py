@@ -36,7 +36,7 @@ class Point:
     cls: str
     madds: float
     nbytes: float
-    out_bytes: float
+    tensors: tuple[float, ...]
     seconds: float
 
 
@@ -114,7 +114,7 @@ def _arrays(points: list[Point], threshold: float | None) -> tuple[np.ndarray, .
     """(work, bytes, large bytes, seconds) of the points, as arrays."""
     return (np.array([p.madds for p in points], dtype=float),
             np.array([p.nbytes for p in points], dtype=float),
-            np.array([large_bytes(p.out_bytes, threshold) for p in points], dtype=float),
+            np.array([large_bytes(p.tensors, threshold) for p in points], dtype=float),
             np.array([p.seconds for p in points], dtype=float))
 
 

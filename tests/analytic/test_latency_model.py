@@ -119,21 +119,22 @@ def test_windowed_pooling_works_per_window_element():
     assert latency_ms(r, pooled)[0][0] == pytest.approx((1e-6 + 8 * 8 * 8 * 9 / 1e9) * 1e3)
 
 
-def test_a_large_output_pays_the_large_tensor_term():
-    """An output of at least large_tensor_bytes costs its bytes again at the class's
-    large_gbytes_per_s (its pages are faulted in fresh on every pass); a smaller one does not,
-    nor a view (no allocation)."""
+def test_large_tensors_pay_the_large_tensor_term():
+    """An output or input of at least large_tensor_bytes costs its bytes again at the class's
+    large_gbytes_per_s (an output's pages faulted in fresh, an input read from memory); a
+    smaller one does not, nor anything of a view (it moves nothing)."""
     r = run_layers([{"type": "relu"}, {"type": "max_pool", "kernel": 2},
                     {"type": "flatten"}], in_channels=16, input=32)
     relu, pool, flat = r.rows
-    big = 16 * 32 * 32 * 4                 # the relu's float32 output: 65,536 bytes
+    big = 16 * 32 * 32 * 4                 # the relu's float32 input and output: 65,536 bytes
     classes = {"relu": {"overhead_us": 1.0, "gbytes_per_s": 8.0, "large_gbytes_per_s": 2.0},
                "pool": {"overhead_us": 1.0, "gbytes_per_s": 8.0, "large_gbytes_per_s": 2.0},
                "view": {"overhead_us": 0.5, "large_gbytes_per_s": 2.0}}
     p = profile(classes=classes, large_tensor_bytes=big)
     per_row = latency_ms(r, p)[0]
-    assert per_row[0] == pytest.approx((1e-6 + relu.mac * 4 / 8e9 + big / 2e9) * 1e3)
-    assert per_row[1] == pytest.approx((1e-6 + pool.mac * 4 / 8e9) * 1e3)  # 16 KiB: small
+    assert per_row[0] == pytest.approx((1e-6 + relu.mac * 4 / 8e9 + 2 * big / 2e9) * 1e3)
+    # the pool's input is large, its 16 KiB output is not
+    assert per_row[1] == pytest.approx((1e-6 + pool.mac * 4 / 8e9 + big / 2e9) * 1e3)
     assert per_row[2] == pytest.approx(0.5e-3)                             # a view
     without = latency_ms(r, profile(classes=classes))[0]
     assert without[0] == pytest.approx((1e-6 + relu.mac * 4 / 8e9) * 1e3)

@@ -65,7 +65,7 @@ def test_synthetic_networks_are_deterministic_bounded_and_cover_the_classes():
 def _network(cls_rows, total, blocks=0):
     from costmodel.measure.calibrate import Network
 
-    points = [Point(c, m, b, 0.0, t) for c, m, b, t in cls_rows]
+    points = [Point(c, m, b, (), t) for c, m, b, t in cls_rows]
     return Network(points, total, len(points), blocks)
 
 
@@ -99,7 +99,7 @@ def test_profile_in_context_recovers_rates_and_adds_dispatch():
 
 
 def test_profile_in_context_finds_the_large_tensor_threshold_and_rate():
-    """Rows whose outputs reach 4 MiB pay 1 s per 2 GB of output on top: the fit picks that
+    """Rows whose tensors reach 4 MiB pay 1 s per 2 GB of them on top: the fit picks that
     threshold among the candidates and recovers the rate."""
     from costmodel.measure.calibrate import Network, profile_in_context
 
@@ -108,7 +108,7 @@ def test_profile_in_context_finds_the_large_tensor_threshold_and_rate():
     nets = []
     for _ in range(6):
         outs = rng.choice([64e3, 1e6, 3e6, 5e6, 9e6, 17e6], 20)
-        points = [Point("relu", 0.0, 2 * ob, ob, o + 2 * ob * pb + (ob >= big) * ob * pl)
+        points = [Point("relu", 0.0, 2 * ob, (ob,), o + 2 * ob * pb + (ob >= big) * ob * pl)
                   for ob in outs]
         nets.append(Network(points, sum(p.seconds for p in points), len(points), 0))
     profile = profile_in_context(nets, combine="sum")
@@ -147,7 +147,7 @@ def test_fits_recover_known_rates():
 
 def test_fit_keeps_the_better_form():
     rng = np.random.default_rng(1)
-    points = [Point("conv", m, b, 0.0, 10e-6 + max(m / 20e9, b / 4e9))
+    points = [Point("conv", m, b, (), 10e-6 + max(m / 20e9, b / 4e9))
               for m, b in zip(rng.uniform(1e5, 1e8, 40), rng.uniform(1e4, 1e7, 40))]
     combine, fits, forms = fit(points)
     assert combine == "max"
