@@ -1,7 +1,7 @@
 """Predicted latency of a layer and of a network, from a profile (no torch).
 
 Each row belongs to one operator class (``op_class``: a dense k×k conv, a 1×1 conv, a grouped
-conv, a depthwise conv, a matrix product, batch norm, a piecewise-linear activation, an
+conv, a depthwise conv, a transposed conv, a matrix product, batch norm, a piecewise-linear activation, an
 activation with exp or division, pooling, a merge, a data movement, a view), and costs,
 roofline-style,
 
@@ -35,7 +35,7 @@ from costmodel.layers.merge import MergeKind
 _MERGES = frozenset(typing.get_args(MergeKind))
 _KINDS = {"linear": "linear", "normalization": "bn", "elementwise": "activation",
           "pooling": "pool", "data_movement": "data_movement"}
-_MADD_CLASSES = frozenset(("conv", "conv1x1", "grouped_conv", "depthwise", "linear"))
+_MADD_CLASSES = frozenset(("conv", "conv1x1", "grouped_conv", "depthwise", "deconv", "linear"))
 
 
 def op_class(row) -> str:

@@ -59,6 +59,10 @@ def _grid(quick: bool) -> dict[str, list[Layer]]:
                                                 "groups": groups}], c, s))
             for k, stride in ((3, 1), (3, 2), (5, 1), (5, 2), (7, 1)):
                 g["depthwise"].append(([{"type": "dwconv", "kernel": k, "stride": stride}], c, s))
+            if s <= 56:
+                for k in (2, 3):
+                    g["deconv"].append(([{"type": "deconv", "out": max(8, c // 2), "kernel": k,
+                                          "stride": 2}], c, s))
             g["bn"].append(([{"type": "bn"}], c, s))
             g["norm"].append(([{"type": "layer_norm"}], c, s))
             for act in ("relu", "relu6", "leaky_relu", "hswish", "hsigmoid", "prelu"):

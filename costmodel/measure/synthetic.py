@@ -90,19 +90,20 @@ def _block(rng, c: int, out: int, s: int, act: str) -> tuple[list[dict], int]:
 
 
 def synthetic_network(rng) -> tuple[list[dict], int | tuple[int, int]]:
-    """A random network (spec layers, input side or H×W): a classifier (70%), a dense network
-    on a large map (15%) or a transformer (15%)."""
+    """A random network (spec layers, input side or H×W): a classifier (65%), a dense network
+    on a large map (20%) or a transformer (15%)."""
     family = rng.random()
-    if family < 0.15:
+    if family < 0.2:
         return _dense_network(rng)
-    if family < 0.30:
+    if family < 0.35:
         return _transformer(rng)
     return _classifier(rng)
 
 
 def _dense_network(rng) -> tuple[list[dict], tuple[int, int]]:
-    """A segmentation network's encoder (ESPNet's shape): a 256×512 to 512×1024 input, narrow
-    stages down to stride 4 or 8, a 1×1 classifier at every position, sometimes upsampled."""
+    """A segmentation network (ESPNet's shape): a 256×512 to 512×1024 input, narrow stages down
+    to stride 4 or 8, a 1×1 classifier at every position, then (mostly) transposed convs or an
+    upsampling back towards the input's size."""
     h, w = rng.choice(((512, 1024), (384, 768), (256, 512), (512, 512)))
     act = rng.choice(("prelu", "prelu", "relu", "relu6"))
     c = rng.choice((12, 16, 24, 32))
@@ -112,8 +113,18 @@ def _dense_network(rng) -> tuple[list[dict], tuple[int, int]]:
         for i in range(rng.choice((1, 2, 3))):
             b, c = _block(rng, c, out if i == 0 else c, 2 if i == 0 else 1, act)
             layers += b
-    layers += [{"type": "conv", "out": rng.choice((19, 20, 21)), "kernel": 1}]
-    if rng.random() < 0.5:
+    classes = rng.choice((19, 20, 21))
+    layers += [{"type": "conv", "out": classes, "kernel": 1}]
+    up = rng.random()
+    if up < 0.75:  # ESPNet's decoder: transposed convs back towards the input's size
+        for _ in range(rng.choice((1, 2, 3))):
+            layers.append({"type": "deconv", "out": classes, "kernel": rng.choice((2, 2, 4)),
+                           "stride": 2, "padding": 0})
+            if layers[-1]["kernel"] == 4:
+                layers[-1]["padding"] = 1
+            if rng.random() < 0.5:
+                layers += [{"type": "bn"}, {"type": act}]
+    elif up < 0.9:
         layers.append({"type": "upsample", "scale": 2,
                        "mode": rng.choice(("nearest", "bilinear"))})
     return layers, (h, w)

@@ -95,6 +95,8 @@ def test_classes():
     # statistics per position or group: "norm"; batch norm's affine at inference: "bn"
     ({"type": "layer_norm"}, "norm"), ({"type": "group_norm", "groups": 2}, "norm"),
     ({"type": "bn"}, "bn"),
+    # a transposed conv: a GEMM and a col2im scatter, not a conv's kernel
+    ({"type": "deconv", "out": 8}, "deconv"),
     # reductions over the map: "global_pool"; windows: "pool"
     ({"type": "global_pool"}, "global_pool"), ({"type": "adaptive_pool", "size": 2},
                                                "global_pool"),
