@@ -44,3 +44,24 @@ def verify_layers(layers: list[dict], input=(8, 8), in_channels: int = 3, **mode
 
     return verify_model(layers_spec(layers, input=input, in_channels=in_channels, name="t",
                                     **model))
+
+
+def fake_capture(monkeypatch, folder, source: str, import_module) -> None:
+    """Stand a fake ``costmodel.capture`` in for the importer (its ``import_module`` is the
+    test's; its YAML is plain safe_dump), write ``source`` as ``nets.py`` in ``folder``, work
+    there, and start from an empty target cache: what the target tests of the commands and of
+    building share."""
+    import sys
+    import types
+
+    import yaml
+
+    import costmodel.targets as targets
+
+    (folder / "nets.py").write_text(source)
+    fake = types.ModuleType("costmodel.capture")
+    fake.import_module = import_module
+    fake.to_yaml = lambda doc: yaml.safe_dump(doc, sort_keys=False)
+    monkeypatch.setitem(sys.modules, "costmodel.capture", fake)
+    monkeypatch.setattr(targets, "_LOADED", {})
+    monkeypatch.chdir(folder)

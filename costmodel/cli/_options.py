@@ -13,6 +13,7 @@ import typer
 
 from costmodel.api import MAX_MULTIPLIER, check_count, check_multiplier
 from costmodel.errors import CostModelError
+from costmodel.measure import DEVICES
 from costmodel.options import DTYPE_BYTES, MAX_BATCH, Options, Scope, parse_input
 from costmodel.render import FORMATS
 
@@ -25,6 +26,8 @@ def _choices(name: str, values) -> type[Enum]:
 Fmt = _choices("Fmt", FORMATS)
 ScopeOpt = _choices("ScopeOpt", get_args(Scope))
 DtypeOpt = _choices("DtypeOpt", DTYPE_BYTES)
+DeviceOpt = _choices("DeviceOpt", DEVICES)
+"""Where bench, calibrate, memory --measure and guidelines --measure run."""
 
 
 def _checked(check: Callable[[Any], Any]) -> Callable[..., Any]:

@@ -11,13 +11,11 @@ import typer
 
 from costmodel import api
 from costmodel.cli import app, emit, fail, first_missing, handles_errors
-from costmodel.cli._options import (ClassesOpt, Fmt, FormatOpt, InputOpt, WidthOpt, _choices,
+from costmodel.cli._options import (ClassesOpt, DeviceOpt, Fmt, FormatOpt, InputOpt, WidthOpt,
                                     counting_options)
-from costmodel.measure import DEFAULT_THREADS, DEVICES, MAX_MIN_TIME, MAX_THREADS
+from costmodel.measure import DEFAULT_THREADS, MAX_MIN_TIME, MAX_THREADS
 from costmodel.options import Options
 from costmodel.render import Column, Table, render
-
-DeviceOpt = _choices("DeviceOpt", DEVICES)
 
 TIME_COLUMNS = [Column("median", "median ms", "seconds"),
                 Column("p10", "p10 ms", "seconds", drop=1),

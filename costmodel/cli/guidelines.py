@@ -10,7 +10,7 @@ import typer
 
 from costmodel.cli import app, emit, fail, first_missing, handles_errors
 from costmodel.cli._options import Fmt, FormatOpt, table_option
-from costmodel.cli.bench import DeviceOpt as Device  # bench's devices, one list
+from costmodel.cli._options import DeviceOpt as Device
 from costmodel.measure import DEFAULT_THREADS, MAX_MIN_TIME, MAX_THREADS
 from costmodel.render import render
 

@@ -11,11 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from costmodel.cli import app, fail, first_missing, handles_errors
-
-
-class Device(str, Enum):
-    cpu = "cpu"
-    cuda = "cuda"
+from costmodel.cli._options import DeviceOpt as Device
 
 
 class Method(str, Enum):

@@ -221,8 +221,9 @@ def measure_networks(*, device: str = "cpu", threads: int = 1, batch: int = 1,
             for i, (result, model, x) in enumerate(built):
                 totals[i].append(time_callable(lambda: model(x), min_time=per_round, warmup=1,
                                                min_runs=3, sync=sync).median)
-                for path, t in time_layers(result, model, x, min_time=per_round,
-                                           device=device)[0].items():
+                # warm from the plain passes just before: 1 warm-up, 3 runs at least
+                for path, t in time_layers(result, model, x, min_time=per_round, device=device,
+                                           warmup=1, min_runs=3)[0].items():
                     layers[i][path].append(t.median)
             for name, fn in (also or {}).items():
                 others[name].append(time_callable(fn, min_time=per_round, warmup=1, min_runs=3,

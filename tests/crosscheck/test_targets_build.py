@@ -8,18 +8,17 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
-import types
 
 import pytest
 import yaml
 from torch import nn
 from typer.testing import CliRunner
 
-import costmodel.targets as targets
 from costmodel import api
 from costmodel.cli import app
 from costmodel.spec.loader import validate_spec
 from costmodel.targets import TargetError, build_target, load_target
+from conftest import fake_capture
 
 runner = CliRunner()
 
@@ -51,7 +50,6 @@ NETS = textwrap.dedent("""
 @pytest.fixture
 def nets(tmp_path, monkeypatch):
     """nets.py in tmp_path, a fake capture, and a fresh target cache."""
-    (tmp_path / "nets.py").write_text(NETS)
     calls = []
 
     def import_module(module, input_hw, in_channels=3, *, name, unknown="error"):
@@ -67,12 +65,7 @@ def nets(tmp_path, monkeypatch):
         return {"name": name, "input": list(input_hw), "in_channels": in_channels,
                 "layers": layers}
 
-    fake = types.ModuleType("costmodel.capture")
-    fake.import_module = import_module
-    fake.to_yaml = lambda doc: yaml.safe_dump(doc, sort_keys=False)
-    monkeypatch.setitem(sys.modules, "costmodel.capture", fake)
-    monkeypatch.setattr(targets, "_LOADED", {})
-    monkeypatch.chdir(tmp_path)
+    fake_capture(monkeypatch, tmp_path, NETS, import_module)
     return calls
 
 

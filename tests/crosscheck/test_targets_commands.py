@@ -6,23 +6,20 @@ the module's ``named_modules`` paths, as the importer keeps them)."""
 from __future__ import annotations
 
 import json
-import sys
 import textwrap
-import types
 
 import pytest
-import yaml
 from torch import nn
 from typer.testing import CliRunner
 
 import costmodel.measure.bench as bench_module
-import costmodel.targets as targets
 from costmodel import api
 from costmodel.analysis.sweep import parse_axis, sweep
 from costmodel.cli import app
 from costmodel.errors import CostModelError
 from costmodel.measure.bench import bench_model
 from costmodel.targets import build_target
+from conftest import fake_capture
 
 runner = CliRunner()
 QUICK = 0.01
@@ -84,7 +81,6 @@ def _layers(module: nn.Module) -> list[dict]:
 @pytest.fixture
 def nets(tmp_path, monkeypatch):
     """nets.py in tmp_path, a fake capture recording (class, input) per call, a fresh cache."""
-    (tmp_path / "nets.py").write_text(NETS)
     calls = []
 
     def import_module(module, input_hw, in_channels=3, *, name, unknown="error"):
@@ -95,12 +91,7 @@ def nets(tmp_path, monkeypatch):
         return {"name": name, "input": list(input_hw), "in_channels": in_channels,
                 "layers": layers}
 
-    fake = types.ModuleType("costmodel.capture")
-    fake.import_module = import_module
-    fake.to_yaml = lambda doc: yaml.safe_dump(doc, sort_keys=False)
-    monkeypatch.setitem(sys.modules, "costmodel.capture", fake)
-    monkeypatch.setattr(targets, "_LOADED", {})
-    monkeypatch.chdir(tmp_path)
+    fake_capture(monkeypatch, tmp_path, NETS, import_module)
     return calls
 
 
