@@ -274,15 +274,13 @@ class _Clock:
 
 
 def time_layers(result: Result, model: torch.nn.Module, x: torch.Tensor, *,
-                min_time: float, device: str = "cpu", **rule: int
-                ) -> tuple[dict[str, Timing], Timing]:
+                min_time: float, device: str = "cpu") -> tuple[dict[str, Timing], Timing]:
     """Each row's Timing, by layer path in execution order, from timestamps that hooks take
     in forward passes of ``model`` (built from ``result``), timed by ``time_callable``; and
     the Timing of those hooked passes themselves (their excess over the plain pass is what the
     hooks cost). A primitive's time runs from its module's forward pre-hook to its forward
     hook; a split's from its BranchModule's pre-hook to its first branch's; a merge's from the
-    last branch's forward hook to its BranchModule's. The caller holds inference mode;
-    ``rule`` overrides time_callable's ``warmup`` and ``min_runs``."""
+    last branch's forward hook to its BranchModule's. The caller holds inference mode."""
     clock = _Clock(device)
     modules = dict(model.named_modules())
     stamps: dict[tuple[str, str], Any] = {}
@@ -314,20 +312,20 @@ def time_layers(result: Result, model: torch.nn.Module, x: torch.Tensor, *,
             samples[path].append(clock.seconds(stamps[start], stamps[end]))
 
     passes = _hooked_passes(run, [(modules[p], pre(p), post(p)) for p in hooked], clock,
-                            min_time, **rule)
+                            min_time)
     # time_callable's warm-up passes come first: the last `runs` samples are the timed ones
     return {r.path: summarize(samples[r.path][-passes.runs:]) for r in result.rows}, passes
 
 
 def _hooked_passes(run: Callable[[], None], hooks: list[tuple[torch.nn.Module, Any, Any]],
-                   clock: "_Clock", min_time: float, **rule: int) -> Timing:
+                   clock: "_Clock", min_time: float) -> Timing:
     """The Timing of whole passes ``run``, each (module, pre-hook, hook) registered while they
-    run and removed after, whatever happens (``rule``: time_callable's warmup, min_runs)."""
+    run and removed after, whatever happens."""
     handles = [h for m, pre, post in hooks
                for h in (m.register_forward_pre_hook(pre), m.register_forward_hook(post))]
     try:
         return time_callable(run, min_time=min_time,
-                             sync=torch.cuda.synchronize if clock.cuda else None, **rule)
+                             sync=torch.cuda.synchronize if clock.cuda else None)
     finally:
         for h in handles:
             h.remove()

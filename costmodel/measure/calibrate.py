@@ -165,7 +165,7 @@ def _point(work: Work, seconds: float) -> Point:
 
 
 NETWORKS = 48
-"""Synthetic networks the default calibration times (about 2 minutes here): measured, the
+"""Synthetic networks the default calibration times (about 2¾ minutes here): measured, the
 held-out zoo's median error was 12.8% fitted on 64 networks and 20.2% on their first 32."""
 ROUNDS = 4
 """Round-robin sweeps over the networks (see ``measure_networks``)."""
@@ -221,9 +221,11 @@ def measure_networks(*, device: str = "cpu", threads: int = 1, batch: int = 1,
             for i, (result, model, x) in enumerate(built):
                 totals[i].append(time_callable(lambda: model(x), min_time=per_round, warmup=1,
                                                min_runs=3, sync=sync).median)
-                # warm from the plain passes just before: 1 warm-up, 3 runs at least
-                for path, t in time_layers(result, model, x, min_time=per_round, device=device,
-                                           warmup=1, min_runs=3)[0].items():
+                # the one timing rule's 3 warm-ups and 5 runs: measured, 1 and 3 here cut
+                # calibration from 164 s to 115 s but raised the held-out zoo's median error
+                # from 9.0-9.7% to 11.6-16.3% (two runs each; the rows' medians got noisier)
+                for path, t in time_layers(result, model, x, min_time=per_round,
+                                           device=device)[0].items():
                     layers[i][path].append(t.median)
             for name, fn in (also or {}).items():
                 others[name].append(time_callable(fn, min_time=per_round, warmup=1, min_runs=3,
