@@ -38,14 +38,28 @@ _KINDS = {"linear": "linear", "normalization": "bn", "elementwise": "activation"
 _MADD_CLASSES = frozenset(("conv", "conv1x1", "grouped_conv", "depthwise", "deconv", "linear"))
 
 
+_DECLARING: dict[type, bool] = {}
+
+
+def _declares(cls: type) -> bool:
+    """Whether a layer class overrides ``latency_class`` (kept per class: a sweep asks 10⁴
+    times a second, and most classes leave it to their operator)."""
+    known = _DECLARING.get(cls)
+    if known is None:
+        from costmodel.layers.base import Primitive
+
+        own = getattr(cls, "latency_class", None)
+        known = _DECLARING[cls] = own is not None and own is not Primitive.latency_class
+    return known
+
+
 def op_class(row) -> str:
     """The operator class a row is timed as (one of ``costmodel.latency.profile.CLASSES``):
     the layer's own ``latency_class()`` where it declares one, else its operator's."""
     if row.type in _MERGES:
         return "merge"
     layer = row.layer
-    declared = getattr(layer, "latency_class", None)
-    if declared is not None and (c := declared()) is not None:
+    if _declares(type(layer)) and (c := layer.latency_class()) is not None:
         return c
     kind = getattr(type(layer), "operator", None)
     if kind == "conv":
@@ -69,12 +83,27 @@ class Work(NamedTuple):
     """Multiply-adds (conv and linear classes) or window reads (windowed pooling)."""
     nbytes: float
     """MAC × the dtype's size."""
-    tensors: tuple[float, ...]
-    """The bytes of its output and of each input tensor (none for a view: it moves nothing)."""
+    large: float = 0.0
+    """The bytes of its tensors that are large (``large_bytes``)."""
 
 
-def features(row, flops_per_madd: int = 1, dtype_bytes: int = 4) -> Work:
-    """The Work of a row."""
+def tensor_bytes(row, dtype_bytes: int = 4) -> tuple[float, ...]:
+    """The bytes of a row's output and of each of its inputs (none for a view: it moves
+    nothing)."""
+    if op_class(row) == "view":
+        return ()
+    return (float(row.out.numel * dtype_bytes), *(float(t.numel * dtype_bytes)
+                                                  for t in row.inputs))
+
+
+def large_bytes(tensors: tuple[float, ...], threshold: float | None) -> float:
+    """Σ of the tensors' bytes, of those of at least ``threshold`` bytes (0 without one)."""
+    return sum(b for b in tensors if b >= threshold) if threshold else 0.0
+
+
+def features(row, flops_per_madd: int = 1, dtype_bytes: int = 4,
+             large_tensor_bytes: int | None = None) -> Work:
+    """The Work of a row (its large bytes from ``large_tensor_bytes``; 0 without)."""
     c = op_class(row)
     if c in _MADD_CLASSES:
         madds = row.flops / flops_per_madd
@@ -82,14 +111,18 @@ def features(row, flops_per_madd: int = 1, dtype_bytes: int = 4) -> Work:
         madds = float(row.out.numel * row.layer.window())
     else:
         madds = 0.0
-    tensors = () if c == "view" else tuple(
-        float(t.numel * dtype_bytes) for t in (row.out, *row.inputs))
-    return Work(c, madds, float(row.mac * dtype_bytes), tensors)
-
-
-def large_bytes(tensors: tuple[float, ...], threshold: float | None) -> float:
-    """Σ of the tensors' bytes, of those of at least ``threshold`` bytes (0 without one)."""
-    return sum(b for b in tensors if b >= threshold) if threshold else 0.0
+    large = 0
+    if large_tensor_bytes and c != "view":
+        # large_bytes(tensor_bytes(row)), unrolled: a latency sweep predicts 10⁵ rows a second
+        limit = large_tensor_bytes / dtype_bytes
+        n = row.out.numel
+        if n >= limit:
+            large = n
+        for t in row.inputs:
+            n = t.numel
+            if n >= limit:
+                large += n
+    return Work(c, madds, float(row.mac * dtype_bytes), float(large * dtype_bytes))
 
 
 def seconds(work: Work, profile: Profile) -> float:
@@ -100,9 +133,8 @@ def seconds(work: Work, profile: Profile) -> float:
     compute = work.madds / (fit.gmadds_per_s * 1e9) if fit.gmadds_per_s else 0.0
     memory = work.nbytes / (fit.gbytes_per_s * 1e9) if fit.gbytes_per_s else 0.0
     t = max(compute, memory) if profile.combine == "max" else compute + memory
-    if fit.large_gbytes_per_s:
-        t += large_bytes(work.tensors, profile.large_tensor_bytes) / (
-            fit.large_gbytes_per_s * 1e9)
+    if fit.large_gbytes_per_s and work.large:
+        t += work.large / (fit.large_gbytes_per_s * 1e9)
     return fit.overhead_us * 1e-6 + t
 
 
@@ -115,9 +147,9 @@ def _bytes_per_element(profile: Profile) -> int:
 def row_seconds(rows: Iterable, profile: Profile, flops_per_madd: int = 1) -> list[float]:
     """Predicted seconds of each row; 0 for a training-only row (an aux block's layers are
     not run at inference)."""
-    size = _bytes_per_element(profile)
+    size, large = _bytes_per_element(profile), profile.large_tensor_bytes
     return [0.0 if getattr(r, "training_only", False)
-            else seconds(features(r, flops_per_madd, size), profile) for r in rows]
+            else seconds(features(r, flops_per_madd, size, large), profile) for r in rows]
 
 
 def _containers(tree) -> dict[int, int]:

@@ -29,7 +29,7 @@ from typing import Callable
 
 import numpy as np
 
-from costmodel.latency.predict import Work, features
+from costmodel.latency.predict import Work, features, large_bytes, tensor_bytes
 from costmodel.latency.profile import CLASSES, ClassFit, Profile, VERSION
 from costmodel.measure.fitting import Point, fit, relative_errors
 from costmodel.measure.synthetic import synthetic_results
@@ -149,19 +149,20 @@ def measure(*, device: str = "cpu", threads: int = 1, batch: int = 1, quick: boo
                 t = time_callable(lambda: [m(x) for m in modules], min_time=min_time,
                                   warmup=2, min_runs=5, sync=sync)
             rows = [r for r in result.rows if r.type not in ("flatten",)]
-            feats = [features(r) for r in rows]
             seconds = t.median / copies
             if cls == "container":  # the block's call alone: less the identity inside it
                 views = [p.seconds for p in points if p.cls == "view"]
                 seconds = max(1e-9, seconds - float(np.median(views))) if views else seconds
-                feats = []
+                rows = []
+            feats = [features(r) for r in rows]
             points.append(Point(cls, sum(f.madds for f in feats), sum(f.nbytes for f in feats),
-                                tuple(b for f in feats for b in f.tensors), seconds))
+                                tuple(b for r in rows for b in tensor_bytes(r)), seconds))
     return points
 
 
-def _point(work: Work, seconds: float) -> Point:
-    return Point(*work, seconds)
+def _point(row, seconds: float) -> Point:
+    work = features(row)
+    return Point(work.cls, work.madds, work.nbytes, tensor_bytes(row), seconds)
 
 
 NETWORKS = 48
@@ -235,7 +236,7 @@ def measure_networks(*, device: str = "cpu", threads: int = 1, batch: int = 1,
                          + (f" and {len(others)} other models" if others else ""))
     measured = []
     for (result, _, _), total, rows in zip(built, totals, layers):
-        points = [_point(features(r), min(rows[r.path])) for r in result.rows]
+        points = [_point(r, min(rows[r.path])) for r in result.rows]
         blocks = sum(_containers(result.tree).values())
         measured.append(Network(points, min(total), len(result.rows), blocks))
     return measured, others
@@ -344,7 +345,9 @@ def network_errors(networks: list[Network], profile: Profile) -> np.ndarray:
 
     block = profile.classes["container"].overhead_us * 1e-6 if "container" in \
         profile.classes else 0.0
-    return np.array([abs((sum(seconds(Work(p.cls, p.madds, p.nbytes, p.tensors), profile)
+    threshold = profile.large_tensor_bytes
+    return np.array([abs((sum(seconds(Work(p.cls, p.madds, p.nbytes,
+                                           large_bytes(p.tensors, threshold)), profile)
                               for p in n.points) + block * n.blocks) / n.total - 1)
                      for n in networks])
 

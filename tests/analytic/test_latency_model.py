@@ -348,3 +348,21 @@ def test_training_only_rows_cost_nothing_and_graph_blocks_are_one_call_each():
     assert ms[0] == pytest.approx(latency_ms(run_layers(relu), p)[1] + 2 * 7e-3)  # g and a
     assert ms[1] == pytest.approx((4e-6 + merge.mac * 4 / 1e9) * 1e3)  # in g's forward
     assert ms[2] == pytest.approx(latency_ms(run_layers(relu), p)[1] + 7e-3)  # b's module
+
+
+@pytest.mark.parametrize("threshold", [1, 4 * 64, 4 * 512, 4 * 2048, None])
+def test_a_rows_large_bytes_are_its_tensors_over_the_threshold(threshold):
+    """features() sums the large tensors in a loop of its own (a sweep predicts 10⁵ rows a
+    second); it must agree with large_bytes(tensor_bytes(row)), what calibration fits on."""
+    from costmodel.latency.predict import features, large_bytes, tensor_bytes
+
+    r = run_layers([{"type": "conv", "out": 16}, {"type": "residual", "layers": [
+        {"type": "relu"}, {"type": "conv", "out": 16, "kernel": 1}]},
+        {"type": "parallel", "merge": "concat", "branches": [[], [{"type": "max_pool",
+                                                                   "kernel": 3, "stride": 1,
+                                                                   "padding": 1}]]},
+        {"type": "flatten"}], in_channels=8)
+    for row in r.rows:
+        assert features(row, 1, 4, threshold).large == large_bytes(tensor_bytes(row), threshold)
+    assert tensor_bytes(r.rows[-1]) == ()                         # a view moves nothing
+    assert tensor_bytes(r.rows[0]) == (16 * 64 * 4.0, 8 * 64 * 4.0)  # out, then the input
