@@ -3,13 +3,14 @@
 Run: python benchmarks/bench_latency.py [--profile P.yaml | --method context,layers] [--quick]
 [--networks N] [--threads N] [--min-time S] [--sweeps N] [--clock wall|thread] [--models a,b,…]
 
-Calibrates with each method asked for (``costmodel.measure.calibrate``: ``context``, synthetic
-networks timed per layer in real passes; ``layers``, single layers timed alone; the first
-listed is the one the per-model table shows) unless a profile is given, then, in the same run,
-builds every zoo model (torch builder, eval mode), times them with the one timing rule in
-``--sweeps`` round-robin sweeps (each model's figure is its fastest sweep's median, as
-calibration times its networks) and predicts each from each profile. No zoo model is used to fit anything: every one is held out (the synthetic
-networks are random, drawn from the spec vocabulary).
+Builds every zoo model (torch builder, eval mode) and calibrates with each method asked for
+(``costmodel.measure.calibrate``: ``context``, synthetic networks timed per layer in real
+passes; ``layers``, single layers timed alone; the first listed is the one the per-model table
+shows) unless a profile is given. The zoo models are timed with the one timing rule inside the
+context calibration's own ``--sweeps`` round-robin sweeps (without one, in sweeps of their
+own), each model's figure its fastest sweep's median, as calibration times its networks; then
+each is predicted from each profile. No zoo model is used to fit anything: every one is held
+out (the synthetic networks are random, drawn from the spec vocabulary).
 
 The FLOPs-only baseline (latency = k · FLOPs) has its one constant from the same calibration:
 k = median seconds per multiply-add over the single-layer conv and linear points (with

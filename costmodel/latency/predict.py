@@ -1,9 +1,9 @@
 """Predicted latency of a layer and of a network, from a profile (no torch).
 
 Each row belongs to one operator class (``op_class``: a dense k×k conv, a 1×1 conv, a grouped
-conv, a depthwise conv, a transposed conv, a matrix product, batch norm, a piecewise-linear activation, an
-activation with exp or division, pooling, a merge, a data movement, a view), and costs,
-roofline-style,
+conv, a depthwise conv, a transposed conv, a matrix product, batch norm, layer or group norm,
+a piecewise-linear activation, an activation with exp or division, pooling, global pooling, a
+merge, a data movement, a view), and costs, roofline-style,
 
     t = overhead_c + max(work / F_c, bytes / B_c) + large / L_c    (profile ``combine: max``)
     t = overhead_c + work / F_c + bytes / B_c + large / L_c        (``combine: sum``)
@@ -16,12 +16,11 @@ for a view): an output that large is allocated fresh from the operating system o
 its pages faulted in and zeroed as it is written, and an input that large was evicted from the
 cache by the layers since — measured here, a relu writing a fresh 32 MiB output ran at 2 GB/s
 where a 4 MiB one ran at 15, and ESPNet's 131→25 3×3 conv on a 17 MiB input took 2.4× as long
-inside the network as alone. A network's latency is the sum over
-its rows: torch runs the layers one after another (eval mode fuses nothing, so a batch norm
-after a conv costs its own pass over the map). Each block below the network (a Seq of the
-tree: a stage, a block, a branch) is one more module call: the ``container`` class's
-overhead, counted on the block's first row (an empty branch, the identity shortcut, on the
-merge that follows it).
+inside the network as alone. A network's latency is the sum over its rows: torch runs the
+layers one after another (eval mode fuses nothing, so a batch norm after a conv costs its own
+pass over the map). Each block below the network (a Seq of the tree: a stage, a block, a
+branch) is one more module call: the ``container`` class's overhead, counted on the block's
+first row (an empty branch, the identity shortcut, on the merge that follows it).
 """
 
 from __future__ import annotations

@@ -8,13 +8,13 @@ device: cpu
 threads: 1
 dtype: float32
 batch: 1
-combine: max                  # t = overhead + max(work/F, bytes/B) + large/L, or sum: … + work/F + bytes/B + large/L
-large_tensor_bytes: 8388608   # an output this large is "large" (fresh pages on every pass)
-classes:                      # per operator class (costmodel.latency.predict.CLASSES)
+combine: sum                  # t = overhead + work/F + bytes/B + large/L (max: max(work/F, bytes/B))
+large_tensor_bytes: 8388608   # a tensor this large is "large" (paged in fresh, or from memory)
+classes:                      # per operator class (CLASSES; costmodel.latency.predict)
   conv:      {overhead_us: 14.2, gmadds_per_s: 21.5, gbytes_per_s: 9.1, large_gbytes_per_s: 2.5}
   depthwise: {overhead_us: 9.8,  gmadds_per_s: 1.9,  gbytes_per_s: 4.4}
   view:      {overhead_us: 1.1}  # a rate left out: that term costs nothing
-fit: {method: context, networks: 24, dispatch_us: 6.1, …}  # optional: how it was fitted
+fit: {method: context, networks: 48, dispatch_us: 6.1, …}  # optional: how it was fitted
 ```
 
 A profile is read with the project's one strict reader (``costmodel.documents``) and validated
@@ -105,8 +105,8 @@ def _problem(err: dict) -> str:
 
 def validate_profile(data: Any, file: str = "<profile>") -> Profile:
     if not isinstance(data, dict):
-        raise ProfileError(f"a latency profile is a mapping with 'version: {VERSION}' and 'classes' "
-                           "(write one with costmodel calibrate)", file=file)
+        raise ProfileError(f"a latency profile is a mapping with 'version: {VERSION}' and "
+                           "'classes' (write one with costmodel calibrate)", file=file)
     if data.get("version") != VERSION:
         raise ProfileError(f"version: this costmodel reads profile version {VERSION}, got "
                            f"{data.get('version')!r} (make a new one: costmodel calibrate)",

@@ -4,8 +4,9 @@
 Two methods (METHODS). ``context`` (the default): random synthetic networks
 (``costmodel.measure.synthetic``; never a zoo model), each timed in plain passes (its total) and
 in passes with bench's timestamp hooks (each row in situ, with the caches a real pass leaves
-it), the fastest of 3 rounds. Per class, the latency model's parameters are fitted to the rows
-(``costmodel.measure.fitting``, CONTEXT_POWER); what the timestamps miss — each row's module
+it), each figure the fastest of ROUNDS round-robin sweeps' medians. Per class, the latency
+model's parameters are fitted to the rows (``costmodel.measure.fitting``, CONTEXT_POWER);
+what the timestamps miss — each row's module
 dispatch and each block's call — is fitted to the networks' totals (``dispatch``); the form
 (sum or max) and the large-tensor threshold are the pair that predicts the totals best.
 ``layers``: the first design — single layers from small specs over a grid of shapes.
