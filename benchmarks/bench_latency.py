@@ -91,7 +91,7 @@ def main() -> None:
 
     from costmodel import api
     from costmodel.crosscheck.builder import build, example_input
-    from costmodel.latency.predict import features, predict
+    from costmodel.latency.roofline import features, predict
     from costmodel.latency.profile import load_profile
     from costmodel.measure import calibrate as cal
     from costmodel.measure.timing import time_callable

@@ -1,11 +1,13 @@
 """Predicted latency from a calibrated profile (``costmodel calibrate``), analytically: no
-torch. ``profile`` is the data (read, validated, written), ``predict`` the per-layer model.
+torch. ``profile`` is the data (read, validated, written), ``roofline`` the per-layer model
+(``predict``, re-exported here; the module is not named after the function, which would hide
+it as this package's attribute).
 Imported only when a profile is given (``--profile``, ``COSTMODEL_PROFILE``, a budgets file's
 ``profile``): without one, nothing here is loaded."""
 
 from __future__ import annotations
 
-from costmodel.latency.predict import op_class, predict
+from costmodel.latency.roofline import op_class, predict
 from costmodel.latency.profile import Profile, ProfileError, load_profile
 
 

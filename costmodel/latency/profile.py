@@ -10,7 +10,7 @@ dtype: float32
 batch: 1
 combine: sum                  # t = overhead + work/F + bytes/B + large/L (max: max(work/F, bytes/B))
 large_tensor_bytes: 8388608   # a tensor this large is "large" (paged in fresh, or from memory)
-classes:                      # per operator class (CLASSES; costmodel.latency.predict)
+classes:                      # per operator class (CLASSES; costmodel.latency.roofline)
   conv:      {overhead_us: 14.2, gmadds_per_s: 21.5, gbytes_per_s: 9.1, large_gbytes_per_s: 2.5}
   depthwise: {overhead_us: 9.8,  gmadds_per_s: 1.9,  gbytes_per_s: 4.4}
   view:      {overhead_us: 1.1}  # a rate left out: that term costs nothing
@@ -38,7 +38,7 @@ their rates were fitted to other classes (calibrate again, ~1 minute)."""
 CLASSES = ("conv", "conv1x1", "grouped_conv", "depthwise", "deconv", "linear", "bn", "norm",
            "relu", "activation", "pool", "global_pool", "merge", "data_movement", "view",
            "container")
-"""The operator classes a profile times (see ``costmodel.latency.predict.op_class``), and
+"""The operator classes a profile times (see ``costmodel.latency.roofline.op_class``), and
 ``container``: the call of a block's module (an nn.Sequential) around its layers."""
 
 Dtype = Literal[tuple(DTYPE_BYTES)]  # type: ignore[valid-type]

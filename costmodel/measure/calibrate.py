@@ -30,7 +30,7 @@ from typing import Callable
 
 import numpy as np
 
-from costmodel.latency.predict import Work, features, large_bytes, tensor_bytes
+from costmodel.latency.roofline import Work, features, large_bytes, tensor_bytes
 from costmodel.latency.profile import CLASSES, ClassFit, Profile, VERSION
 from costmodel.measure.fitting import Point, fit, relative_errors
 from costmodel.measure.synthetic import synthetic_results
@@ -203,7 +203,7 @@ def measure_networks(*, device: str = "cpu", threads: int = 1, batch: int = 1,
     import torch
 
     from costmodel.crosscheck.builder import build, example_input
-    from costmodel.latency.predict import _containers
+    from costmodel.latency.roofline import _containers
     from costmodel.measure.bench import check_memory, time_layers
     from costmodel.measure.timing import time_callable
     from costmodel.options import Options
@@ -342,7 +342,7 @@ def profile_of(points: list[Point], *, device: str = "cpu", threads: int = 1, ba
 def network_errors(networks: list[Network], profile: Profile) -> np.ndarray:
     """|predicted / measured − 1| of each network's plain total (rows' predictions, with the
     dispatch per row the profile's overheads hold, and its blocks' calls)."""
-    from costmodel.latency.predict import seconds
+    from costmodel.latency.roofline import seconds
 
     block = profile.classes["container"].overhead_us * 1e-6 if "container" in \
         profile.classes else 0.0

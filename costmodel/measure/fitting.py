@@ -1,6 +1,6 @@
 """Fitting timed layers into a latency profile's per-class parameters (numpy; no torch).
 
-Per class, the latency model (``costmodel.latency.predict``) is
+Per class, the latency model (``costmodel.latency.roofline``) is
 
     t = o + work·m + bytes·b + large·l                  (sum form)
     t = o + max(work·m, bytes·b) + large·l              (max form)
@@ -26,12 +26,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from costmodel.latency.predict import large_bytes
+from costmodel.latency.roofline import large_bytes
 
 
 @dataclass(frozen=True)
 class Point:
-    """One timed row (or single layer): its Work (``latency.predict.features``) and seconds."""
+    """One timed row (or single layer): its class, work and bytes (``latency.roofline.
+    features``), its tensors' sizes (``tensor_bytes``: the large term is computed from them
+    for each threshold tried) and its measured seconds."""
 
     cls: str
     madds: float

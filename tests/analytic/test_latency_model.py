@@ -110,7 +110,7 @@ def test_a_layer_declares_the_class_it_is_timed_as(layer, cls):
 def test_windowed_pooling_works_per_window_element():
     """A pool's work is the elements its windows read, outputs × kh·kw: a 3×3 stride-1 max pool
     reads 9 per output (GoogLeNet's branch pools, 2.6× the time its bytes alone predict)."""
-    from costmodel.latency.predict import features
+    from costmodel.latency.roofline import features
 
     r = run_layers([{"type": "max_pool", "kernel": 3, "stride": 1, "padding": 1},
                     {"type": "avg_pool", "kernel": [2, 1]}], in_channels=8)
@@ -354,7 +354,7 @@ def test_training_only_rows_cost_nothing_and_graph_blocks_are_one_call_each():
 def test_a_rows_large_bytes_are_its_tensors_over_the_threshold(threshold):
     """features() sums the large tensors in a loop of its own (a sweep predicts 10⁵ rows a
     second); it must agree with large_bytes(tensor_bytes(row)), what calibration fits on."""
-    from costmodel.latency.predict import features, large_bytes, tensor_bytes
+    from costmodel.latency.roofline import features, large_bytes, tensor_bytes
 
     r = run_layers([{"type": "conv", "out": 16}, {"type": "residual", "layers": [
         {"type": "relu"}, {"type": "conv", "out": 16, "kernel": 1}]},

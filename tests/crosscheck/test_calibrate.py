@@ -49,7 +49,7 @@ def test_tiny_calibrate_in_context(tmp_path):
 
 
 def test_synthetic_networks_are_deterministic_bounded_and_cover_the_classes():
-    from costmodel.latency.predict import op_class
+    from costmodel.latency.roofline import op_class
 
     first = synthetic_results(24)
     again = synthetic_results(24)
@@ -159,7 +159,7 @@ def test_every_single_layer_shape_is_timed_under_the_class_the_model_predicts_it
     op_class (hswish under "activation" while the model times it as "relu") would fit one
     class's rates to another's layers."""
     from costmodel.engine import evaluate
-    from costmodel.latency.predict import op_class
+    from costmodel.latency.roofline import op_class
     from costmodel.measure.calibrate import _grid
     from costmodel.spec.loader import layers_spec
 
