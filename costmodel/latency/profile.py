@@ -35,9 +35,9 @@ VERSION = 2
 """Version 2 (this one): windowed pooling's work, the large-tensor term, piecewise-linear
 activations (hswish, hsigmoid, prelu) in the ``relu`` class. Version 1 profiles are refused:
 their rates were fitted to other classes (calibrate again, ~1 minute)."""
-CLASSES = ("conv", "conv1x1", "grouped_conv", "depthwise", "dilated_conv", "deconv", "linear",
-           "rnn", "bn", "norm", "relu", "activation", "pool", "global_pool", "merge",
-           "data_movement", "view", "container")
+CLASSES = ("conv", "conv1x1", "grouped_conv", "depthwise", "deconv", "linear", "bn", "norm",
+           "relu", "activation", "pool", "global_pool", "merge", "data_movement", "view",
+           "container")
 """The operator classes a profile times (see ``costmodel.latency.roofline.op_class``), and
 ``container``: the call of a block's module (an nn.Sequential) around its layers."""
 

@@ -1,10 +1,9 @@
 """Predicted latency of a layer and of a network, from a profile (no torch).
 
 Each row belongs to one operator class (``op_class``: a dense k×k conv, a 1×1 conv, a grouped
-conv, a depthwise conv, a dilated conv, a transposed conv, a matrix product, an LSTM step,
-batch norm, layer or group norm, a piecewise-linear activation, an activation with exp or
-division, pooling, global pooling, a merge, a data movement, a view), and costs,
-roofline-style,
+conv, a depthwise conv, a transposed conv, a matrix product, batch norm, layer or group norm,
+a piecewise-linear activation, an activation with exp or division, pooling, global pooling, a
+merge, a data movement, a view), and costs, roofline-style,
 
     t = overhead_c + max(work / F_c, bytes / B_c) + large / L_c    (profile ``combine: max``)
     t = overhead_c + work / F_c + bytes / B_c + large / L_c        (``combine: sum``)
@@ -35,8 +34,7 @@ from costmodel.layers.merge import MergeKind
 _MERGES = frozenset(typing.get_args(MergeKind))
 _KINDS = {"linear": "linear", "normalization": "bn", "elementwise": "activation",
           "pooling": "pool", "data_movement": "data_movement"}
-_MADD_CLASSES = frozenset(("conv", "conv1x1", "grouped_conv", "depthwise", "dilated_conv",
-                           "deconv", "linear", "rnn"))
+_MADD_CLASSES = frozenset(("conv", "conv1x1", "grouped_conv", "depthwise", "deconv", "linear"))
 
 
 _DECLARING: dict[type, bool] = {}

@@ -92,11 +92,6 @@ class Conv(_ConvFields):
     def category_of(self, x: Shape, ctx: Context) -> str:
         return conv_category(x.c, self.groups, self.geometry[0])
 
-    def latency_class(self) -> str | None:
-        # a dilated dense conv runs another oneDNN kernel: measured alone, 1.4× (12→12 on
-        # 128×256) to 2× (64→64 on 56×56) the time of the same conv undilated
-        return "dilated_conv" if self.groups == 1 and self.geometry[3] != (1, 1) else None
-
     def describe(self, x: Shape) -> str:
         """'conv 3×3/2', 'gconv 1×1 g4', or 'dw 3×3' where groups = C_in."""
         k, s = kernel_text(self.kernel), stride_text(self.stride)

@@ -47,6 +47,3 @@ class LSTM(Primitive):
         c = lstm_cost(x.c, self.hidden, self.bias, self.shared)
         out = c.out if x.flat else Shape(self.hidden, 1, 1)
         return c._replace(out=out)
-
-    def latency_class(self) -> str:
-        return "rnn"  # nn.LSTM's step: its own dispatch and gates around two small products

@@ -89,11 +89,6 @@ class RNNGate(Primitive):
         _vector(x, "the recurrent gate")
         return rnn_gate_cost(x.c, self.hidden, self.shared)
 
-    def latency_class(self) -> str:
-        # an LSTM step and a projection: measured 0.25-0.34 ms a step in SkipNet-CIFAR, where
-        # a linear layer's rate predicted 0.14
-        return "rnn"
-
 
 def _avg_to_one(h: int, w: int) -> LayerSpec:
     """The official gates' nn.AvgPool2d(pool_size), whose window is the whole map (a plain

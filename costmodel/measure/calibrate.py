@@ -52,9 +52,6 @@ def _grid(quick: bool) -> dict[str, list[Layer]]:
             for k, stride in ((3, 1), (3, 2), (5, 1), (7, 2)):
                 g["conv"].append(([{"type": "conv", "out": c * stride, "kernel": k,
                                     "stride": stride}], c, s))
-            for d in (2, 4):
-                g["dilated_conv"].append(([{"type": "conv", "out": c, "kernel": 3,
-                                            "dilation": d}], c, s))
             for co in (c // 2, c, 2 * c, 4 * c):
                 g["conv1x1"].append(([{"type": "conv", "out": co, "kernel": 1}], c, s))
             for groups, k in ((2, 3), (4, 1), (8, 1), (4, 3), (8, 3)):
@@ -85,9 +82,6 @@ def _grid(quick: bool) -> dict[str, list[Layer]]:
     for c in (64, 256, 512, 1024, 1280, 2048, 4096, 9216):
         for out in (10, 100, 1000, 4096):
             g["linear"].append(([{"type": "flatten"}, {"type": "linear", "out": out}], c, 1))
-    for c in (10, 16, 32, 64, 128, 256):
-        for hidden in (10, 32, 128):
-            g["rnn"].append(([{"type": "lstm", "hidden": hidden}], c, 1))
     if quick:
         g = {c: pts[::3] or pts for c, pts in g.items()}
     return g

@@ -30,8 +30,8 @@ def _block(rng, c: int, out: int, s: int, act: str) -> tuple[list[dict], int]:
     """One random block of the zoo's kinds (plain, grouped, depthwise-separable, inverted
     residual ± SE, bottleneck, basic, shuffle unit, fire) on c channels: (layers, out channels)."""
     kind = rng.choice(["plain", "dwsep", "ir", "bottleneck", "shuffle", "fire", "grouped",
-                       "basic", "inception", "esp", "esp", "gated", "gated", "gated"])
-    if s == 2 and kind in ("ir", "bottleneck", "shuffle", "basic", "inception", "esp", "gated"):
+                       "basic", "inception", "esp"])
+    if s == 2 and kind in ("ir", "bottleneck", "shuffle", "basic", "inception", "esp"):
         kind = rng.choice(["plain", "dwsep", "grouped"])
     if kind == "grouped" and (c % 8 or out % 8):
         kind = "plain"
@@ -59,9 +59,6 @@ def _block(rng, c: int, out: int, s: int, act: str) -> tuple[list[dict], int]:
         g = rng.choice((1, 1, 4)) if m % 4 == 0 else 1
         inner = _cba(m, 1) + _cba(m, 3, g=g) + _cba(c, 1, act=None)
         return [{"type": "residual", "layers": inner}, {"type": "relu"}], c
-    if kind == "gated":  # SkipNet's: a basic block its gate may skip (recurrent or conv gate)
-        return [{"type": "gated_residual", "gate": rng.choice(("rnn", "rnn", "ffgate2")),
-                 "block": {"type": "basic_block", "planes": c}}], c
     if kind == "basic":
         return [{"type": "residual", "layers": _cba(c, 3) + _cba(c, 3, act=None)},
                 {"type": "relu"}], c
@@ -93,12 +90,12 @@ def _block(rng, c: int, out: int, s: int, act: str) -> tuple[list[dict], int]:
 
 
 def synthetic_network(rng) -> tuple[list[dict], int | tuple[int, int]]:
-    """A random network (spec layers, input side or H×W): a classifier (60%), a dense network
-    on a large map (25%) or a transformer (15%)."""
+    """A random network (spec layers, input side or H×W): a classifier (65%), a dense network
+    on a large map (20%) or a transformer (15%)."""
     family = rng.random()
-    if family < 0.25:
+    if family < 0.2:
         return _dense_network(rng)
-    if family < 0.4:
+    if family < 0.35:
         return _transformer(rng)
     return _classifier(rng)
 

@@ -97,10 +97,6 @@ def test_classes():
     ({"type": "bn"}, "bn"),
     # a transposed conv: a GEMM and a col2im scatter, not a conv's kernel
     ({"type": "deconv", "out": 8}, "deconv"),
-    # a dilated dense conv: another oneDNN kernel (grouped or depthwise: their own classes)
-    ({"type": "conv", "out": 8, "dilation": 2}, "dilated_conv"),
-    ({"type": "conv", "out": 8, "dilation": 2, "groups": 2}, "grouped_conv"),
-    ({"type": "dwconv", "dilation": 2}, "depthwise"),
     # reductions over the map: "global_pool"; windows: "pool"
     ({"type": "global_pool"}, "global_pool"), ({"type": "adaptive_pool", "size": 2},
                                                "global_pool"),
@@ -370,9 +366,3 @@ def test_a_rows_large_bytes_are_its_tensors_over_the_threshold(threshold):
         assert features(row, 1, 4, threshold).large == large_bytes(tensor_bytes(row), threshold)
     assert tensor_bytes(r.rows[-1]) == ()                         # a view moves nothing
     assert tensor_bytes(r.rows[0]) == (16 * 64 * 4.0, 8 * 64 * 4.0)  # out, then the input
-
-
-def test_an_lstm_step_and_skipnets_gate_are_timed_as_rnn():
-    r = run_layers([{"type": "global_pool"}, {"type": "lstm", "hidden": 10},
-                    {"type": "rnn_gate"}], in_channels=10)
-    assert [op_class(row) for row in r.rows] == ["global_pool", "rnn", "rnn"]
