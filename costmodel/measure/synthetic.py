@@ -8,9 +8,9 @@ times layers where they belong: inside these networks, per layer by bench's hook
 as a whole in plain passes (``costmodel.measure.calibrate.measure_networks``).
 
 Three families (``synthetic_network``): classifiers of the zoo's shape (most), dense networks on
-large maps (segmentation's 256×512 to 512×1024 inputs at stride 2 to 8, where outputs of several
-MiB are allocated fresh on every pass), and transformers (patches, tokens, global or windowed
-attention, MLPs). No torch here: specs only.
+large maps (segmentation's 256×512 to 512×1024 inputs at stride 2 to 8 and transposed-conv
+decoders, where tensors of many MiB are allocated fresh on every pass), and transformers
+(patches, tokens, global or windowed attention, MLPs). No torch here: specs only.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ def _cba(out: int, k: int = 3, s: int = 1, g: int = 1, act: str | None = "relu")
 
 def _block(rng, c: int, out: int, s: int, act: str) -> tuple[list[dict], int]:
     """One random block of the zoo's kinds (plain, grouped, depthwise-separable, inverted
-    residual ± SE, bottleneck, basic, shuffle unit, fire) on c channels: (layers, out channels)."""
+    residual ± SE, bottleneck, basic, shuffle unit, inception, ESP, fire) on c channels:
+    (layers, out channels)."""
     kind = rng.choice(["plain", "dwsep", "ir", "bottleneck", "shuffle", "fire", "grouped",
                        "basic", "inception", "esp"])
     if s == 2 and kind in ("ir", "bottleneck", "shuffle", "basic", "inception", "esp"):
