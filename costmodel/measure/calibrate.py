@@ -6,9 +6,9 @@ Two methods (METHODS). ``context`` (the default): random synthetic networks
 in passes with bench's timestamp hooks (each row in situ, with the caches a real pass leaves
 it), each figure the fastest of ROUNDS round-robin sweeps' medians. Per class, the latency
 model's parameters are fitted to the rows (``costmodel.measure.fitting``, CONTEXT_POWER);
-what the timestamps miss — each row's module
-dispatch and each block's call — is fitted to the networks' totals (``dispatch``); the form
-(sum or max) and the large-tensor threshold are the pair that predicts the totals best.
+what the timestamps miss — each row's module dispatch and each block's call — is fitted to the
+networks' totals (``dispatch``); the form (sum or max) and the large-tensor threshold are the
+pair that predicts the totals best.
 ``layers``: the first design — single layers from small specs over a grid of shapes.
 
 Each single-layer point is one primitive built from a small spec by the torch builder (the
@@ -382,7 +382,7 @@ def profile_in_context(networks: list[Network], *, device: str = "cpu", threads:
             candidates[form, threshold] = (profile, network_errors(networks, profile))
     scores = {k: float(np.mean(e)) for k, (_, e) in candidates.items()}
     forms = {}
-    for form in {f for f, _ in candidates}:
+    for form in dict.fromkeys(f for f, _ in candidates):  # in order: the YAML is stable
         key = min((k for k in candidates if k[0] == form), key=scores.__getitem__)
         e = candidates[key][1]
         forms[form] = {"large_tensor_bytes": key[1],
