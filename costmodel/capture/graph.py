@@ -116,6 +116,16 @@ class Dag:
             self.ops[i].users.append(op.id)
         return op.id
 
+    def ancestors(self, end: int) -> set[int]:
+        """The ops value ``end`` depends on, itself included."""
+        found, todo = set(), [end]
+        while todo:
+            i = todo.pop()
+            if i not in found:
+                found.add(i)
+                todo.extend(self.ops[i].inputs)
+        return found
+
     def unmapped(self, what: str, path: str, inputs: list[int], out: Shape | None,
                  scope: str, name: str, module: bool = False) -> int:
         """An op with no spec layer: an error naming it and its module path, or (unknown:
@@ -310,12 +320,7 @@ def elementwise(layer_type: str) -> bool:
 def _no_dead_ops(dag: Dag, out: int) -> None:
     """Every op must lead to the output: fvcore counts an op whose value is unused, a spec
     cannot say one."""
-    live, todo = set(), [out]
-    while todo:
-        i = todo.pop()
-        if i not in live:
-            live.add(i)
-            todo.extend(dag.ops[i].inputs)
+    live = dag.ancestors(out)
     for op in dag.ops:
         if op.id not in live and op.kind in ("layer", "merge"):
             raise Unmapped(f"{op.where or op.name} computes a value the output does not use; "

@@ -67,13 +67,7 @@ class Structure:
     # --- regions ------------------------------------------------------------------------
 
     def ancestors(self, end: int) -> set[int]:
-        found, todo = set(), [end]
-        while todo:
-            i = todo.pop()
-            if i not in found:
-                found.add(i)
-                todo.extend(self.ops[i].inputs)
-        return found
+        return self.dag.ancestors(end)
 
     def descendants(self, start: int, within: set[int]) -> set[int]:
         found, todo = set(), list(self.ops[start].users)
