@@ -287,7 +287,7 @@ def _read_channels_last(sub: nn.Module, read: Callable, x: Shape, path: str) -> 
     """A module on an N×H×W×C value (between permutes): nn.Linear and nn.LayerNorm act on
     each position's C values (read as on a vector of C, then ``channels_last: true``); an
     element-wise module is read as usual; anything else is refused."""
-    from costmodel.crosscheck.builder import LayerNorm2d
+    from costmodel.crosscheck.classic_cnn import LayerNorm2d
 
     if isinstance(sub, (nn.Linear, nn.LayerNorm)) and not isinstance(sub, LayerNorm2d):
         return {**read(sub, Shape(x.c, 1, 1, flat=True)), "channels_last": True}

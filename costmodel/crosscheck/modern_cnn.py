@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from costmodel.crosscheck.builder import (LayerNorm2d, _op, _read_layer_norm, reads,
+from costmodel.crosscheck.builder import (_op, reads,
                                           reads_by_name, torch_module)
 from costmodel.engine import Result, Row, Seq, nodes
 from costmodel.errors import CostModelError
@@ -174,9 +174,3 @@ def _read_stochastic_depth(module: StochasticDepth, x: Shape) -> dict:
 def _read_torchvision_stochastic_depth(module: nn.Module, x: Shape) -> dict:
     return {"type": "identity"}  # nothing at inference
 
-
-@reads_by_name("torchvision.models.convnext.LayerNorm2d")
-def _read_torchvision_layer_norm_2d(m: nn.LayerNorm, x: Shape) -> dict:
-    """nn.LayerNorm over the channels of each pixel, as the builder's own LayerNorm2d."""
-    return _read_layer_norm(LayerNorm2d(m.normalized_shape, m.eps, m.elementwise_affine,
-                                        bias=m.bias is not None), x)

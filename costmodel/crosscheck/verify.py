@@ -36,8 +36,8 @@ from costmodel.api import load
 from costmodel.errors import CostModelError
 from costmodel.engine import Branch, Dag, Result, Row, Seq, evaluate, nodes
 from costmodel.options import Options
-from costmodel.crosscheck.builder import (build, channels_last_paths, example_input,
-                                          torch_layer, torch_shape)
+from costmodel.crosscheck.builder import build, example_input, torch_layer
+from costmodel.crosscheck.modern_cnn import channels_last_paths, torch_shape
 from costmodel.crosscheck.checks import CounterGap, LayerCheck, OpCheck, Uncounted, Verification
 
 FVCORE_SCOPE = Options(scope="fvcore", flops_per_madd=1, bn_params=True)

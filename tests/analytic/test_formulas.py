@@ -1,7 +1,7 @@
 """The primitives table: one or more rows per primitive class, expected values written as the
 formula's arithmetic. Adding a primitive is its module (its class, formula and traits) plus
-rows here (and its torch builder in costmodel/crosscheck/builder.py); the tests below fail
-until all three exist."""
+rows here (and its torch builder in costmodel/crosscheck/classic_cnn.py or its kin); the tests
+below fail until all three exist."""
 
 from __future__ import annotations
 

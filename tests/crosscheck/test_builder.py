@@ -15,10 +15,11 @@ from costmodel.engine import Branch, Seq, nodes
 from costmodel.layers import Primitive, layer_types, type_names
 from costmodel.layers.traits import tags
 from costmodel.layers.elementwise import ActivationFn
-from costmodel.crosscheck.builder import (ACTIVATIONS, TORCH_MODULES, BranchModule,
-                                          ChannelSlice, GateDecision,
-                                          LSTMStep, PaddedConv2d, RNNGate, SharedWeights, build,
-                                          example_input, torch_layer, torch_shape)
+from costmodel.crosscheck.builder import (TORCH_MODULES, BranchModule, SharedWeights, build,
+                                          example_input, torch_layer)
+from costmodel.crosscheck.modern_cnn import torch_shape
+from costmodel.crosscheck.classic_cnn import (ACTIVATIONS, ChannelSlice, GateDecision,
+                                              LSTMStep, PaddedConv2d, RNNGate)
 from costmodel.crosscheck.verify import FVCORE_SCOPE, RecordingFlopCount
 
 

@@ -535,7 +535,7 @@ torch.fx.wrap("_patch_merging_pad")
 
 class ShiftedWindowAttention(nn.Module):  # torchvision's, read by its qualified name
     def __init__(self, dim, window, shift, heads):
-        from costmodel.crosscheck.builder import Attend
+        from costmodel.crosscheck.attention import Attend
 
         super().__init__()
         self.window_size, self.shift_size, self.num_heads = [window] * 2, [shift] * 2, heads
@@ -589,7 +589,7 @@ def test_swin_window_attention_and_patch_merging():
 
 class RelativePositionalMultiHeadAttention(nn.Module):  # torchvision.models.maxvit's (names)
     def __init__(self, dim, heads, window, partition):
-        from costmodel.crosscheck.builder import Attend
+        from costmodel.crosscheck.attention import Attend
 
         super().__init__()
         self.n_heads = heads
