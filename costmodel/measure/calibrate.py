@@ -32,7 +32,7 @@ import numpy as np
 
 from costmodel.latency.roofline import Work, features, large_bytes, tensor_bytes
 from costmodel.latency.profile import CLASSES, ClassFit, Profile, VERSION
-from costmodel.measure.fitting import Point, fit, relative_errors
+from costmodel.measure.fitting import Point, fit, nnls, relative_errors
 from costmodel.measure.synthetic import synthetic_results
 
 Layer = tuple[list[dict], int, int]
@@ -249,8 +249,6 @@ def dispatch(networks: list[Network]) -> tuple[float, float]:
     (and ``nn.Sequential``'s loop), and each block's own call (a stage, a residual block: the
     ``container`` class). Fitted as gap ≈ a·rows + b·blocks (a, b ≥ 0), each network weighted by
     its total (relative error), so that a large network's gap does not decide it alone."""
-    from costmodel.measure.fitting import nnls
-
     gaps = np.array([n.total - sum(p.seconds for p in n.points) for n in networks])
     totals = np.array([n.total for n in networks])
     a = np.array([[n.rows, n.blocks] for n in networks], dtype=float) / totals[:, None]
